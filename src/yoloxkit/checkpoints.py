@@ -1,0 +1,259 @@
+"""Reading and writing checkpoints of every layout users bring.
+
+Layouts detected automatically:
+
+- ``yoloxkit``: this package's self-describing file (model name, class names, preprocessing
+  contract, version, training summary, ``state_dict``);
+- ``megvii``: Megvii's trainer files ``{"model": state_dict, "optimizer": ..., ...}``
+  (also pixeltable-yolox, which writes the same layout);
+- ``mmdet``: MMDetection files ``{"state_dict": ..., "meta": ...}``, keys mapped to Megvii's;
+- ``state_dict``: a bare Megvii-keyed state dict.
+
+Files are always read with ``torch.load(weights_only=True)``: a checkpoint that carries
+pickled code is refused, never executed. Writes are atomic (temporary file, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .errors import YoloxkitError
+from .models import YOLOX, get_spec, list_models
+
+FORMAT_NAME = "yoloxkit"
+FORMAT_VERSION = 1
+
+# MMDetection -> Megvii key prefixes (applied longest first) and in-block renames.
+_MMDET_PREFIXES = [
+    ("backbone.stem.conv.", "backbone.backbone.stem.conv."),
+    ("backbone.stage1.", "backbone.backbone.dark2."),
+    ("backbone.stage2.", "backbone.backbone.dark3."),
+    ("backbone.stage3.", "backbone.backbone.dark4."),
+    ("backbone.stage4.", "backbone.backbone.dark5."),
+    ("neck.reduce_layers.0.", "backbone.lateral_conv0."),
+    ("neck.reduce_layers.1.", "backbone.reduce_conv1."),
+    ("neck.top_down_blocks.0.", "backbone.C3_p4."),
+    ("neck.top_down_blocks.1.", "backbone.C3_p3."),
+    ("neck.downsamples.0.", "backbone.bu_conv2."),
+    ("neck.downsamples.1.", "backbone.bu_conv1."),
+    ("neck.bottom_up_blocks.0.", "backbone.C3_n3."),
+    ("neck.bottom_up_blocks.1.", "backbone.C3_n4."),
+    ("neck.out_convs.", "head.stems."),
+    ("bbox_head.multi_level_cls_convs.", "head.cls_convs."),
+    ("bbox_head.multi_level_reg_convs.", "head.reg_convs."),
+    ("bbox_head.multi_level_conv_cls.", "head.cls_preds."),
+    ("bbox_head.multi_level_conv_reg.", "head.reg_preds."),
+    ("bbox_head.multi_level_conv_obj.", "head.obj_preds."),
+]
+_MMDET_PREFIXES.sort(key=lambda pair: -len(pair[0]))
+_MMDET_PARTS = [
+    (".main_conv.", ".conv1."),
+    (".short_conv.", ".conv2."),
+    (".final_conv.", ".conv3."),
+    (".blocks.", ".m."),
+    (".depthwise_conv.", ".dconv."),
+    (".pointwise_conv.", ".pconv."),
+]
+
+
+def mmdet_to_megvii_key(key: str) -> str | None:
+    """Map one MMDetection YOLOX key to Megvii's name; ``None`` for keys outside the model."""
+    for old, new in _MMDET_PREFIXES:
+        if key.startswith(old):
+            key = new + key[len(old) :]
+            break
+    else:
+        return None
+    for old, new in _MMDET_PARTS:
+        key = key.replace(old, new)
+    return key
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A checkpoint normalised to Megvii keys, with whatever metadata it carried."""
+
+    path: str
+    layout: str
+    state_dict: dict[str, torch.Tensor]
+    model_name: str | None = None
+    class_names: list[str] | None = None
+    preprocess: dict | None = None
+    metadata: dict = field(default_factory=dict)
+    ignored_keys: list[str] = field(default_factory=list)
+
+
+def _torch_load(path: Path) -> object:
+    if not path.exists():
+        raise YoloxkitError(f"checkpoint not found: {path}")
+    if path.is_dir():
+        raise YoloxkitError(f"expected a checkpoint file, got a folder: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise YoloxkitError(
+            f"refusing to load {path}: it contains pickled Python objects that weights-only loading "
+            f"does not allow ({first_line[:160]}); re-save it as a plain state dict"
+        ) from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise YoloxkitError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__})") from None
+
+
+def _tensor_dict(obj: object, path: Path, where: str) -> dict[str, torch.Tensor]:
+    if not isinstance(obj, Mapping) or not obj:
+        raise YoloxkitError(f"checkpoint {path}: {where} is not a state dict")
+    bad = [k for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise YoloxkitError(f"checkpoint {path}: {where} holds non-tensor entries, e.g. {bad[0]!r}")
+    return dict(obj)
+
+
+def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
+    """Read any supported checkpoint file and normalise its weights to Megvii key names."""
+    path = Path(path)
+    obj = _torch_load(path)
+    if not isinstance(obj, Mapping):
+        raise YoloxkitError(f"checkpoint {path} holds a {type(obj).__name__}, not a dict of weights")
+    if obj.get("format") == FORMAT_NAME:
+        return LoadedCheckpoint(
+            path=str(path),
+            layout=FORMAT_NAME,
+            state_dict=_tensor_dict(obj.get("state_dict"), path, "'state_dict'"),
+            model_name=obj.get("model"),
+            class_names=list(obj["class_names"]) if obj.get("class_names") else None,
+            preprocess=obj.get("preprocess"),
+            metadata={k: v for k, v in obj.items() if k not in ("state_dict", "format")},
+        )
+    if "model" in obj and isinstance(obj["model"], Mapping):
+        return LoadedCheckpoint(str(path), "megvii", _tensor_dict(obj["model"], path, "'model'"))
+    if "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+        mapped, ignored = {}, []
+        for key, value in _tensor_dict(obj["state_dict"], path, "'state_dict'").items():
+            new_key = mmdet_to_megvii_key(key)
+            if new_key is None:
+                ignored.append(key)
+            else:
+                mapped[new_key] = value
+        if not mapped:
+            raise YoloxkitError(f"checkpoint {path}: 'state_dict' has no MMDetection YOLOX keys")
+        return LoadedCheckpoint(str(path), "mmdet", mapped, ignored_keys=ignored)
+    return LoadedCheckpoint(str(path), "state_dict", _tensor_dict(obj, path, "the file"))
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What a state dict's shapes say about the network that produced it."""
+
+    model_name: str | None  # registered name, or None when no registered model matches
+    num_classes: int
+    width: float
+    depth_blocks: int
+    depthwise: bool
+
+    def describe(self) -> str:
+        name = self.model_name or f"an unregistered YOLOX (width {self.width:g}, {self.depth_blocks} blocks)"
+        return f"{name} with {self.num_classes} classes"
+
+
+def infer_architecture(state_dict: Mapping[str, torch.Tensor]) -> Architecture:
+    """Recognise the model size and class count from a Megvii-keyed state dict."""
+    try:
+        base = state_dict["backbone.backbone.stem.conv.conv.weight"].shape[0]
+        num_classes = state_dict["head.cls_preds.0.weight"].shape[0]
+    except KeyError as exc:
+        raise YoloxkitError(f"not a YOLOX state dict (missing {exc.args[0]!r})") from None
+    pattern = re.compile(r"backbone\.backbone\.dark2\.1\.m\.(\d+)\.")
+    blocks = 1 + max((int(m.group(1)) for k in state_dict if (m := pattern.match(k))), default=0)
+    depthwise = any(k.startswith("backbone.backbone.dark2.0.dconv.") for k in state_dict)
+    width = base / 64
+    name = None
+    for candidate in list_models():
+        spec = get_spec(candidate)
+        if (
+            int(spec.width * 64) == base
+            and max(round(spec.depth * 3), 1) == blocks
+            and spec.depthwise == depthwise
+        ):
+            name = candidate
+    return Architecture(name, int(num_classes), width, blocks, depthwise)
+
+
+def load_weights(model: YOLOX, checkpoint: LoadedCheckpoint, model_name: str) -> None:
+    """Copy the checkpoint's weights into ``model``, refusing any key or shape mismatch.
+
+    The error names the model the checkpoint looks like and the first mismatching entries.
+    """
+    expected = model.state_dict()
+    given = checkpoint.state_dict
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    wrong = [k for k in expected if k in given and given[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        try:
+            looks_like = f"it looks like {infer_architecture(given).describe()}"
+        except YoloxkitError as exc:
+            looks_like = str(exc)
+        details = [f"{k}: checkpoint {tuple(given[k].shape)} vs model {tuple(expected[k].shape)}" for k in wrong[:3]]
+        details += [f"missing {k}" for k in missing[:3]]
+        details += [f"unexpected {k}" for k in unexpected[:3]]
+        raise YoloxkitError(
+            f"checkpoint {checkpoint.path} does not fit {model_name} with {model.num_classes} classes: "
+            f"{looks_like}; first differences: {'; '.join(details)}"
+        )
+    model.load_state_dict(given, strict=True)
+
+
+def atomic_save(obj: object, path: str | Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(obj, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: YOLOX,
+    model_name: str,
+    class_names: list[str],
+    preprocess: dict,
+    training: dict | None = None,
+    **extra: object,
+) -> None:
+    """Write a self-describing yoloxkit checkpoint atomically (loadable with weights_only)."""
+    from . import __version__
+
+    atomic_save(
+        {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "model": model_name,
+            "num_classes": model.num_classes,
+            "class_names": list(class_names),
+            "input_size": list(preprocess["input_size"]),
+            "preprocess": preprocess,
+            "yoloxkit_version": __version__,
+            "training": training or {},
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            **extra,
+        },
+        path,
+    )

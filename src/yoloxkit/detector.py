@@ -1,0 +1,219 @@
+"""The Python API: ``Detector.from_checkpoint(path).predict(images)``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import hub
+from .checkpoints import infer_architecture, load_weights, read_checkpoint
+from .data.coco import COCO_CLASSES
+from .data.images import read_image, to_bgr_uint8
+from .data.preprocess import PreprocessContract, preprocess_batch
+from .errors import YoloxkitError
+from .models import YOLOX, canonical_name, get_spec
+from .models.fuse import fused_copy
+from .ops import postprocess
+from .structures import Boxes, BoxFormat, Detections
+
+ImageInput = str | Path | np.ndarray
+
+
+def default_class_names(num_classes: int) -> list[str]:
+    """COCO names for 80-class models, ``class_<i>`` otherwise."""
+    if num_classes == len(COCO_CLASSES):
+        return list(COCO_CLASSES)
+    return [f"class_{i}" for i in range(num_classes)]
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``None``/``"auto"`` -> CUDA when available, else CPU; other strings as torch reads them."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as exc:
+        raise YoloxkitError(f"invalid device {device!r}: {exc}") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise YoloxkitError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+class Detector:
+    """A YOLOX model with its class names and preprocessing contract, ready to predict.
+
+    ``det.model`` is the plain ``nn.Module`` (Megvii state-dict keys); in eval mode it maps
+    float BGR 0-255 ``[B, 3, H, W]`` to the decoded ``[B, N, 5 + C]`` layout. Prediction runs
+    a BN-folded copy (``fuse=True``) that is rebuilt automatically when the weights change.
+    """
+
+    def __init__(
+        self,
+        model: YOLOX,
+        model_name: str,
+        class_names: Sequence[str] | None = None,
+        contract: PreprocessContract | None = None,
+        device: str | torch.device | None = "cpu",
+        fuse: bool = True,
+        pretrained: bool = True,
+    ) -> None:
+        self.model_name = canonical_name(model_name)
+        self.class_names = list(class_names) if class_names else default_class_names(model.num_classes)
+        if len(self.class_names) != model.num_classes:
+            raise YoloxkitError(
+                f"{len(self.class_names)} class names given for a model with {model.num_classes} classes"
+            )
+        self.contract = contract or PreprocessContract(get_spec(self.model_name).input_size)
+        self.device = resolve_device(device)
+        self.fuse = fuse
+        self.pretrained = pretrained
+        self._model = model.to(self.device).eval()
+        self._runner: nn.Module | None = None
+        self._runner_versions: tuple[int, ...] = ()
+
+    # ----------------------------------------------------------------------------- construction
+    @classmethod
+    def from_checkpoint(
+        cls,
+        path: str | Path,
+        model: str | None = None,
+        class_names: Sequence[str] | None = None,
+        input_size: int | tuple[int, int] | None = None,
+        legacy: bool = False,
+        device: str | torch.device | None = "cpu",
+        fuse: bool = True,
+    ) -> "Detector":
+        """Load any supported checkpoint (yoloxkit, Megvii, MMDetection, bare state dict).
+
+        The model size and class count are recognised from the weights; pass ``model`` to
+        insist on one (a checkpoint of another size is then an error naming what it is).
+        """
+        checkpoint = read_checkpoint(path)
+        arch = infer_architecture(checkpoint.state_dict)
+        name = model or checkpoint.model_name or arch.model_name
+        if name is None:
+            raise YoloxkitError(f"checkpoint {path}: {arch.describe()} matches no registered model")
+        spec = get_spec(name)
+        network = spec.build(arch.num_classes)
+        load_weights(network, checkpoint, spec.name)
+        if checkpoint.preprocess:
+            contract = PreprocessContract.from_dict(checkpoint.preprocess)
+        else:
+            contract = PreprocessContract(spec.input_size, legacy=legacy)
+        if input_size is not None:
+            contract = PreprocessContract(_size_pair(input_size), contract.pad_value, contract.legacy)
+        return cls(network, spec.name, class_names or checkpoint.class_names, contract, device, fuse)
+
+    @classmethod
+    def from_pretrained(
+        cls, name: str, source: str = "megvii", device: str | torch.device | None = "cpu", **kwargs
+    ) -> "Detector":
+        """Download (once, into the cache) and load the official COCO weights of ``name``."""
+        return cls.from_checkpoint(hub.fetch(name, source), model=name, device=device, **kwargs)
+
+    @classmethod
+    def untrained(
+        cls,
+        name: str,
+        num_classes: int = 80,
+        class_names: Sequence[str] | None = None,
+        device: str | torch.device | None = "cpu",
+        seed: int = 0,
+    ) -> "Detector":
+        """A detector with freshly initialised (random) weights, e.g. before training."""
+        torch.manual_seed(seed)
+        spec = get_spec(name)
+        return cls(spec.build(num_classes), spec.name, class_names, None, device, pretrained=False)
+
+    # ----------------------------------------------------------------------------- inference
+    @property
+    def model(self) -> YOLOX:
+        """The underlying network (a plain ``nn.Module``)."""
+        return self._model
+
+    def _inference_model(self) -> nn.Module:
+        if not self.fuse:
+            return self._model.eval()
+        tensors = [*self._model.parameters(), *self._model.buffers()]
+        versions = tuple(t._version for t in tensors) + tuple(t.data_ptr() for t in tensors)
+        if self._runner is None or versions != self._runner_versions:
+            self._runner = fused_copy(self._model)
+            self._runner_versions = versions
+        return self._runner
+
+    @torch.inference_mode()
+    def predict(
+        self,
+        images: ImageInput | Iterable[ImageInput],
+        conf: float = 0.25,
+        iou: float = 0.45,
+        batch_size: int = 8,
+        class_agnostic: bool = False,
+    ) -> list[Detections]:
+        """Detect objects in one image or many (paths or BGR arrays); one Detections each."""
+        if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+            raise YoloxkitError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
+        if batch_size < 1:
+            raise YoloxkitError(f"batch_size must be >= 1, got {batch_size}")
+        items = [images] if isinstance(images, (str, Path, np.ndarray)) else list(images)
+        results: list[Detections] = []
+        for start in range(0, len(items), batch_size):
+            chunk = items[start : start + batch_size]
+            loaded = [_load(item, start + i) for i, item in enumerate(chunk)]
+            results.extend(
+                self.predict_arrays([img for img, _ in loaded], [src for _, src in loaded], conf, iou, class_agnostic)
+            )
+        return results
+
+    @torch.inference_mode()
+    def predict_arrays(
+        self,
+        images: list[np.ndarray],
+        sources: list[str | None],
+        conf: float,
+        iou: float,
+        class_agnostic: bool = False,
+    ) -> list[Detections]:
+        """One batch of already loaded BGR uint8 images -> Detections (no batching, no I/O)."""
+        batch, ratios = preprocess_batch(images, self.contract)
+        outputs = self._inference_model()(batch.to(self.device))
+        per_image = postprocess(outputs.float(), conf, iou, class_agnostic)
+        return [
+            self._to_detections(rows.cpu(), ratio, image.shape[:2], source)
+            for rows, ratio, image, source in zip(per_image, ratios, images, sources)
+        ]
+
+    def _to_detections(
+        self, rows: torch.Tensor, ratio: float, size: tuple[int, int], source: str | None
+    ) -> Detections:
+        return Detections(
+            boxes=Boxes(rows[:, :4].numpy() / ratio, BoxFormat.XYXY),
+            scores=(rows[:, 4] * rows[:, 5]).numpy(),
+            class_ids=rows[:, 6].long().numpy(),
+            class_names=self.class_names,
+            image_size=(int(size[0]), int(size[1])),
+            source=source,
+        )
+
+    def __repr__(self) -> str:
+        weights = "pretrained" if self.pretrained else "random weights"
+        return (
+            f"Detector({self.model_name}, {len(self.class_names)} classes, "
+            f"input {self.contract.input_size}, {weights}, device={self.device})"
+        )
+
+
+def _size_pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def _load(item: ImageInput, index: int) -> tuple[np.ndarray, str | None]:
+    if isinstance(item, (str, Path)):
+        return read_image(item), str(item)
+    if isinstance(item, np.ndarray):
+        return to_bgr_uint8(item, f"image #{index}"), None
+    raise YoloxkitError(f"image #{index}: expected a path or a numpy array, got {type(item).__name__}")

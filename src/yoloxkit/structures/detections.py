@@ -1,0 +1,72 @@
+"""Per-image detection results as users receive them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .boxes import BoxFormat, Boxes
+
+
+@dataclass
+class Detections:
+    """Detections of one image: boxes in original-image pixels, scores, classes.
+
+    ``scores`` is objectness x class probability, as in the reference.
+    """
+
+    boxes: Boxes
+    scores: np.ndarray
+    class_ids: np.ndarray
+    class_names: Sequence[str]
+    image_size: tuple[int, int]  # (height, width) of the original image
+    source: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    @property
+    def labels(self) -> list[str]:
+        """Class name of each detection."""
+        return [self.class_names[i] for i in self.class_ids.tolist()]
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict: file, width, height and a list of detections."""
+        xyxy = self.boxes.convert(BoxFormat.XYXY).tolist()
+        return {
+            "file": self.source,
+            "width": int(self.image_size[1]),
+            "height": int(self.image_size[0]),
+            "detections": [
+                {"box": box, "score": float(score), "class_id": int(cid), "class_name": name}
+                for box, score, cid, name in zip(xyxy, self.scores.tolist(), self.class_ids.tolist(), self.labels)
+            ],
+        }
+
+    def to_coco(self, image_id: int, category_ids: Sequence[int] | None = None) -> list[dict]:
+        """COCO results entries (bbox = x, y, w, h); ``category_ids`` maps class index -> id."""
+        xywh = self.boxes.convert(BoxFormat.XYWH).tolist()
+        ids = self.class_ids.tolist()
+        return [
+            {
+                "image_id": image_id,
+                "category_id": int(category_ids[cid]) if category_ids is not None else int(cid),
+                "bbox": box,
+                "score": float(score),
+            }
+            for box, cid, score in zip(xywh, ids, self.scores.tolist())
+        ]
+
+    def to_yolo_lines(self, with_scores: bool = False) -> list[str]:
+        """YOLO txt lines ``class cx cy w h [score]`` normalised to the image size."""
+        h, w = self.image_size
+        cxcywh = self.boxes.convert(BoxFormat.CXCYWH).numpy().data / np.array([w, h, w, h], dtype=np.float32)
+        lines = []
+        for cid, box, score in zip(self.class_ids.tolist(), cxcywh.tolist(), self.scores.tolist()):
+            fields = [str(cid), *(f"{v:.6f}" for v in box)]
+            if with_scores:
+                fields.append(f"{score:.5f}")
+            lines.append(" ".join(fields))
+        return lines

@@ -1,0 +1,5 @@
+"""``python -m yoloxkit`` = the ``yoloxkit`` command."""
+
+from .cli import main
+
+main()

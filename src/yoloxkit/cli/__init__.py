@@ -1,0 +1,32 @@
+"""The ``yoloxkit`` command line. Each sub-command lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ..errors import YoloxkitError
+from . import models_cmd, predict_cmd
+
+app = typer.Typer(
+    name="yoloxkit",
+    help="YOLOX detectors: models, prediction, data tools, training, evaluation and export.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("models")(models_cmd.models)
+app.command("predict")(predict_cmd.predict)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors become one line on stderr and exit status 2, never a traceback."""
+    try:
+        app(args=argv, prog_name="yoloxkit")
+    except YoloxkitError as exc:
+        print(f"yoloxkit: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("yoloxkit: interrupted", file=sys.stderr)
+        raise SystemExit(130) from None

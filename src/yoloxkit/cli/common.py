@@ -1,0 +1,50 @@
+"""Options and helpers shared by several sub-commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from ..detector import Detector
+from ..errors import YoloxkitError
+from ..hub import PRETRAINED
+from ..models import canonical_name
+
+
+def load_detector(
+    weights: str | None,
+    model: str | None,
+    size: int | None,
+    device: str,
+    legacy: bool = False,
+) -> Detector:
+    """``--weights`` as a checkpoint path, or a model name for the official weights.
+
+    Without ``--weights`` the model gets random weights, and the user is told so plainly.
+    """
+    if weights is None:
+        name = model or "yolox-s"
+        typer.secho(
+            f"warning: no --weights given: {canonical_name(name)} has RANDOM weights, its detections mean nothing",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+        detector = Detector.untrained(name, device=device)
+        if size:
+            from ..data.preprocess import PreprocessContract
+
+            detector.contract = PreprocessContract((size, size))
+        return detector
+    if Path(weights).exists():
+        return Detector.from_checkpoint(weights, model=model, input_size=size, legacy=legacy, device=device)
+    if canonical_name(weights) in PRETRAINED["megvii"]:
+        return Detector.from_pretrained(weights, input_size=size, legacy=legacy, device=device)
+    raise YoloxkitError(f"weights not found: {weights} (give a checkpoint file or a model name such as yolox-s)")
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write JSON with a trailing newline, creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1) + "\n")

@@ -1,0 +1,34 @@
+"""Drawing detections on images."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .structures import BoxFormat, Detections
+
+
+def class_color(class_id: int) -> tuple[int, int, int]:
+    """A stable, well-separated BGR colour per class (golden-ratio hue walk)."""
+    hue = int((class_id * 0.618033988749895 % 1.0) * 179)
+    hsv = np.uint8([[[hue, 200, 255]]])
+    b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0]
+    return int(b), int(g), int(r)
+
+
+def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
+    """A copy of the BGR ``image`` with boxes, class names and scores drawn."""
+    canvas = image.copy()
+    thickness = max(1, round(min(image.shape[:2]) / 300))
+    font_scale = max(0.4, min(image.shape[:2]) / 1000)
+    boxes = detections.boxes.convert(BoxFormat.XYXY).numpy().data
+    for box, score, cid, name in zip(boxes, detections.scores, detections.class_ids, detections.labels):
+        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        color = class_color(int(cid))
+        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+        label = f"{name} {score:.2f}"
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
+        top = max(y1 - th - base - 2, 0)
+        cv2.rectangle(canvas, (x1, top), (x1 + tw + 2, top + th + base + 2), color, -1)
+        cv2.putText(canvas, label, (x1 + 1, top + th + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return canvas

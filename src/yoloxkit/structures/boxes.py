@@ -4,7 +4,13 @@ A :class:`Boxes` is an ``[N, D]`` array plus a :class:`BoxFormat` that says what
 mean. Axis-aligned formats have D = 4; oriented formats join the same enum (``rbox``:
 cx, cy, w, h, angle; ``qbox``: four corners) so that datasets, transforms, predictions and
 exports keep a single box type. Conversions go through a small table keyed by
-(source, target) format; they work unchanged on NumPy and torch data.
+(source, target) format; they work unchanged on NumPy and torch data, except ``qbox -> rbox``,
+which fits OpenCV's minimum-area rectangle (torch input goes through NumPy and comes back).
+
+Oriented conventions (see ``rotated-yolox.md`` section 1): image coordinates (y down), angles in
+radians, ``rbox`` regularised to **le90** (``w >= h``, angle in ``[-pi/2, pi/2)``) whenever it is
+produced from another format; ``qbox`` keeps the annotated vertex order. Converting an oriented
+box to an axis-aligned format gives its enclosing box (lossy by nature).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+import cv2
 import numpy as np
 import torch
 
@@ -23,11 +30,18 @@ class BoxFormat(str, Enum):
     XYXY = "xyxy"  # x1, y1, x2, y2 (corners, pixels)
     XYWH = "xywh"  # x1, y1, w, h (COCO)
     CXCYWH = "cxcywh"  # centre, size (YOLO / network output)
+    QBOX = "qbox"  # x1, y1, x2, y2, x3, y3, x4, y4 (polygon corners, DOTA)
+    RBOX = "rbox"  # cx, cy, w, h, angle (radians, le90)
 
     @property
     def width(self) -> int:
         """Number of columns of this format."""
-        return 4
+        return {"qbox": 8, "rbox": 5}.get(self.value, 4)
+
+    @property
+    def oriented(self) -> bool:
+        """True for the rotated formats (``qbox``, ``rbox``)."""
+        return self in (BoxFormat.QBOX, BoxFormat.RBOX)
 
 
 Array = Any  # np.ndarray | torch.Tensor
@@ -37,6 +51,76 @@ def _stack(columns: list[Array]) -> Array:
     if isinstance(columns[0], torch.Tensor):
         return torch.stack(columns, -1)
     return np.stack(columns, -1)
+
+
+def _lib(b: Array) -> Any:
+    """The array module of ``b`` (torch or numpy); both spell cos/sin/abs/remainder alike."""
+    return torch if isinstance(b, torch.Tensor) else np
+
+
+def _corner_extremes(b: Array) -> Array:
+    xs, ys = b[..., 0::2], b[..., 1::2]
+    if isinstance(b, torch.Tensor):
+        return _stack([xs.amin(-1), ys.amin(-1), xs.amax(-1), ys.amax(-1)])
+    return _stack([xs.min(-1), ys.min(-1), xs.max(-1), ys.max(-1)])
+
+
+def _xyxy_to_qbox(b: Array) -> Array:
+    x1, y1, x2, y2 = b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+    return _stack([x1, y1, x2, y1, x2, y2, x1, y2])
+
+
+def _rbox_to_qbox(b: Array) -> Array:
+    # rbox2qbox of ai4rs: corners c + v1 + v2, c + v1 - v2, c - v1 - v2, c - v1 + v2.
+    lib = _lib(b)
+    cx, cy, w, h, t = (b[..., i] for i in range(5))
+    cos, sin = lib.cos(t), lib.sin(t)
+    v1x, v1y = w / 2 * cos, w / 2 * sin
+    v2x, v2y = -h / 2 * sin, h / 2 * cos
+    return _stack(
+        [
+            cx + v1x + v2x, cy + v1y + v2y,
+            cx + v1x - v2x, cy + v1y - v2y,
+            cx - v1x - v2x, cy - v1y - v2y,
+            cx - v1x + v2x, cy - v1y + v2y,
+        ]
+    )  # fmt: skip
+
+
+def _rbox_to_xyxy(b: Array) -> Array:
+    lib = _lib(b)
+    cx, cy, w, h, t = (b[..., i] for i in range(5))
+    cos, sin = lib.abs(lib.cos(t)), lib.abs(lib.sin(t))
+    ex, ey = w / 2 * cos + h / 2 * sin, w / 2 * sin + h / 2 * cos
+    return _stack([cx - ex, cy - ey, cx + ex, cy + ey])
+
+
+def regularize_le90(b: Array) -> Array:
+    """rbox rows in le90: swap sides so that ``w >= h`` (adding pi/2), wrap the angle into [-pi/2, pi/2)."""
+    lib = _lib(b)
+    cx, cy, w, h, t = (b[..., i] for i in range(5))
+    swap = w <= h  # strict w > h keeps, as RotatedBoxes.regularize_boxes
+    long, short = lib.where(swap, h, w), lib.where(swap, w, h)
+    t = lib.where(swap, t + np.pi / 2, t)
+    return _stack([cx, cy, long, short, lib.remainder(t + np.pi / 2, np.pi) - np.pi / 2])
+
+
+def _xyxy_to_rbox(b: Array) -> Array:
+    zeros = b[..., 0] * 0
+    return regularize_le90(_stack([(b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2,
+                                   b[..., 2] - b[..., 0], b[..., 3] - b[..., 1], zeros]))  # fmt: skip
+
+
+def _qbox_to_rbox(b: Array) -> Array:
+    # qbox2rbox of ai4rs (cv2.minAreaRect per polygon), then le90 regularisation.
+    is_torch = isinstance(b, torch.Tensor)
+    points = (b.detach().cpu().numpy() if is_torch else np.asarray(b)).reshape(-1, 4, 2)
+    rows = np.zeros((len(points), 5), dtype=np.float64)
+    for i, quad in enumerate(points):
+        (cx, cy), (w, h), angle = cv2.minAreaRect(quad.astype(np.float32))
+        rows[i] = (cx, cy, w, h, np.deg2rad(angle))
+    out = regularize_le90(rows).reshape(*b.shape[:-1], 5).astype(points.dtype)
+    return torch.from_numpy(out).to(b.device) if is_torch else out
 
 
 def _xyxy_to_xywh(b: Array) -> Array:
@@ -65,11 +149,21 @@ _CONVERTERS: dict[tuple[BoxFormat, BoxFormat], Callable[[Array], Array]] = {
     (BoxFormat.XYWH, BoxFormat.XYXY): _xywh_to_xyxy,
     (BoxFormat.CXCYWH, BoxFormat.XYXY): _cxcywh_to_xyxy,
     (BoxFormat.XYXY, BoxFormat.CXCYWH): _xyxy_to_cxcywh,
+    (BoxFormat.XYXY, BoxFormat.QBOX): _xyxy_to_qbox,
+    (BoxFormat.QBOX, BoxFormat.XYXY): _corner_extremes,
+    (BoxFormat.XYXY, BoxFormat.RBOX): _xyxy_to_rbox,
+    (BoxFormat.RBOX, BoxFormat.XYXY): _rbox_to_xyxy,
+    (BoxFormat.RBOX, BoxFormat.QBOX): _rbox_to_qbox,
+    (BoxFormat.QBOX, BoxFormat.RBOX): _qbox_to_rbox,
 }
 
 
 def convert(data: Array, source: BoxFormat | str, target: BoxFormat | str) -> Array:
-    """Convert a box array between formats (direct, or through ``xyxy``)."""
+    """Convert a box array between formats (direct, or through ``xyxy``).
+
+    Every pair of oriented formats has a direct entry, so the ``xyxy`` route is only taken when one
+    side is axis-aligned, where it loses nothing that the target could hold.
+    """
     source, target = BoxFormat(source), BoxFormat(target)
     if source == target:
         return data
@@ -112,7 +206,14 @@ class Boxes:
         return Boxes(self.data * factor, self.format)
 
     def area(self) -> Array:
-        """Area of each box."""
+        """Area of each box (polygon area by the shoelace formula for ``qbox``)."""
+        if self.format == BoxFormat.QBOX:
+            x, y = self.data[..., 0::2], self.data[..., 1::2]
+            lib = _lib(self.data)
+            x_next, y_next = lib.roll(x, -1, -1), lib.roll(y, -1, -1)
+            return lib.abs((x * y_next - x_next * y).sum(-1)) / 2
+        if self.format == BoxFormat.RBOX:
+            return self.data[..., 2] * self.data[..., 3]
         xywh = convert(self.data, self.format, BoxFormat.XYWH)
         return xywh[..., 2] * xywh[..., 3]
 

@@ -1,0 +1,57 @@
+"""Small file helpers shared by the format readers and writers."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
+
+from ..errors import YoloxkitError
+
+
+def read_text(path: Path, allow_empty: bool = False) -> str:
+    """The text of an annotation file; a missing, undecodable or (unless allowed) empty file is an error."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise YoloxkitError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not data.strip() and not allow_empty:
+        raise YoloxkitError(f"{path}: empty file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise YoloxkitError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+
+
+def format_number(value: float) -> str:
+    """Shortest text that reads back to the same float; integral values without a decimal point."""
+    value = float(value)
+    if math.isfinite(value) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(value)
+
+
+def json_number(value: float) -> int | float:
+    """A float as JSON wants it: integral values as int (``504`` rather than ``504.0``)."""
+    value = float(value)
+    return int(value) if math.isfinite(value) and value.is_integer() and abs(value) < 2**53 else value
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    """Put ``source`` at ``target`` as a hard link when possible, else as a copy (never a move)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        if target.samefile(source):
+            return
+        target.unlink()
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")

@@ -1,0 +1,73 @@
+"""Image files seen from the annotation side: sizes from headers, integrity, content hashes."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ..data.images import IMAGE_SUFFIXES, to_bgr_uint8
+from ..errors import YoloxkitError
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` read from the file header only (Pillow), without decoding the pixels.
+
+    EXIF orientation is not applied, exactly as OpenCV's ``IMREAD_UNCHANGED`` decode in
+    :func:`yoloxkit.data.images.read_image` does not apply it.
+    """
+    if not path.is_file():
+        raise YoloxkitError(f"image not found: {path}")
+    try:
+        with Image.open(path) as image:
+            return int(image.width), int(image.height)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise YoloxkitError(f"{path}: cannot read the image header ({exc})") from None
+
+
+def find_image(folder: Path, stem: str) -> Path | None:
+    """The image ``folder/stem.<suffix>`` for any known image suffix (either case), if one exists."""
+    for suffix in IMAGE_SUFFIXES:
+        for candidate in (folder / f"{stem}{suffix}", folder / f"{stem}{suffix.upper()}"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under ``folder`` (recursively), sorted."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _truncated(data: bytes, suffix: str) -> bool:
+    """True when a JPEG lacks its end-of-image marker or a PNG its IEND chunk (OpenCV decodes those anyway)."""
+    if suffix in (".jpg", ".jpeg"):
+        return not data.rstrip(b"\0").endswith(b"\xff\xd9")
+    if suffix == ".png":
+        return b"IEND" not in data[-16:]
+    return False
+
+
+def inspect_image(path: Path) -> tuple[tuple[int, int] | None, str | None, str | None]:
+    """Decode ``path`` fully: ``((width, height) or None, problem or None, sha1 of the bytes or None)``."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, f"cannot read: {exc.strerror or exc}", None
+    digest = hashlib.sha1(data).hexdigest()
+    if _truncated(data, path.suffix.lower()):
+        return None, "truncated file (no end marker): the image is incomplete", digest
+    if not data:
+        return None, "empty file", digest
+    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        return None, "cannot decode (corrupt or unsupported format)", digest
+    try:
+        image = to_bgr_uint8(decoded, str(path))
+    except YoloxkitError as exc:
+        return None, str(exc), digest
+    height, width = image.shape[:2]
+    return (int(width), int(height)), None, digest

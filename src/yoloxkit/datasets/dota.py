@@ -18,7 +18,7 @@ from tqdm import tqdm
 from ..errors import YoloxkitError
 from ..structures.boxes import BoxFormat, convert
 from .categories import DOTA_V1_CLASSES, from_names, infer_names, read_class_file
-from .fileio import format_number, read_text, write_text
+from .fileio import DataFileError, format_number, read_text, write_text
 from .imagefiles import image_size, list_images
 from .model import Annotations, Dataset, ImageRecord, Split
 from .report import Report
@@ -45,8 +45,13 @@ def split_folders(root: Path) -> dict[str, Path]:
 
 def _parse(path: Path, report: Report) -> tuple[dict, list]:
     meta: dict[str, str] = {}
-    objects = []
-    for number, line in enumerate(read_text(path, allow_empty=True).splitlines(), start=1):
+    objects: list = []
+    try:
+        text = read_text(path, allow_empty=True)
+    except DataFileError as exc:
+        report.capture("parse", exc)
+        return meta, objects
+    for number, line in enumerate(text.splitlines(), start=1):
         text = line.strip()
         if not text:
             continue

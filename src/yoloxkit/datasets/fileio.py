@@ -10,18 +10,26 @@ from pathlib import Path
 from ..errors import YoloxkitError
 
 
+class DataFileError(YoloxkitError):
+    """A file that cannot be parsed at all; carries its file and line for reports."""
+
+    def __init__(self, file: Path, message: str, line: int | None = None) -> None:
+        self.file, self.message, self.line = str(file), message, line
+        super().__init__(f"{file}:{line}: {message}" if line else f"{file}: {message}")
+
+
 def read_text(path: Path, allow_empty: bool = False) -> str:
     """The text of an annotation file; a missing, undecodable or (unless allowed) empty file is an error."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise YoloxkitError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise DataFileError(path, f"cannot read ({exc.strerror or exc})") from None
     if not data.strip() and not allow_empty:
-        raise YoloxkitError(f"{path}: empty file")
+        raise DataFileError(path, "empty file")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise YoloxkitError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        raise DataFileError(path, f"not UTF-8 text (byte {exc.start})") from None
 
 
 def format_number(value: float) -> str:

@@ -57,9 +57,9 @@ def _fix_image(image: ImageRecord, state: ImageState, known: set[int], changes: 
         for k in (mask & ~remove).nonzero()[0]:
             change(f"object {k + 1} removed: {reason} {image.annotations.boxes.data[k].tolist()}")
         remove |= mask
-    if image.annotations.boxes.format == BoxFormat.XYXY:
-        for k in (before.partial & ~remove).nonzero()[0]:
-            change(f"object {k + 1} clipped to the image: {image.annotations.boxes.data[k].tolist()} -> {clipped.annotations.boxes.data[k].tolist()}")
+    moved = (clipped.annotations.boxes.data != image.annotations.boxes.data).any(axis=1)
+    for k in (moved & ~remove).nonzero()[0]:
+        change(f"object {k + 1} clipped to the image: {image.annotations.boxes.data[k].tolist()} -> {clipped.annotations.boxes.data[k].tolist()}")
     return ImageRecord(clipped.file_name, clipped.width, clipped.height, clipped.annotations.select(~remove), image.id, image.meta, image.source)
 
 

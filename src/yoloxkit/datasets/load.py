@@ -137,7 +137,7 @@ def load_manifest(path: Path, report: Report) -> Dataset:
     data = read_data_yaml(path)
     if not isinstance(data.get("splits"), dict) or "source" not in data:
         raise YoloxkitError(f"{path}: a split manifest needs 'source' and 'splits'")
-    source = load_dataset(path.parent / data["source"], report, data.get("format"))
+    source = load_dataset(os.path.normpath(path.parent / data["source"]), report, data.get("format"))
     root = common_root(source)
     by_key: dict[str, ImageRecord] = {}
     for split, image in source.items():
@@ -151,4 +151,5 @@ def load_manifest(path: Path, report: Report) -> Dataset:
             image = by_key[key]
             images.append(ImageRecord(key, image.width, image.height, image.annotations, i, image.meta, image.source))
         splits[name] = Split(name, root, images)
-    return Dataset(source.categories, splits, source.box_format, source.format, str(path))
+    # Keep the original source (not this manifest), so that splitting again refers to the real data.
+    return Dataset(source.categories, splits, source.box_format, source.format, source.source)

@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from ..errors import YoloxkitError
+from .fileio import DataFileError
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,12 @@ class Report:
         if self.strict:
             raise YoloxkitError(str(finding))
         self.findings.append(finding)
+
+    def capture(self, kind: str, exc: DataFileError) -> None:
+        """Record a file that could not be parsed (re-raised as is in strict mode)."""
+        if self.strict:
+            raise exc
+        self.findings.append(Finding("error", kind, exc.file, exc.message, exc.line))
 
     def warn(self, kind: str, file: object, message: str, line: int | None = None) -> None:
         """Record a warning (never raises)."""

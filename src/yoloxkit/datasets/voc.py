@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ..errors import YoloxkitError
 from ..structures.boxes import BoxFormat, convert
 from .categories import VOC_CLASSES, from_names, infer_names, read_class_file
-from .fileio import format_number, read_text, write_text
+from .fileio import DataFileError, format_number, read_text, write_text
 from .imagefiles import find_image, image_size
 from .model import Annotations, Dataset, ImageRecord, Split
 from .report import Report
@@ -84,7 +84,11 @@ def _parse_object(obj: ET.Element, path: Path, report: Report) -> tuple | None:
 
 def _parse_file(path: Path, image_dir: Path, report: Report) -> dict | None:
     """One XML file -> image file, size and raw objects (names not yet mapped to ids)."""
-    root = parse_xml(path, read_text(path))
+    try:
+        root = parse_xml(path, read_text(path))
+    except DataFileError as exc:
+        report.capture("parse", exc)
+        return None
     filename = _text(root, "filename")
     image = image_dir / filename if filename else None
     if image is None or not image.is_file():

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from xml.parsers import expat
 
-from ..errors import YoloxkitError
+from .fileio import DataFileError
 
 
 def parse_xml(path: Path, text: str) -> ET.Element:
@@ -36,7 +36,7 @@ def parse_xml(path: Path, text: str) -> ET.Element:
         parser.Parse(text, True)
     except expat.ExpatError as exc:
         message = expat.ErrorString(exc.code)
-        raise YoloxkitError(f"{path}:{exc.lineno}: invalid XML ({message}, column {exc.offset + 1})") from None
+        raise DataFileError(path, f"invalid XML ({message}, column {exc.offset + 1})", exc.lineno) from None
     return root[0]
 
 

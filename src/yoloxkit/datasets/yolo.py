@@ -19,7 +19,7 @@ from tqdm import tqdm
 from ..errors import YoloxkitError
 from ..structures.boxes import BoxFormat, convert
 from .categories import CLASS_FILES, from_names, read_class_file
-from .fileio import read_text, write_text
+from .fileio import DataFileError, read_text, write_text
 from .imagefiles import image_size, list_images
 from .model import Annotations, Dataset, ImageRecord, Split
 from .report import Report
@@ -57,8 +57,8 @@ def read_data_yaml(path: Path) -> dict:
         data = yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise YoloxkitError(f"{where}: invalid YAML ({getattr(exc, 'problem', None) or exc})") from None
+        line = mark.line + 1 if mark is not None else None
+        raise DataFileError(path, f"invalid YAML ({getattr(exc, 'problem', None) or exc})", line) from None
     if not isinstance(data, dict):
         raise YoloxkitError(f"{path}: expected a mapping with train/val and names")
     return data
@@ -167,8 +167,13 @@ def _read_image(file: Path, folder: Path, names: list[str], report: Report, stat
 
 
 def _parse_labels(path: Path, names: list[str], report: Report, state: dict) -> list[tuple[int, list[float]]]:
+    try:
+        text = read_text(path, allow_empty=True)
+    except DataFileError as exc:
+        report.capture("parse", exc)
+        return []
     rows = []
-    for number, line in enumerate(read_text(path, allow_empty=True).splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         fields = line.split()
         if not fields:
             continue

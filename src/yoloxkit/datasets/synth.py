@@ -1,0 +1,94 @@
+"""``data synth``: a synthetic detection dataset with exactly known labels (for demos and tests).
+
+Each class is a shape/colour pair (``red-rectangle``, ``green-ellipse``, ...) drawn as a filled
+polygon on a smooth random texture. Labels are computed from the polygon itself: the tight
+axis-aligned box, or with ``rotated`` the shape's own rotated rectangle as a ``qbox``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from ..structures.boxes import BoxFormat, convert
+from .categories import from_names
+from .model import Annotations, Dataset, ImageRecord, Split
+
+SHAPES = ("rectangle", "ellipse", "triangle", "diamond")
+COLOURS = {"red": (40, 40, 220), "green": (60, 190, 60), "blue": (210, 90, 30), "yellow": (40, 220, 230),
+           "magenta": (200, 60, 200), "cyan": (210, 210, 50), "white": (245, 245, 245), "black": (15, 15, 15)}  # fmt: skip
+
+
+def class_names(count: int) -> list[str]:
+    """``count`` class names, shapes varying fastest."""
+    combos = [f"{c}-{s}" for c in COLOURS for s in SHAPES]
+    if not 1 <= count <= len(combos):
+        raise ValueError(f"classes must be 1..{len(combos)}")
+    return combos[:count]
+
+
+def _outline(shape: str, w: float, h: float) -> np.ndarray:
+    """Polygon of a shape filling the box [-w/2, w/2] x [-h/2, h/2], touching all four sides."""
+    if shape == "rectangle":
+        return np.array([[-w, -h], [w, -h], [w, h], [-w, h]], dtype=np.float64) / 2
+    if shape == "ellipse":
+        t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        return np.stack([np.cos(t) * w / 2, np.sin(t) * h / 2], 1)
+    if shape == "triangle":
+        return np.array([[-w / 2, h / 2], [w / 2, h / 2], [0, -h / 2]])
+    return np.array([[0, -h / 2], [w / 2, 0], [0, h / 2], [-w / 2, 0]])
+
+
+def _texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    small = rng.integers(60, 200, size=(max(height // 32, 2), max(width // 32, 2), 3)).astype(np.uint8)
+    base = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    noise = rng.normal(0, 8, size=base.shape)
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+def render(rng: np.random.Generator, size: tuple[int, int], classes: int, rotated: bool, max_objects: int) -> tuple[np.ndarray, list, list]:
+    """One image (BGR) with its boxes (xyxy or qbox rows) and 0-based class indices."""
+    height, width = size
+    image = _texture(rng, height, width)
+    boxes, labels = [], []
+    for _ in range(int(rng.integers(0, max_objects + 1))):
+        klass = int(rng.integers(classes))
+        w, h = rng.uniform(0.06, 0.3, size=2) * min(width, height)
+        angle = float(rng.uniform(-np.pi / 2, np.pi / 2)) if rotated else 0.0
+        half = 0.5 * (abs(w * np.cos(angle)) + abs(h * np.sin(angle))), 0.5 * (abs(w * np.sin(angle)) + abs(h * np.cos(angle)))
+        cx, cy = rng.uniform(half[0], width - half[0]), rng.uniform(half[1], height - half[1])
+        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        polygon = _outline(SHAPES[klass % len(SHAPES)], w, h) @ rotation.T + (cx, cy)
+        colour = list(COLOURS.values())[klass // len(SHAPES)]
+        cv2.fillPoly(image, [np.round(polygon * 16).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
+        if rotated:
+            boxes.append(convert(np.array([cx, cy, w, h, angle]), BoxFormat.RBOX, BoxFormat.QBOX).tolist())
+        else:
+            boxes.append([*polygon.min(0), *polygon.max(0)])
+        labels.append(klass)
+    return image, boxes, labels
+
+
+def synthesize(
+    folder: Path, images: int, classes: int, rotated: bool = False, size: tuple[int, int] = (320, 320),
+    val_fraction: float = 0.2, seed: int = 0, max_objects: int = 6,
+) -> Dataset:  # fmt: skip
+    """Render ``images`` PNGs into ``folder`` and return their dataset (splits ``train`` and ``val``)."""
+    rng = np.random.default_rng(seed)
+    names = class_names(classes)
+    box_format = BoxFormat.QBOX if rotated else BoxFormat.XYXY
+    records = []
+    for i in tqdm(range(images), desc="rendering", unit="img", disable=None):
+        image, boxes, labels = render(rng, size, classes, rotated, max_objects)
+        file_name = f"synth_{i:06d}.png"
+        cv2.imwrite(str(folder / file_name), image)
+        annotations = Annotations.from_lists(box_format, boxes, [k + 1 for k in labels])
+        records.append(ImageRecord(file_name, size[1], size[0], annotations, i + 1))
+    n_val = int(round(images * val_fraction))
+    splits = {"train": Split("train", folder, records[n_val:])}
+    if n_val:
+        splits["val"] = Split("val", folder, records[:n_val])
+    return Dataset(from_names(names), splits, box_format, "synth", str(folder))

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from ..errors import YoloxkitError
-from . import models_cmd, predict_cmd
+from . import data_cmd, models_cmd, predict_cmd
 
 app = typer.Typer(
     name="yoloxkit",
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.command("models")(models_cmd.models)
 app.command("predict")(predict_cmd.predict)
+app.add_typer(data_cmd.app, name="data")
 
 
 def main(argv: list[str] | None = None) -> None:

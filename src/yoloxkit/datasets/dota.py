@@ -148,6 +148,8 @@ def write_dota(dataset: Dataset, out: Path, report: Report) -> Path:
     seen: dict[Path, Path] = {}
     for name, split in dataset.splits.items():
         copy_images(split, out / name / "images", seen)
+        for folder in ("images", "labelTxt"):  # an empty split is still a split
+            (out / name / folder).mkdir(parents=True, exist_ok=True)
         for image in split.images:
             target = (out / name / "labelTxt" / image.file_name).with_suffix(".txt")
             write_text(target, _label_text(image, names))

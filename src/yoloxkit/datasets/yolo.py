@@ -5,6 +5,7 @@ by ``labels``); each line is ``class cx cy w h`` or ``class x1 y1 x2 y2 x3 y3 x4
 by the image size, class = 0-based index into ``names``. An image without a label file has no
 objects. Class index ``i`` becomes category id ``i + 1`` (COCO ids start at 1); writing maps
 category ids, in id order, back to 0..K-1. Numbers are written with 10 significant digits.
+Oriented datasets also get ``box_format: qbox`` in ``data.yaml`` (other tools ignore the key).
 """
 
 from __future__ import annotations
@@ -83,7 +84,10 @@ def read_yolo_yaml(path: Path, report: Report) -> Dataset:
             splits[key] = [_resolve(root, str(e), path, key) for e in entries]
     if not splits:
         raise YoloxkitError(f"{path}: no train/val/test entry")
-    return _read_splits(splits, root, names, report, str(path))
+    declared = data.get("box_format")
+    if declared not in (None, "xyxy", "qbox"):
+        raise YoloxkitError(f"{path}: box_format must be xyxy or qbox, got {declared!r}")
+    return _read_splits(splits, root, names, report, str(path), _FIELDS[9] if declared == "qbox" else None)
 
 
 def read_yolo_folder(root: Path, report: Report) -> Dataset:
@@ -117,8 +121,11 @@ def _split_images(sources: list[Path], root: Path) -> tuple[Path, list[Path]]:
     return folder, files
 
 
-def _read_splits(splits: dict[str, list[Path]], root: Path, names: list[str], report: Report, source: str) -> Dataset:
-    state = {"format": None}
+def _read_splits(
+    splits: dict[str, list[Path]], root: Path, names: list[str], report: Report, source: str,
+    declared: BoxFormat | None = None,
+) -> Dataset:  # fmt: skip
+    state = {"format": declared}
     result: dict[str, Split] = {}
     checked: set[Path] = set()
     for name, sources in splits.items():
@@ -184,7 +191,8 @@ def _parse_labels(path: Path, names: list[str], report: Report, state: dict) -> 
         if state["format"] is None:
             state["format"] = fmt
         elif state["format"] != fmt:
-            report.error("parse", path, "mixes axis-aligned (5-field) and oriented (9-field) lines in one dataset", number)
+            expected = state["format"].width + 1
+            report.error("parse", path, f"{len(fields)} fields, but this dataset's labels have {expected} (boxes and oriented boxes cannot mix)", number)
             continue
         try:
             klass_value, values = float(fields[0]), [float(v) for v in fields[1:]]
@@ -248,10 +256,13 @@ def write_yolo(dataset: Dataset, out: Path, report: Report) -> Path:
             entries[name] = written[key]
             continue
         copy_images(split, out / "images" / name, seen)
+        (out / "images" / name).mkdir(parents=True, exist_ok=True)  # an empty split is still a split
         for image in split.images:
             target = label_path(out / "images" / name / image.file_name)
             write_text(target, _label_lines(image, index))
         entries[name] = written[key] = f"images/{name}"
     data = {**entries, "nc": len(names), "names": dict(enumerate(names))}
+    if dataset.box_format == BoxFormat.QBOX:  # a yoloxkit key: says so even when no label has a line
+        data["box_format"] = BoxFormat.QBOX.value
     write_text(out / "data.yaml", yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return out

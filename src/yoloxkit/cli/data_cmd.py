@@ -126,8 +126,10 @@ def check(
         from ..datasets.fix import fix_dataset
 
         cleaned, changes = fix_dataset(dataset, states)
-        write_dataset(cleaned, dataset.format if dataset.format in FORMATS else "coco", fix, Report(strict=False))
+        fix_report = Report()
+        write_dataset(cleaned, dataset.format if dataset.format in FORMATS else "coco", fix, fix_report)
         typer.echo(f"cleaned copy written to {fix}: {len(changes)} changes")
+        _echo_findings(fix_report)
         for change in changes[:SHOWN_FINDINGS]:
             typer.echo(f"  {change['file']}: {change['change']}")
         if len(changes) > SHOWN_FINDINGS:

@@ -84,6 +84,6 @@ def preprocess_batch(images: list[np.ndarray], contract: PreprocessContract) -> 
         arrays, ratios = zip(*(preprocess(img, contract) for img in images))
         return torch.from_numpy(np.stack(arrays)), list(ratios)
     canvases, ratios = zip(*(letterbox(img, contract.input_size, contract.pad_value) for img in images))
-    # uint8 HWC -> float CHW in torch: same values as the NumPy route, one pass, no extra copies.
-    batch = torch.from_numpy(np.stack(canvases)).permute(0, 3, 1, 2).float()
+    # uint8 HWC -> contiguous float NCHW in torch: the same values as the NumPy route.
+    batch = torch.from_numpy(np.stack(canvases)).permute(0, 3, 1, 2).float().contiguous()
     return batch, list(ratios)

@@ -1,0 +1,28 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+# Both create the pinned virtual environment in .venv on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c requirements/constraints.txt
+
+.PHONY: demo test env clean-env
+
+demo: $(STAMP)
+	$(BIN)/yoloxkit demo --out runs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/dev.txt requirements/reference.txt tools/torchvision_shim/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) torch==2.13.0
+	$(PIP) -r requirements/dev.txt -e .
+	$(PIP) --no-deps -r requirements/reference.txt ./tools/torchvision_shim
+	touch $(STAMP)
+
+clean-env:
+	rm -rf $(VENV)

@@ -19,7 +19,7 @@ import os
 import pickle
 import re
 import tempfile
-import zipfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,20 +92,37 @@ class LoadedCheckpoint:
     ignored_keys: list[str] = field(default_factory=list)
 
 
+# Names of the Python objects that a weights-only unpickler refused (torch >= 2.4 says
+# "GLOBAL module.name", older releases "Unsupported class module.name").
+_REFUSED_GLOBAL = re.compile(r"(?:GLOBAL|Unsupported class) ([\w.]+)")
+
+
 def _torch_load(path: Path) -> object:
+    """``torch.load(weights_only=True)`` with every failure turned into one clear YoloxkitError.
+
+    A file that names Python code (a class, a function) is refused without running anything;
+    a file that is not a readable checkpoint at all is reported as corrupt or truncated.
+    """
     if not path.exists():
         raise YoloxkitError(f"checkpoint not found: {path}")
     if path.is_dir():
         raise YoloxkitError(f"expected a checkpoint file, got a folder: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # Garbage bytes can read as an exotic pickle protocol: the error below says enough.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        refused = _REFUSED_GLOBAL.search(str(exc))
+        if refused is None:
+            raise YoloxkitError(f"checkpoint {path} is corrupt or not a PyTorch file (cannot unpickle it)") from None
         raise YoloxkitError(
-            f"refusing to load {path}: it contains pickled Python objects that weights-only loading "
-            f"does not allow ({first_line[:160]}); re-save it as a plain state dict"
+            f"refusing to load {path}: it contains pickled Python code or objects ({refused.group(1)}) that "
+            "could run arbitrary code; if you trust the file, load it with torch.load(weights_only=False) "
+            "and save only the state dict"
         ) from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - damaged bytes make the unpickler fail in many ways
+        # (RuntimeError/BadZipFile for zip archives, EOFError, IndexError, KeyError, UnicodeDecodeError...)
         raise YoloxkitError(f"checkpoint {path} is corrupt or truncated ({type(exc).__name__})") from None
 
 
@@ -146,8 +163,34 @@ def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
                 mapped[new_key] = value
         if not mapped:
             raise YoloxkitError(f"checkpoint {path}: 'state_dict' has no MMDetection YOLOX keys")
-        return LoadedCheckpoint(str(path), "mmdet", mapped, ignored_keys=ignored)
+        meta = obj.get("meta") if isinstance(obj.get("meta"), Mapping) else {}
+        return LoadedCheckpoint(
+            str(path),
+            "mmdet",
+            mapped,
+            class_names=_mmdet_class_names(meta, mapped),
+            metadata={"meta": dict(meta)} if meta else {},
+            ignored_keys=ignored,
+        )
     return LoadedCheckpoint(str(path), "state_dict", _tensor_dict(obj, path, "the file"))
+
+
+def _mmdet_class_names(meta: Mapping, state_dict: Mapping[str, torch.Tensor]) -> list[str] | None:
+    """Class names recorded in MMDetection's ``meta`` (2.x ``CLASSES``, 3.x ``dataset_meta``).
+
+    Used only when they are strings and as many as the classification convs predict.
+    """
+    dataset_meta = meta.get("dataset_meta")
+    names = meta.get("CLASSES") or (dataset_meta.get("classes") if isinstance(dataset_meta, Mapping) else None)
+    cls_weight = state_dict.get("head.cls_preds.0.weight")
+    if (
+        not isinstance(names, (list, tuple))
+        or not all(isinstance(name, str) for name in names)
+        or cls_weight is None
+        or len(names) != cls_weight.shape[0]
+    ):
+        return None
+    return list(names)
 
 
 @dataclass(frozen=True)
@@ -213,19 +256,37 @@ def load_weights(model: YOLOX, checkpoint: LoadedCheckpoint, model_name: str) ->
     model.load_state_dict(given, strict=True)
 
 
+def _file_mode() -> int:
+    """Permission bits a newly created file gets under the current umask (e.g. 0o644)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_save(obj: object, path: str | Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it."""
+    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it.
+
+    A failed write leaves neither a temporary file nor a partial ``path`` (an existing file
+    is kept unchanged). The result gets the usual permissions for new files (umask), not the
+    owner-only mode of the temporary file. I/O failures become a YoloxkitError naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise YoloxkitError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(obj, handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, _file_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise YoloxkitError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
 
 

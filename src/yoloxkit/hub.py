@@ -13,6 +13,7 @@ Downloads go to a temporary file and are renamed into place only after verificat
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tempfile
@@ -86,8 +87,12 @@ def _check_digest(digest: str, weights: WeightsFile, where: str) -> None:
 
 
 def _download(url: str, target: Path, progress: bool) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    """Stream ``url`` into ``target`` through a temporary file; any failure is a YoloxkitError."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    except OSError as exc:
+        raise YoloxkitError(f"cannot write to the weights cache {target.parent}: {exc.strerror or exc}") from None
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
@@ -98,8 +103,12 @@ def _download(url: str, target: Path, progress: bool) -> None:
             if total is not None and out.tell() != total:
                 raise YoloxkitError(f"download of {url} stopped after {out.tell()} of {total} bytes")
         os.replace(tmp, target)
-    except (urllib.error.URLError, OSError) as exc:
-        raise YoloxkitError(f"cannot download {url}: {exc}") from None
+    except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
+        # URLError/HTTPError: unreachable host or HTTP error status; HTTPException: a reply that
+        # is not HTTP (BadStatusLine) or a broken chunked body; ValueError: a malformed URL
+        # (e.g. a mirror without scheme).
+        reason = " ".join(str(exc).split()) or type(exc).__name__  # one line, even for a raw server reply
+        raise YoloxkitError(f"cannot download {url}: {reason}") from None
     finally:
         Path(tmp).unlink(missing_ok=True)
 

@@ -11,6 +11,8 @@ from tqdm import tqdm
 
 from ..data.coco import COCO_CATEGORY_IDS, COCO_CLASSES
 from ..data.sources import Frame, Source
+from ..errors import YoloxkitError
+from ..structures import Detections
 from ..visualize import draw_detections
 from .common import load_detector, write_json
 
@@ -31,6 +33,7 @@ def predict(
     legacy: bool = typer.Option(False, "--legacy", help="Old normalised preprocessing for pre-2021-08 weights."),
 ) -> None:
     """Run a detector and write predictions.json, COCO results, optional YOLO txt and drawn images."""
+    _check_options(conf, iou, batch)
     frames = Source(source)
     detector = load_detector(weights, model, size, device, legacy)
     out.mkdir(parents=True, exist_ok=True)
@@ -53,17 +56,23 @@ def predict(
             writer.write(frame, result)
         pending.clear()
 
-    with tqdm(total=len(frames) or None, unit="img", desc="predict") as bar:
-        for frame in frames:
-            pending.append(frame)
-            if len(pending) == batch:
+    # disable=None: no bar when stderr is not a terminal (logs, pipes, tests).
+    with tqdm(total=len(frames) or None, unit="img", desc="predict", disable=None) as bar:
+        try:
+            for frame in frames:
+                pending.append(frame)
+                if len(pending) == batch:
+                    flush()
+                    bar.update(batch)
+            if pending:
+                count = len(pending)
                 flush()
-                bar.update(batch)
-        if pending:
-            count = len(pending)
-            flush()
-            bar.update(count)
-    writer.close()
+                bar.update(count)
+        except BaseException:
+            bar.leave = False  # erase the bar so that an error stays the only line on stderr
+            raise
+        finally:
+            writer.close()
     elapsed = time.perf_counter() - started
     write_json(out / "predictions.json", records)
     write_json(out / "predictions_coco.json", coco_results)
@@ -71,6 +80,14 @@ def predict(
         f"{len(records)} images, {total_detections} detections, "
         f"{len(records) / max(elapsed, 1e-9):.2f} images/s ({detector}); results in {out}"
     )
+
+
+def _check_options(conf: float, iou: float, batch: int) -> None:
+    """Reject out-of-range thresholds and batch sizes with a one-line error."""
+    if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+        raise YoloxkitError(f"--conf and --iou must lie in [0, 1], got --conf {conf} --iou {iou}")
+    if batch < 1:
+        raise YoloxkitError(f"--batch must be >= 1, got {batch}")
 
 
 class _Writer:
@@ -82,11 +99,11 @@ class _Writer:
         self.fps = source.fps
         self.video: cv2.VideoWriter | None = None
 
-    def write(self, frame: Frame, result) -> None:
-        stem = Path(frame.name).stem if frame.video is None else frame.name.rsplit("=", 1)[1]
+    def write(self, frame: Frame, result: Detections) -> None:
+        """Write the outputs of one image (or video frame) under ``frame.stem``."""
         if self.save_txt:
-            labels = self.out / "labels" / f"{stem}.txt"
-            labels.parent.mkdir(exist_ok=True)
+            labels = self.out / "labels" / f"{frame.stem}.txt"
+            labels.parent.mkdir(parents=True, exist_ok=True)
             labels.write_text("".join(line + "\n" for line in result.to_yolo_lines(with_scores=True)))
         if not self.draw:
             return
@@ -95,12 +112,15 @@ class _Writer:
             if self.video is None:
                 h, w = drawn.shape[:2]
                 self.video = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+                if not self.video.isOpened():
+                    raise YoloxkitError(f"cannot write video {self.video_path} (no mp4v encoder in OpenCV?)")
             self.video.write(drawn)
         else:
-            target = self.out / "images" / f"{stem}.jpg"
-            target.parent.mkdir(exist_ok=True)
+            target = self.out / "images" / f"{frame.stem}.jpg"
+            target.parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(target), drawn)
 
     def close(self) -> None:
+        """Finish the video file, if one is being written."""
         if self.video is not None:
             self.video.release()

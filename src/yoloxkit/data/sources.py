@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import glob
+import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,26 @@ class Frame:
     name: str
     image: np.ndarray
     video: str | None = None  # the video file it came from, if any
+    stem: str = ""  # name for per-image outputs, without suffix (may contain "/"); default: file stem
+
+    def __post_init__(self) -> None:
+        if not self.stem:
+            self.stem = Path(self.name).stem
+
+
+def output_stems(files: list[Path]) -> list[str]:
+    """Unique, suffix-less output names for image files, so that no two outputs collide.
+
+    Names are paths relative to the files' common folder (``sub/a`` for ``root/sub/a.jpg``);
+    files that differ only by suffix (``a.jpg``, ``a.png``) keep it (``a_jpg``, ``a_png``).
+    """
+    if not files:
+        return []
+    absolute = [Path(os.path.abspath(p)) for p in files]
+    root = Path(os.path.commonpath([p.parent for p in absolute]))
+    stems = [p.relative_to(root).with_suffix("").as_posix() for p in absolute]
+    counts = Counter(stems)
+    return [stem if counts[stem] == 1 else f"{stem}_{p.suffix[1:]}" for stem, p in zip(stems, absolute)]
 
 
 class Source:
@@ -71,8 +93,8 @@ class Source:
 
     def __iter__(self) -> Iterator[Frame]:
         if self.video is None:
-            for path in self.files:
-                yield Frame(str(path), read_image(path))
+            for path, stem in zip(self.files, output_stems(self.files)):
+                yield Frame(str(path), read_image(path), stem=stem)
             return
         capture = cv2.VideoCapture(str(self.video))
         if not capture.isOpened():
@@ -83,7 +105,7 @@ class Source:
                 ok, frame = capture.read()
                 if not ok:
                     break
-                yield Frame(f"{self.video}#frame={index:06d}", frame, str(self.video))
+                yield Frame(f"{self.video}#frame={index:06d}", frame, str(self.video), stem=f"{index:06d}")
                 index += 1
         finally:
             capture.release()

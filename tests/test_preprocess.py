@@ -77,3 +77,22 @@ def test_unreadable_files_are_named(tmp_path):
     with pytest.raises(YoloxkitError, match="not found.*missing.png"):
         read_image(tmp_path / "missing.png")
     assert isinstance(preprocess_batch([read_image(coco128_files(1)[0])], PreprocessContract((64, 64)))[0], torch.Tensor)
+
+
+def test_files_are_read_as_the_reference_reads_them(tmp_path):
+    """EXIF orientation applied, 16-bit and greyscale files reduced like cv2.imread does."""
+    import cv2
+    from PIL import Image
+
+    from yoloxkit.datasets.imagefiles import image_size
+
+    rotated = tmp_path / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(rotated, exif=exif)
+    deep = tmp_path / "deep.png"
+    cv2.imwrite(str(deep), (np.arange(30, dtype=np.uint16) * 2000).reshape(5, 6))
+    for path in (rotated, deep):
+        assert np.array_equal(read_image(path), cv2.imread(str(path)))
+    assert read_image(rotated).shape[:2] == (60, 40)
+    assert image_size(rotated) == (40, 60)  # (width, height) as displayed

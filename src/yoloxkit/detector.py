@@ -159,7 +159,12 @@ class Detector:
             raise YoloxkitError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
         if batch_size < 1:
             raise YoloxkitError(f"batch_size must be >= 1, got {batch_size}")
-        items = [images] if isinstance(images, (str, Path, np.ndarray)) else list(images)
+        if isinstance(images, (str, Path, np.ndarray)):
+            items = [images]
+        elif isinstance(images, Iterable):
+            items = list(images)
+        else:
+            raise YoloxkitError(f"images: expected a path, an array or a list of them, got {type(images).__name__}")
         results: list[Detections] = []
         for start in range(0, len(items), batch_size):
             chunk = items[start : start + batch_size]

@@ -44,17 +44,26 @@ def to_bgr_uint8(image: np.ndarray, name: str = "image") -> np.ndarray:
     return image
 
 
+def decode_image(data: np.ndarray, name: str) -> np.ndarray:
+    """Decode encoded image bytes (uint8 array) to BGR uint8 HxWx3, as ``cv2.imread`` reads files.
+
+    Same conversions as the reference's ``cv2.imread``: the EXIF orientation of JPEGs is
+    applied, greyscale is replicated to 3 channels, alpha is dropped and 16-bit samples are
+    reduced to 8 bits by OpenCV's documented rules.
+    """
+    if data.size == 0:
+        raise YoloxkitError(f"image file is empty: {name}")
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    if image is None:
+        raise YoloxkitError(f"cannot decode image (corrupt or unsupported format): {name}")
+    return image
+
+
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as BGR uint8 HxWx3; errors name the file."""
+    """Read an image file as BGR uint8 HxWx3 (see :func:`decode_image`); errors name the file."""
     path = Path(path)
     if not path.exists():
         raise YoloxkitError(f"image not found: {path}")
     if path.is_dir():
         raise YoloxkitError(f"expected an image file, got a folder: {path}")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    if data.size == 0:
-        raise YoloxkitError(f"image file is empty: {path}")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise YoloxkitError(f"cannot decode image (corrupt or unsupported format): {path}")
-    return to_bgr_uint8(image, str(path))
+    return decode_image(np.fromfile(str(path), dtype=np.uint8), str(path))

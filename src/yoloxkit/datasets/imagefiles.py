@@ -5,25 +5,29 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..data.images import IMAGE_SUFFIXES, to_bgr_uint8
+from ..data.images import IMAGE_SUFFIXES, decode_image
 from ..errors import YoloxkitError
+
+
+_EXIF_ORIENTATION = 0x0112
 
 
 def image_size(path: Path) -> tuple[int, int]:
     """``(width, height)`` read from the file header only (Pillow), without decoding the pixels.
 
-    EXIF orientation is not applied, exactly as OpenCV's ``IMREAD_UNCHANGED`` decode in
-    :func:`yoloxkit.data.images.read_image` does not apply it.
+    The EXIF orientation is applied (width and height swapped for 90-degree orientations),
+    as :func:`yoloxkit.data.images.read_image` and the reference's ``cv2.imread`` do.
     """
     if not path.is_file():
         raise YoloxkitError(f"image not found: {path}")
     try:
         with Image.open(path) as image:
-            return int(image.width), int(image.height)
+            width, height = int(image.width), int(image.height)
+            rotated = image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+        return (height, width) if rotated else (width, height)
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise YoloxkitError(f"{path}: cannot read the image header ({exc})") from None
 
@@ -62,12 +66,9 @@ def inspect_image(path: Path) -> tuple[tuple[int, int] | None, str | None, str |
         return None, "truncated file (no end marker): the image is incomplete", digest
     if not data:
         return None, "empty file", digest
-    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
-    if decoded is None:
-        return None, "cannot decode (corrupt or unsupported format)", digest
     try:
-        image = to_bgr_uint8(decoded, str(path))
-    except YoloxkitError as exc:
-        return None, str(exc), digest
+        image = decode_image(np.frombuffer(data, dtype=np.uint8), str(path))
+    except YoloxkitError:
+        return None, "cannot decode (corrupt or unsupported format)", digest
     height, width = image.shape[:2]
     return (int(width), int(height)), None, digest

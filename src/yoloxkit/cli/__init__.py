@@ -7,7 +7,7 @@ import sys
 import typer
 
 from ..errors import YoloxkitError
-from . import data_cmd, models_cmd, predict_cmd
+from . import data_cmd, demo_cmd, models_cmd, predict_cmd
 
 app = typer.Typer(
     name="yoloxkit",
@@ -16,6 +16,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("demo")(demo_cmd.demo)
 app.command("models")(models_cmd.models)
 app.command("predict")(predict_cmd.predict)
 app.add_typer(data_cmd.app, name="data")

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from ..data.coco import COCO_CATEGORY_IDS, COCO_CLASSES
 from ..data.sources import Frame, Source
+from ..detector import Detector
 from ..errors import YoloxkitError
 from ..structures import Detections
 from ..visualize import draw_detections
@@ -36,6 +37,24 @@ def predict(
     _check_options(conf, iou, batch)
     frames = Source(source)
     detector = load_detector(weights, model, size, device, legacy)
+    run_prediction(detector, frames, out, conf, iou, batch, class_agnostic, save_txt, draw)
+
+
+def run_prediction(
+    detector: Detector,
+    frames: Source,
+    out: Path,
+    conf: float = 0.25,
+    iou: float = 0.45,
+    batch: int = 8,
+    class_agnostic: bool = False,
+    save_txt: bool = False,
+    draw: bool = True,
+) -> list[dict]:
+    """Predict on every frame of ``frames``, write all outputs into ``out``, print a summary.
+
+    Returns the per-image records written to ``predictions.json``.
+    """
     out.mkdir(parents=True, exist_ok=True)
     coco_ids = COCO_CATEGORY_IDS if tuple(detector.class_names) == COCO_CLASSES else None
     writer = _Writer(out, frames, save_txt, draw)
@@ -80,6 +99,7 @@ def predict(
         f"{len(records)} images, {total_detections} detections, "
         f"{len(records) / max(elapsed, 1e-9):.2f} images/s ({detector}); results in {out}"
     )
+    return records
 
 
 def _check_options(conf: float, iou: float, batch: int) -> None:

@@ -16,6 +16,7 @@ import cv2
 import pytest
 import torch
 
+from tests.reference import calibrate
 from yoloxkit.checkpoints import save_checkpoint
 from yoloxkit.data.coco import COCO_CLASSES
 from yoloxkit.data.preprocess import PreprocessContract, preprocess_batch
@@ -28,25 +29,9 @@ NANO_CONTRACT = PreprocessContract((128, 128))
 def make_detecting_nano(calibration_images: list[Path], num_classes: int = 80, seed: int = 0) -> YOLOX:
     """A yolox-nano (eval mode) with random weights calibrated to detect on real images."""
     torch.manual_seed(seed)
-    model = create("yolox-nano", num_classes=num_classes).eval()
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for bn in norms:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average: one batch gives its exact statistics
-        bn.train()
+    model = create("yolox-nano", num_classes=num_classes)
     batch, _ = preprocess_batch([cv2.imread(str(p)) for p in calibration_images], NANO_CONTRACT)
-    with torch.no_grad():
-        model(batch)
-        for bn in norms:
-            bn.momentum = 0.03
-        for convs, bias in ((model.head.obj_preds, -1.0), (model.head.cls_preds, -1.0)):
-            for conv in convs:
-                conv.weight.mul_(4.0)
-                conv.bias.fill_(bias)
-        for conv in model.head.reg_preds:
-            conv.weight.mul_(0.1)  # offsets and log-sizes of a few units
-            conv.bias[2:].fill_(1.6)  # boxes about 5 cells wide
-    return model.eval()
+    return calibrate(model, batch, obj_bias=-1.0, cls_bias=-1.0)
 
 
 @pytest.fixture(scope="session")

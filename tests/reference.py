@@ -18,7 +18,6 @@ Shared by the parity tests and by ``benchmarks/inference.py``.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 import cv2
@@ -57,10 +56,31 @@ def reference_preprocess(images: list[np.ndarray], size: tuple[int, int]) -> tor
     return torch.from_numpy(np.stack([transform(img, None, size)[0] for img in images]))
 
 
-@functools.lru_cache(maxsize=None)
-def calibrated_state_dict(name: str, size: tuple[int, int], seed: int = 0) -> dict[str, torch.Tensor]:
-    """State dict of a calibrated reference model (see module docstring); cached per process."""
-    return {k: v.clone() for k, v in calibrated_reference(name, seed, size).state_dict().items()}
+def calibrate(model: torch.nn.Module, batch: torch.Tensor, obj_bias: float = OBJ_BIAS, cls_bias: float = CLS_BIAS) -> torch.nn.Module:
+    """Make a randomly initialised YOLOX (reference or yoloxkit: same attribute names) detect.
+
+    BN statistics from ``batch`` (BN layers in training mode with a cumulative average, the
+    rest in eval mode), then the prediction convs rescaled as the module docstring says.
+    Returns the model in eval mode.
+    """
+    model.eval()
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average: one batch gives its exact statistics
+        bn.train()
+    with torch.no_grad():
+        model(batch)
+        for bn in norms:
+            bn.momentum = 0.03
+        for convs, bias in ((model.head.obj_preds, obj_bias), (model.head.cls_preds, cls_bias)):
+            for conv in convs:
+                conv.weight.mul_(PRED_GAIN)
+                conv.bias.fill_(bias)
+        for conv in model.head.reg_preds:
+            conv.weight.mul_(REG_GAIN)
+            conv.bias[2:].fill_(WH_BIAS)
+    return model.eval()
 
 
 def calibrated_reference(name: str, seed: int = 0, size: tuple[int, int] | None = None) -> torch.nn.Module:
@@ -70,24 +90,4 @@ def calibrated_reference(name: str, seed: int = 0, size: tuple[int, int] | None 
     model = config.get_model()
     size = size or tuple(config.test_size)
     images = [cv2.imread(str(p)) for p in coco128_files(CALIBRATION_IMAGES, start=64)]
-    batch = reference_preprocess(images, size)
-    model.eval()
-    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    for bn in norms:
-        bn.reset_running_stats()
-        bn.momentum = None  # cumulative average over the calibration batches
-        bn.train()
-    with torch.no_grad():
-        model(batch)
-        for bn in norms:
-            bn.momentum = 0.03
-        for conv in model.head.obj_preds:
-            conv.weight.mul_(PRED_GAIN)
-            conv.bias.fill_(OBJ_BIAS)
-        for conv in model.head.cls_preds:
-            conv.weight.mul_(PRED_GAIN)
-            conv.bias.fill_(CLS_BIAS)
-        for conv in model.head.reg_preds:
-            conv.weight.mul_(REG_GAIN)
-            conv.bias[2:].fill_(WH_BIAS)
-    return model.eval()
+    return calibrate(model, reference_preprocess(images, size))

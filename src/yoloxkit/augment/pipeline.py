@@ -1,0 +1,116 @@
+"""The reference's training pipeline composed from the transforms of this package.
+
+Order (reference ``MosaicDetection.__getitem__`` + ``TrainTransform``): with probability
+``mosaic_prob`` (and unless mosaic is closed for the last epochs) mosaic -> random affine ->
+mixup (probability ``mixup_prob``, only when objects are left); otherwise the fitted image
+alone. Then, for every sample: HSV jitter -> horizontal flip -> letterbox to the input size ->
+drop too-small boxes (if none survive, the sample before HSV/flip is used, unfiltered, as the
+reference does) -> pad the labels. Output: BGR uint8 HxWx3 (converted to float on the device,
+a quarter of the reference's float32 transfer) and the padded label rows.
+
+Validation uses :func:`yoloxkit.data.preprocess.letterbox`, the preprocessing contract itself.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..data.preprocess import letterbox
+from .affine import affine_matrix, sample_affine, visible_region, warp_image
+from .color import hsv_jitter, sample_hsv_offsets
+from .config import AugmentConfig
+from .fit import fit_image, fit_scale
+from .geometry import clip_boxes, flip_boxes, scale_shift, warp_boxes
+from .mixup import mixup, sample_mixup
+from .mosaic import mosaic_boxes, overlaps, paint, place_tile, sample_centre
+from .sample import Sample, SampleSource, load
+from .targets import keep_mask, pad_targets
+
+
+def letterbox_sample(sample: Sample, size: tuple[int, int], pad_value: int = 114) -> Sample:
+    """The sample letterboxed to ``size`` by the preprocessing contract (boxes scaled by its ``r``).
+
+    An image that already has the input size is passed through (the contract's resize would
+    be an exact copy).
+    """
+    if sample.image.shape[:2] == tuple(size):
+        return sample
+    image, r = letterbox(sample.image, size, pad_value)
+    return sample.with_boxes(scale_shift(sample.boxes, r), image)
+
+
+class TrainPipeline:
+    """Training samples from a :class:`SampleSource`, drawn with the reference's distributions."""
+
+    def __init__(self, source: SampleSource, config: AugmentConfig) -> None:
+        self.source = source
+        self.config = config
+        self._mixable = any(source.has_objects(i) for i in range(len(source))) if config.enable_mixup else False
+
+    def __call__(self, index: int, rng: np.random.Generator, mosaic: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``index`` (plus random partners) as ``(uint8 HxWx3 image, [max_labels, 1 + D] targets)``."""
+        cfg = self.config
+        if mosaic and rng.random() < cfg.mosaic_prob:
+            sample = self.mosaic(index, rng)
+            if self._mixable and len(sample) and rng.random() < cfg.mixup_prob:
+                sample = self.mixup(sample, rng)
+        else:
+            sample = load(self.source, index)
+        return self.finish(sample, rng)
+
+    def mosaic(self, index: int, rng: np.random.Generator) -> Sample:
+        """Mosaic of image ``index`` and three random images, through the random affine to the input size.
+
+        Only the tiles that overlap the canvas region the output can see are decoded and painted.
+        """
+        cfg, size = self.config, self.config.input_size
+        centre = sample_centre(rng, cfg.mosaic_center, size)
+        indices = [index, *rng.integers(0, len(self.source), 3).tolist()]
+        matrix = affine_matrix(sample_affine(rng, cfg), size)
+        region = visible_region(matrix, size, (2 * size[0], 2 * size[1]))
+        tiles, scales, boxes, classes, images = [], [], [], [], []
+        for position, i in enumerate(indices):
+            scale, height, width = fit_scale(*self.source.shape(i), size)  # the reference refits every tile
+            tile = place_tile(position, centre, (height, width), size)
+            tile_boxes, tile_classes = self.source.objects(i)
+            tiles.append(tile)
+            scales.append(scale)
+            boxes.append(tile_boxes)
+            classes.append(tile_classes)
+            visible = region is not None and overlaps(tile.canvas, region)
+            images.append(fit_image(self.source.image(i), size)[0] if visible else None)
+        if region is None:
+            image = np.full((*size, 3), cfg.pad_value, dtype=np.uint8)
+        else:
+            canvas = paint(images, tiles, region, cfg.pad_value)
+            image = warp_image(canvas, matrix, size, region[:2], cfg.pad_value)
+        moved = warp_boxes(mosaic_boxes(boxes, tiles, scales, size), matrix)
+        return Sample(image, clip_boxes(moved, size[1], size[0]), np.concatenate(classes))
+
+    def mixup(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        """Blend a random image that has objects into ``sample``."""
+        params = sample_mixup(rng, self.config.mixup_scale, self.config.input_size)
+        index = int(rng.integers(0, len(self.source)))
+        while not self.source.has_objects(index):
+            index = int(rng.integers(0, len(self.source)))
+        return mixup(sample, load(self.source, index), params, self.config.pad_value)
+
+    def finish(self, sample: Sample, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """HSV, flip, letterbox, box filtering and label padding (reference ``TrainTransform``)."""
+        cfg, size = self.config, self.config.input_size
+        if not len(sample):
+            return letterbox_sample(sample, size, cfg.pad_value).image, pad_targets(sample.boxes, sample.classes, cfg.max_labels)
+        image = sample.image
+        if rng.random() < cfg.hsv_prob:
+            image = hsv_jitter(image, sample_hsv_offsets(rng, cfg.hsv_gains))
+        boxes = sample.boxes
+        if rng.random() < cfg.flip_prob:
+            image, boxes = cv2.flip(image, 1), flip_boxes(boxes, image.shape[1])
+        out = letterbox_sample(sample.with_boxes(boxes, image), size, cfg.pad_value)
+        keep = keep_mask(out.boxes, size, cfg.min_box_side)
+        if keep.any():
+            out = out.select(keep)
+        else:
+            out = letterbox_sample(sample, size, cfg.pad_value)
+        return np.ascontiguousarray(out.image), pad_targets(out.boxes, out.classes, cfg.max_labels)

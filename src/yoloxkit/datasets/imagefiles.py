@@ -46,7 +46,7 @@ def list_images(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
-def _truncated(data: bytes, suffix: str) -> bool:
+def is_truncated(data: bytes, suffix: str) -> bool:
     """True when a JPEG lacks its end-of-image marker or a PNG its IEND chunk (OpenCV decodes those anyway)."""
     if suffix in (".jpg", ".jpeg"):
         return not data.rstrip(b"\0").endswith(b"\xff\xd9")
@@ -62,7 +62,7 @@ def inspect_image(path: Path) -> tuple[tuple[int, int] | None, str | None, str |
     except OSError as exc:
         return None, f"cannot read: {exc.strerror or exc}", None
     digest = hashlib.sha1(data).hexdigest()
-    if _truncated(data, path.suffix.lower()):
+    if is_truncated(data, path.suffix.lower()):
         return None, "truncated file (no end marker): the image is incomplete", digest
     if not data:
         return None, "empty file", digest

@@ -1,0 +1,156 @@
+"""The one evaluator: ``reset`` / ``update`` with a batch of predictions / ``compute``.
+
+Used by ``yoloxkit eval``, by validation during training and by the Python API::
+
+    gt = load_ground_truth("data/coco", "val2017")
+    evaluator = Evaluator(gt)
+    for image_ids, detections in batches:          # Detections from Detector.predict_arrays
+        evaluator.update(image_ids, detections)
+    print(evaluator.coco()["AP"])                   # the 12 COCO numbers only (cheap)
+    result = evaluator.compute()                    # everything: P/R/F1, VOC, confusion, errors
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..structures import Detections
+from .cocometrics import accumulate, per_class, summarize
+from .confusion import confusion_matrix
+from .groundtruth import GroundTruth
+from .matching import MAX_DETS, CocoMatches, coco_match
+from .overlaps import image_overlaps
+from .predictions import PredictionArrays, from_detections, from_results
+from .prf import best_f1_conf, curves, operating_point
+from .result import EvaluationResult
+from .tide import error_breakdown
+from .voc import voc_metrics
+
+#: Default confidence of the P/R/F1 operating point, the confusion matrix and the worst images.
+DEFAULT_CONF = 0.25
+
+
+class Evaluator:
+    """Accumulates predictions for one split and computes every metric from them.
+
+    ``conf`` is the user's operating confidence (P/R/F1, confusion matrix, worst images); the COCO
+    and VOC metrics use every detection. ``worst`` is how many worst images to list.
+    """
+
+    def __init__(self, ground_truth: GroundTruth, conf: float = DEFAULT_CONF, worst: int = 20) -> None:
+        self.gt = ground_truth
+        self.conf = conf
+        self.worst = worst
+        self._parts: list[PredictionArrays] = []
+        self._matches: CocoMatches | None = None
+
+    def reset(self) -> None:
+        """Forget every prediction (e.g. before the next validation epoch)."""
+        self._parts.clear()
+        self._matches = None
+
+    def update(self, image_ids: Sequence[int], detections: Sequence[Detections]) -> None:
+        """Add the Detections of a batch of images, named by their COCO image ids."""
+        self._add(from_detections(image_ids, detections, self.gt))
+
+    def update_results(self, results: Sequence[dict], name: str = "predictions") -> None:
+        """Add COCO results entries (``image_id``, ``category_id``, ``bbox`` x/y/w/h, ``score``)."""
+        self._add(from_results(results, self.gt, name))
+
+    def _add(self, part: PredictionArrays) -> None:
+        self._parts.append(part)
+        self._matches = None
+
+    @property
+    def predictions(self) -> PredictionArrays:
+        """Everything added so far, in order."""
+        return PredictionArrays.concat(self._parts)
+
+    def results(self) -> list[dict]:
+        """The predictions as COCO results entries (what ``--predictions`` reads back)."""
+        p = self.predictions
+        image_ids, category_ids = self.gt.image_ids[p.image].tolist(), self.gt.category_ids[p.category].tolist()
+        return [
+            {"image_id": i, "category_id": c, "bbox": box, "score": s}
+            for i, c, box, s in zip(image_ids, category_ids, p.xywh.tolist(), p.score.tolist())
+        ]
+
+    def matches(self) -> CocoMatches:
+        """COCO's matching of the predictions (computed once per set of updates)."""
+        if self._matches is None:
+            self._matches = coco_match(self.gt, self.predictions, MAX_DETS[-1])
+        return self._matches
+
+    def coco(self) -> dict[str, float]:
+        """The 12 COCO numbers (``AP``, ``AP50``, ... ``ARl``), identical to pycocotools."""
+        return summarize(*accumulate(self.matches(), self.gt.num_classes))
+
+    def compute(self) -> EvaluationResult:
+        """Every metric: COCO, per class, P/R/F1, VOC AP, confusion matrix, errors, worst images."""
+        gt, m = self.gt, self.matches()
+        precision, recall = accumulate(m, gt.num_classes)
+        dets = m.dets
+        gt_index, counted = m.gt_index[0, 0], ~m.ignored[0, 0]  # all sizes, IoU 0.5
+        tp = counted & (gt_index >= 0)
+        positives = m.positives(gt.num_classes)[0]
+        analysis = (dets.score, dets.category, tp, counted, positives)
+        best = operating_point(best_f1_conf(dets.score, tp, counted, int(positives.sum())), *analysis)
+        at_conf = operating_point(self.conf, *analysis)
+        taken = np.zeros(len(gt.image), bool)
+        taken[gt_index[tp]] = True
+        overlaps = image_overlaps(gt, dets, taken)
+        voc = voc_metrics(gt, dets)
+        columns = per_class(precision, recall) | voc | _class_counts(gt)
+        kept = counted & (dets.score >= self.conf)
+        found = np.zeros(len(gt.image), bool)
+        found[gt_index[kept & tp]] = True
+        status = np.select([~counted, dets.score < self.conf, tp], ["ignored", "below", "tp"], "fp")
+        return EvaluationResult(
+            gt=gt,
+            coco=summarize(precision, recall),
+            per_class=columns,
+            best=best,
+            at_conf=at_conf,
+            voc={"mAP50_11pt": _nanmean(voc["VOC_AP50_11pt"]), "mAP50": _nanmean(voc["VOC_AP50"])},
+            confusion=confusion_matrix(gt, dets, gt_index, counted, overlaps, self.conf),
+            errors=error_breakdown(gt, dets, gt_index, counted, overlaps, positives),
+            worst_images=_worst_images(gt, dets.image[kept & ~tp], found, self.worst),
+            precision=precision,
+            recall=recall,
+            curves=curves(*analysis),
+            detections=dets,
+            det_status=status,
+            gt_found=found,
+            settings={"conf": self.conf, "max_dets": MAX_DETS[-1]},
+        )
+
+
+def _class_counts(gt: GroundTruth) -> dict[str, np.ndarray]:
+    """Objects per class and images holding the class (crowd regions not counted)."""
+    real = ~gt.crowd
+    pairs = np.unique(gt.category[real] * max(gt.num_images, 1) + gt.image[real])
+    return {
+        "instances": np.bincount(gt.category[real], minlength=gt.num_classes),
+        "images": np.bincount(pairs // max(gt.num_images, 1), minlength=gt.num_classes),
+    }
+
+
+def _worst_images(gt: GroundTruth, fp_images: np.ndarray, found: np.ndarray, count: int) -> list[dict]:
+    """The ``count`` images with the most errors (FP + FN) at the operating confidence."""
+    fp = np.bincount(fp_images, minlength=gt.num_images)
+    missed = ~found & ~gt.crowd
+    fn = np.bincount(gt.image[missed], minlength=gt.num_images)
+    tp = np.bincount(gt.image[found], minlength=gt.num_images)
+    order = np.lexsort((np.arange(gt.num_images), -fn, -(fp + fn)))
+    return [
+        {"image_id": int(gt.image_ids[i]), "file_name": gt.file_names[i], "tp": int(tp[i]), "fp": int(fp[i]), "fn": int(fn[i])}
+        for i in order[:count]
+        if fp[i] + fn[i] > 0
+    ]
+
+
+def _nanmean(values: np.ndarray) -> float | None:
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if finite.size else None

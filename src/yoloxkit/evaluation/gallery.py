@@ -1,0 +1,53 @@
+"""Drawings of the worst images: ground truth and predictions at the operating confidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..data.images import read_image
+from ..errors import YoloxkitError
+from ..structures.boxes import BoxFormat, convert
+from .result import EvaluationResult
+
+#: BGR colours: found objects, missed objects, true and false positives.
+COLORS = {"found": (0, 200, 0), "missed": (0, 165, 255), "tp": (255, 128, 0), "fp": (0, 0, 255)}
+
+
+def write_gallery(result: EvaluationResult, out: Path, count: int) -> list[Path]:
+    """Draw the ``count`` worst images into ``out`` (``01_<file stem>.jpg``, ...); returns the files."""
+    gt = result.gt
+    if gt.root is None:
+        raise YoloxkitError("cannot draw the gallery: the ground truth does not say where its images are")
+    out.mkdir(parents=True, exist_ok=True)
+    index = {int(i): n for n, i in enumerate(gt.image_ids)}
+    written = []
+    for rank, worst in enumerate(result.worst_images[:count], start=1):
+        image = index[worst["image_id"]]
+        canvas = read_image(Path(gt.root) / gt.file_names[image])
+        _draw_image(canvas, result, image)
+        target = out / f"{rank:02d}_{Path(gt.file_names[image]).stem}.jpg"
+        cv2.imwrite(str(target), canvas)
+        written.append(target)
+    return written
+
+
+def _draw_image(canvas: np.ndarray, result: EvaluationResult, image: int) -> None:
+    gt, dets = result.gt, result.detections
+    thickness = max(1, round(min(canvas.shape[:2]) / 300))
+    objects = np.flatnonzero((gt.image == image) & ~gt.crowd)
+    for g in objects:
+        status = "found" if result.gt_found[g] else "missed"
+        _box(canvas, gt.xywh[g], COLORS[status], thickness, f"{gt.names[gt.category[g]]}" + ("" if result.gt_found[g] else " MISSED"))
+    shown = np.flatnonzero((dets.image == image) & np.isin(result.det_status, ("tp", "fp")))
+    for d in shown:
+        status = str(result.det_status[d])
+        _box(canvas, dets.xywh[d], COLORS[status], thickness, f"{gt.names[dets.category[d]]} {dets.score[d]:.2f} {status.upper()}")
+
+
+def _box(canvas: np.ndarray, xywh: np.ndarray, color: tuple[int, int, int], thickness: int, label: str) -> None:
+    x1, y1, x2, y2 = (int(round(v)) for v in convert(xywh[None], BoxFormat.XYWH, BoxFormat.XYXY)[0])
+    cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+    cv2.putText(canvas, label, (x1 + 2, max(y1 - 3, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, 1, cv2.LINE_AA)

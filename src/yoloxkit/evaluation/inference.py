@@ -1,0 +1,158 @@
+"""Running a Detector over a split for evaluation, timing each stage, and the Python entry points.
+
+Stages are timed per batch and reported per image: ``preprocess`` (letterbox, to tensor, to the
+device), ``inference`` (the network, BN-folded as ``Detector.predict`` runs it) and
+``postprocess`` (score threshold, NMS, boxes back to image pixels). Reading and decoding the
+files is not counted (it runs in background threads). The first batch is a warm-up and is left
+out when there are others. On CUDA the device is synchronised around each stage and the peak is
+``torch.cuda.max_memory_allocated``; on CPU it is the process's peak resident memory.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data.images import read_image
+from ..data.preprocess import preprocess_batch
+from ..datasets import Dataset
+from ..detector import Detector
+from ..errors import YoloxkitError
+from ..ops import postprocess
+from .evaluator import DEFAULT_CONF, Evaluator
+from .groundtruth import GroundTruth, load_ground_truth
+from .predictions import read_results
+from .result import EvaluationResult
+
+#: The reference's test settings (README numbers): score threshold and NMS IoU.
+TEST_CONF, TEST_IOU = 0.001, 0.65
+STAGES = ("preprocess", "inference", "postprocess")
+
+
+def check_classes(detector: Detector, gt: GroundTruth) -> list[str]:
+    """Refuse a class-count mismatch; return a warning when the class names differ."""
+    if len(detector.class_names) != gt.num_classes:
+        raise YoloxkitError(
+            f"the model predicts {len(detector.class_names)} classes but the dataset has {gt.num_classes} categories"
+        )
+    generic = all(name == f"class_{i}" for i, name in enumerate(detector.class_names))
+    if generic or list(detector.class_names) == gt.names:
+        return []
+    pairs = [f"{a!r}/{b!r}" for a, b in zip(detector.class_names, gt.names) if a != b]
+    return [f"class names of the model and the dataset differ ({len(pairs)}, e.g. {', '.join(pairs[:3])}); classes are paired by index"]
+
+
+def predict_into(
+    evaluator: Evaluator,
+    detector: Detector,
+    conf: float = TEST_CONF,
+    iou: float = TEST_IOU,
+    batch_size: int = 8,
+    progress: bool = True,
+) -> dict:
+    """Predict every image of the evaluator's split into it; return the speed and memory figures."""
+    gt = evaluator.gt
+    if gt.root is None:
+        raise YoloxkitError("the ground truth does not say where its images are")
+    paths = [Path(gt.root) / name for name in gt.file_names]
+    cuda = detector.device.type == "cuda"
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(detector.device)
+    totals, timed = dict.fromkeys(STAGES, 0.0), 0
+    batches = [list(range(i, min(i + batch_size, len(paths)))) for i in range(0, len(paths), batch_size)]
+    with ThreadPoolExecutor(max_workers=4) as pool, tqdm(total=len(paths), unit="img", desc="eval", disable=None if progress else True) as bar:
+        pending = [pool.submit(read_image, paths[i]) for i in batches[0]] if batches else []
+        for n, batch in enumerate(batches):
+            images = [f.result() for f in pending]
+            pending = [pool.submit(read_image, paths[i]) for i in batches[n + 1]] if n + 1 < len(batches) else []
+            detections, seconds = _predict_timed(detector, images, [str(paths[i]) for i in batch], conf, iou, cuda)
+            evaluator.update(gt.image_ids[batch].tolist(), detections)
+            if n > 0 or len(batches) == 1:
+                totals = {k: totals[k] + v for k, v in zip(STAGES, seconds)}
+                timed += len(batch)
+            bar.update(len(batch))
+    speed = {f"{k}_ms": 1000 * v / max(timed, 1) for k, v in totals.items()}
+    speed["total_ms"] = sum(speed.values())
+    if cuda:
+        peak, kind = torch.cuda.max_memory_allocated(detector.device) / 2**20, "cuda_max_memory_allocated"
+    else:
+        peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_peak_rss"
+    return speed | {"images_timed": timed, "batch": batch_size, "device": str(detector.device), "peak_memory_mb": peak, "memory": kind}
+
+
+@torch.inference_mode()
+def _predict_timed(
+    detector: Detector, images: list[np.ndarray], sources: list[str], conf: float, iou: float, cuda: bool
+) -> tuple[list, tuple[float, float, float]]:
+    """``Detector.predict_arrays`` stage by stage, with the time of each stage."""
+
+    def now() -> float:
+        if cuda:
+            torch.cuda.synchronize(detector.device)
+        return time.perf_counter()
+
+    start = now()
+    batch, ratios = preprocess_batch(images, detector.contract)
+    batch = batch.to(detector.device)
+    prepared = now()
+    outputs = detector._inference_model()(batch)
+    inferred = now()
+    rows = postprocess(outputs.float(), conf, iou)
+    detections = [
+        detector._to_detections(r.cpu(), ratio, image.shape[:2], source)
+        for r, ratio, image, source in zip(rows, ratios, images, sources)
+    ]
+    done = now()
+    return detections, (prepared - start, inferred - prepared, done - inferred)
+
+
+def evaluate(
+    detector: Detector,
+    data: str | Path | Dataset | GroundTruth,
+    split: str = "val",
+    conf: float = TEST_CONF,
+    iou: float = TEST_IOU,
+    batch_size: int = 8,
+    at_conf: float = DEFAULT_CONF,
+    progress: bool = False,
+) -> EvaluationResult:
+    """Evaluate ``detector`` on ``split`` of ``data`` at the reference's test settings by default.
+
+    ``conf``/``iou`` are the detector's score threshold and NMS IoU; ``at_conf`` is the operating
+    confidence of the P/R/F1 figures, the confusion matrix and the worst images.
+    """
+    gt = data if isinstance(data, GroundTruth) else load_ground_truth(data, split)
+    return run_evaluation(Evaluator(gt, at_conf), detector, conf, iou, batch_size, progress)
+
+
+def run_evaluation(
+    evaluator: Evaluator, detector: Detector, conf: float, iou: float, batch_size: int, progress: bool
+) -> EvaluationResult:
+    """Predict the evaluator's split with ``detector`` and compute everything, speed included."""
+    notes = check_classes(detector, evaluator.gt)
+    speed = predict_into(evaluator, detector, conf, iou, batch_size, progress)
+    result = evaluator.compute()
+    result.speed = speed
+    result.settings |= {"detector_conf": conf, "nms_iou": iou, "input_size": list(detector.contract.input_size), "warnings": notes}
+    return result
+
+
+def evaluate_predictions(
+    predictions: str | Path | Sequence[dict],
+    data: str | Path | Dataset | GroundTruth,
+    split: str = "val",
+    at_conf: float = DEFAULT_CONF,
+) -> EvaluationResult:
+    """Evaluate COCO results (a JSON file or its entries) against ``split`` of ``data``."""
+    gt = data if isinstance(data, GroundTruth) else load_ground_truth(data, split)
+    entries = read_results(predictions) if isinstance(predictions, (str, Path)) else predictions
+    evaluator = Evaluator(gt, at_conf)
+    evaluator.update_results(entries, Path(predictions).name if isinstance(predictions, (str, Path)) else "predictions")
+    return evaluator.compute()

@@ -1,0 +1,138 @@
+"""The printed table, ``metrics.json``, ``per_class.csv`` and ``report.md``."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from .cocometrics import STATS
+from .confusion import normalize_rows
+from .result import CLASS_COLUMNS, EvaluationResult
+from .tide import ERROR_TYPES
+
+#: Per-class columns of the printed table and of report.md.
+TABLE_COLUMNS = ("name", "images", "instances", "AP", "AP50", "AP75", "AR100", "P_best", "R_best", "F1_best")
+#: Confusion matrices larger than this are shown as a plot only.
+MAX_CONFUSION_TABLE = 20
+
+
+def coco_lines(coco: dict[str, float]) -> list[str]:
+    """The 12 lines pycocotools' ``summarize`` prints, in its layout."""
+    lines = []
+    for name, (is_ap, iou, area, max_det) in STATS.items():
+        title, kind = ("Average Precision", "(AP)") if is_ap else ("Average Recall", "(AR)")
+        iou_text = "0.50:0.95" if iou is None else f"{iou:0.2f}"
+        lines.append(f" {title:<18} {kind} @[ IoU={iou_text:<9} | area={area:>6s} | maxDets={max_det:>3d} ] = {coco[name]:0.3f}")
+    return lines
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _point_line(label: str, point: dict) -> str:
+    if point["conf"] is None:
+        return f"{label}: no detections"
+    return (
+        f"{label} {point['conf']:.3f}: P {point['precision']:.3f}  R {point['recall']:.3f}  F1 {point['f1']:.3f}"
+        f"  (TP {point['tp']}, FP {point['fp']}, FN {point['fn']})"
+    )
+
+
+def _speed_line(speed: dict) -> str:
+    return (
+        f"speed per image: preprocess {speed['preprocess_ms']:.2f} ms, inference {speed['inference_ms']:.2f} ms, "
+        f"postprocess {speed['postprocess_ms']:.2f} ms ({speed['device']}, batch {speed['batch']}); "
+        f"peak memory {speed['peak_memory_mb']:.0f} MB ({speed['memory']})"
+    )
+
+
+def summary_text(result: EvaluationResult) -> str:
+    """What ``yoloxkit eval`` prints: COCO summary, per-class table, P/R/F1, VOC, errors, speed."""
+    data = result.to_dict()
+    rows = [[_cell(row[c]) for c in TABLE_COLUMNS] for row in data["per_class"]]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(TABLE_COLUMNS)]
+    table = [
+        "  ".join(text.ljust(w) if i == 0 else text.rjust(w) for i, (text, w) in enumerate(zip(line, widths)))
+        for line in [list(TABLE_COLUMNS), *rows]
+    ]
+    errors = data["errors"]
+    lines = [
+        *coco_lines(result.coco),
+        "",
+        *table,
+        "",
+        _point_line("P/R/F1 (IoU 0.5) at best-F1 conf", data["prf"]["best_f1"]),
+        _point_line("P/R/F1 (IoU 0.5) at conf", data["prf"]["at_conf"]),
+        f"VOC AP50: 11-point {_cell(data['voc']['mAP50_11pt'])}, all-points {_cell(data['voc']['mAP50'])}",
+        "errors (count, AP50 gained if fixed): "
+        + ", ".join(f"{t} {errors['counts'][t]} (+{errors['delta_ap50'][t]:.3f})" for t in ERROR_TYPES),
+    ]
+    if result.speed:
+        lines.append(_speed_line(result.speed))
+    lines.extend(f"warning: {w}" for w in result.settings.get("warnings", []))
+    return "\n".join(lines)
+
+
+def write_metrics(result: EvaluationResult, out: Path) -> None:
+    """Write ``metrics.json``, ``per_class.csv`` and ``report.md`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = result.to_dict()
+    (out / "metrics.json").write_text(json.dumps(data, indent=1) + "\n")
+    with (out / "per_class.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CLASS_COLUMNS)
+        writer.writeheader()
+        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in data["per_class"])
+    (out / "report.md").write_text(report_markdown(result, data))
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def report_markdown(result: EvaluationResult, data: dict) -> str:
+    """``report.md``: every table of the evaluation, with the plots embedded."""
+    coco = result.coco
+    lines = ["# Evaluation report", "", f"{data['images']} images, {data['instances']} objects, {data['detections']} detections.", ""]
+    lines += ["## COCO metrics (pycocotools-identical)", "", *_md_table(list(coco), [[f"{v:.3f}" for v in coco.values()]]), ""]
+    lines += ["```", *coco_lines(coco), "```", ""]
+    lines += ["## Per class", "", *_md_table(list(TABLE_COLUMNS), [[_cell(r[c]) for c in TABLE_COLUMNS] for r in data["per_class"]]), ""]
+    lines += ["## Operating points (IoU 0.5)", ""]
+    lines += [f"- {_point_line('best F1 at conf', data['prf']['best_f1'])}", f"- {_point_line('at conf', data['prf']['at_conf'])}", ""]
+    lines += ["![precision, recall and F1 against confidence](prf_vs_conf.png)", "", "![PR curves](pr_curves.png)", ""]
+    lines += ["## Pascal VOC AP50", "", f"11-point (VOC2007): {_cell(data['voc']['mAP50_11pt'])}; all points: {_cell(data['voc']['mAP50'])}", ""]
+    lines += ["## AP by object size", "", "![AP by size](ap_by_size.png)", ""]
+    lines += _confusion_section(result)
+    errors = data["errors"]
+    rows = [[t, str(errors["counts"][t]), f"{errors['delta_ap50'][t]:.3f}"] for t in ERROR_TYPES]
+    lines += ["## Errors (TIDE-style)", "", f"mAP50 {errors['ap50']:.3f}; what fixing each kind of error would add:", ""]
+    lines += [*_md_table(["error", "count", "AP50 gained"], rows), ""]
+    worst = [[str(w["image_id"]), w["file_name"], str(w["tp"]), str(w["fp"]), str(w["fn"])] for w in data["worst_images"]]
+    lines += [f"## Worst images (conf {result.settings['conf']})", "", *_md_table(["image id", "file", "TP", "FP", "FN"], worst), ""]
+    if result.speed:
+        lines += ["## Speed", "", _speed_line(result.speed), ""]
+    return "\n".join(lines)
+
+
+def _confusion_section(result: EvaluationResult) -> list[str]:
+    lines = [f"## Confusion matrix (conf {result.at_conf.conf}, IoU 0.5; rows: true, columns: predicted)", ""]
+    if result.gt.num_classes <= MAX_CONFUSION_TABLE:
+        labels = [*result.names, "background"]
+        share = normalize_rows(result.confusion)
+        rows = [[labels[i], *(f"{c} ({s:.2f})" for c, s in zip(result.confusion[i], share[i]))] for i in range(len(labels))]
+        lines += [*_md_table(["true \\ predicted", *labels], rows), ""]
+    return lines + ["![confusion matrix](confusion_matrix.png)", ""]
+
+
+def class_ap_deltas(a: EvaluationResult, b: EvaluationResult) -> list[dict]:
+    """Per-class AP of two results and B - A (None where a class has no objects)."""
+    rows = []
+    for ra, rb in zip(a.class_rows(), b.class_rows()):
+        delta = None if ra["AP"] is None or rb["AP"] is None else rb["AP"] - ra["AP"]
+        rows.append({"name": ra["name"], "AP_A": ra["AP"], "AP_B": rb["AP"], "delta": delta})
+    return rows

@@ -90,10 +90,10 @@ class TrainPipeline:
 
     def mixup(self, sample: Sample, rng: np.random.Generator) -> Sample:
         """Blend a random image that has objects into ``sample``."""
-        params = sample_mixup(rng, self.config.mixup_scale, self.config.input_size)
         index = int(rng.integers(0, len(self.source)))
         while not self.source.has_objects(index):
             index = int(rng.integers(0, len(self.source)))
+        params = sample_mixup(rng, self.config.mixup_scale, self.config.input_size)
         return mixup(sample, load(self.source, index), params, self.config.pad_value)
 
     def finish(self, sample: Sample, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -217,7 +217,7 @@ def test_unwritable_cache_is_a_clear_error(server: WeightsServer, tmp_path: Path
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("YOLOXKIT_HOME", str(blocker))
-    with pytest.raises(YoloxkitError, match=f"cannot write to the weights cache {blocker / 'weights'}"):
+    with pytest.raises(YoloxkitError, match=f"cannot write {blocker / 'weights'}"):
         hub.fetch("yolox-nano", progress=False)
     assert server.requests == []
 

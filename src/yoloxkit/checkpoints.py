@@ -15,10 +15,8 @@ pickled code is refused, never executed. Writes are atomic (temporary file, fsyn
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
-import tempfile
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -27,6 +25,7 @@ from pathlib import Path
 import torch
 
 from .errors import YoloxkitError
+from .files import atomic_write
 from .models import YOLOX, get_spec, list_models
 
 FORMAT_NAME = "yoloxkit"
@@ -256,38 +255,17 @@ def load_weights(model: YOLOX, checkpoint: LoadedCheckpoint, model_name: str) ->
     model.load_state_dict(given, strict=True)
 
 
-def _file_mode() -> int:
-    """Permission bits a newly created file gets under the current umask (e.g. 0o644)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def atomic_save(obj: object, path: str | Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it.
+    """``torch.save`` through :func:`yoloxkit.files.atomic_write`: all or nothing, umask permissions.
 
     A failed write leaves neither a temporary file nor a partial ``path`` (an existing file
-    is kept unchanged). The result gets the usual permissions for new files (umask), not the
-    owner-only mode of the temporary file. I/O failures become a YoloxkitError naming ``path``.
+    is kept unchanged); I/O failures become a YoloxkitError naming ``path``.
     """
-    path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise YoloxkitError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_write(path) as handle:
             torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise YoloxkitError(f"cannot write {path}: {exc.strerror or exc}") from exc
-        raise
+    except OSError as exc:
+        raise YoloxkitError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def save_checkpoint(

@@ -16,7 +16,6 @@ import hashlib
 import http.client
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import YoloxkitError
+from .files import atomic_write
 from .models import canonical_name
 
 MEGVII_RELEASE = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/"
@@ -87,14 +87,9 @@ def _check_digest(digest: str, weights: WeightsFile, where: str) -> None:
 
 
 def _download(url: str, target: Path, progress: bool) -> None:
-    """Stream ``url`` into ``target`` through a temporary file; any failure is a YoloxkitError."""
+    """Stream ``url`` into ``target`` all or nothing (atomic write); any failure is a YoloxkitError."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as exc:
-        raise YoloxkitError(f"cannot write to the weights cache {target.parent}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+        with atomic_write(target) as out, urllib.request.urlopen(url, timeout=60) as response:
             total = int(response.headers.get("Content-Length") or 0) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=not progress) as bar:
                 while block := response.read(1 << 20):
@@ -102,15 +97,12 @@ def _download(url: str, target: Path, progress: bool) -> None:
                     bar.update(len(block))
             if total is not None and out.tell() != total:
                 raise YoloxkitError(f"download of {url} stopped after {out.tell()} of {total} bytes")
-        os.replace(tmp, target)
     except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
         # URLError/HTTPError: unreachable host or HTTP error status; HTTPException: a reply that
         # is not HTTP (BadStatusLine) or a broken chunked body; ValueError: a malformed URL
         # (e.g. a mirror without scheme).
         reason = " ".join(str(exc).split()) or type(exc).__name__  # one line, even for a raw server reply
         raise YoloxkitError(f"cannot download {url}: {reason}") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def resolve(name: str, source: str = "megvii") -> WeightsFile:

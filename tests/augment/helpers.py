@@ -16,7 +16,7 @@ COCO128 = SHARED / "coco128"
 
 BACKGROUND = 30  # grey level of synthetic backgrounds (far from the 114 padding)
 #: Distinct saturated colours (BGR), far from the background, the padding and each other.
-COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255), (200, 90, 255), (255, 200, 0)]
+COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255), (200, 90, 255), (128, 128, 255)]
 
 
 class MemorySource:

@@ -36,6 +36,7 @@ class AugmentConfig:
     hsv_gains: tuple[int, int, int] = (5, 30, 30)  # max offsets of OpenCV 8-bit H, S, V
     flip_prob: float = 0.5  # horizontal flip
     min_box_side: float = 1.0  # boxes must end with min(w, h) > this (pixels) to be kept
+    drop_cut_boxes: bool = False  # drop boxes the mosaic canvas cut to zero area (the reference keeps them)
     max_labels: int = 120  # rows of the padded target array (extra objects are dropped)
     pad_value: int = 114
     no_aug_epochs: int = 15  # last epochs trained without mosaic (and so without affine/mixup)

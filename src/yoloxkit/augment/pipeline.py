@@ -63,6 +63,8 @@ class TrainPipeline:
         """Mosaic of image ``index`` and three random images, through the random affine to the input size.
 
         Only the tiles that overlap the canvas region the output can see are decoded and painted.
+        Boxes that the canvas edge cut to zero area stay, as in the reference (rotated, they become
+        thin boxes without an object along the canvas edge), unless ``drop_cut_boxes`` is set.
         """
         cfg, size = self.config, self.config.input_size
         centre = sample_centre(rng, cfg.mosaic_center, size)
@@ -85,8 +87,11 @@ class TrainPipeline:
         else:
             canvas = paint(images, tiles, region, cfg.pad_value)
             image = warp_image(canvas, matrix, size, region[:2], cfg.pad_value)
-        moved = warp_boxes(mosaic_boxes(boxes, tiles, scales, size), matrix)
-        return Sample(image, clip_boxes(moved, size[1], size[0]), np.concatenate(classes))
+        canvas_boxes, classes = mosaic_boxes(boxes, tiles, scales, size), np.concatenate(classes)
+        if cfg.drop_cut_boxes:
+            keep = canvas_boxes.area() > 0
+            canvas_boxes, classes = canvas_boxes[keep], classes[keep]
+        return Sample(image, clip_boxes(warp_boxes(canvas_boxes, matrix), size[1], size[0]), classes)
 
     def mixup(self, sample: Sample, rng: np.random.Generator) -> Sample:
         """Blend a random image that has objects into ``sample``."""

@@ -102,3 +102,14 @@ def det(image_id: int, category_id: int, xyxy: list[float], score: float) -> dic
     """A COCO results entry from corners."""
     x1, y1, x2, y2 = xyxy
     return {"image_id": image_id, "category_id": category_id, "bbox": [x1, y1, x2 - x1, y2 - y1], "score": score}
+
+
+def run(argv: list[str | Path]) -> int:
+    """``yoloxkit ARGV`` in this process; the exit status."""
+    from yoloxkit.cli import main
+
+    try:
+        main([str(a) for a in argv])
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0

@@ -8,6 +8,7 @@ import typer
 
 from ..errors import YoloxkitError
 from . import data_cmd, demo_cmd, models_cmd, predict_cmd
+from . import compare_cmd, eval_cmd
 
 app = typer.Typer(
     name="yoloxkit",
@@ -20,6 +21,8 @@ app.command("demo")(demo_cmd.demo)
 app.command("models")(models_cmd.models)
 app.command("predict")(predict_cmd.predict)
 app.add_typer(data_cmd.app, name="data")
+app.command("eval")(eval_cmd.eval_command)
+app.command("compare")(compare_cmd.compare)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -96,9 +96,9 @@ def coco_match(gt: GroundTruth, preds: PredictionArrays, max_det: int = MAX_DETS
     for a, (_, low, high) in enumerate(AREA_RANGES):
         gt_ignored[a] = gt.crowd | (gt.area < low) | (gt.area > high)
         gt_index[a] = greedy_match(p_det, p_gt, p_iou, dets.rank, gt_ignored[a], gt.crowd, thresholds, len(dets), len(gt.area))
-        matched = gt_index[a] >= 0
         outside = (det_area < low) | (det_area > high)
-        ignored[a] = np.where(matched, gt_ignored[a][np.maximum(gt_index[a], 0)], outside[None, :])
+        # Index -1 (unmatched) reads the appended sentinel; unmatched detections outside the range are ignored.
+        ignored[a] = np.where(gt_index[a] >= 0, np.append(gt_ignored[a], False)[gt_index[a]], outside[None, :])
     return CocoMatches(dets, gt_index, ignored, gt_ignored, gt.category)
 
 

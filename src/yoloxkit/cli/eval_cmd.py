@@ -1,0 +1,90 @@
+"""``yoloxkit eval``: COCO metrics identical to pycocotools, plus P/R/F1, VOC AP, confusion, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import YoloxkitError
+from ..evaluation import Evaluator, EvaluationResult, load_ground_truth, read_results
+from ..evaluation.gallery import write_gallery
+from ..evaluation.inference import TEST_CONF, TEST_IOU, run_evaluation
+from ..evaluation.plots import write_plots
+from ..evaluation.report import summary_text, write_metrics
+from .common import load_detector, write_json
+
+DATA = typer.Option(..., "--data", "-d", help="Dataset: folder, data.yaml, COCO JSON or split.yaml.")
+SPLIT = typer.Option("val", "--split", help="Split to evaluate (a prefix works: val -> val2017).")
+CONF = typer.Option(TEST_CONF, "--conf", help="Detector score threshold (with --weights; reference test setting).")
+IOU = typer.Option(TEST_IOU, "--iou", help="NMS IoU threshold (with --weights; reference test setting).")
+SIZE = typer.Option(None, "--size", help="Input size (multiple of 32); default from the checkpoint.")
+BATCH = typer.Option(8, "--batch", help="Images per forward pass.")
+DEVICE = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 or auto.")
+LEGACY = typer.Option(False, "--legacy", help="Old normalised preprocessing for pre-2021-08 weights.")
+
+
+def eval_command(
+    weights: str = typer.Option(None, "--weights", "-w", help="Checkpoint file, or a model name for official weights."),
+    predictions: Path = typer.Option(None, "--predictions", "-p", help="COCO results JSON from any detector."),
+    data: str = DATA,
+    split: str = SPLIT,
+    conf: float = CONF,
+    iou: float = IOU,
+    size: int = SIZE,
+    model: str = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted)."),
+    batch: int = BATCH,
+    device: str = DEVICE,
+    at_conf: float = typer.Option(0.25, "--at-conf", help="Operating confidence: P/R/F1, confusion matrix, worst images."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for metrics.json, per_class.csv, report.md and plots."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots (with --out)."),
+    worst: int = typer.Option(20, "--worst", help="Worst images to list."),
+    gallery: int = typer.Option(0, "--gallery", help="Draw the N worst images into OUT/gallery."),
+    legacy: bool = LEGACY,
+) -> None:
+    """Evaluate a checkpoint (--weights) or a COCO results file (--predictions) on a dataset split."""
+    if (weights is None) == (predictions is None):
+        raise YoloxkitError("give exactly one of --weights (a checkpoint to run) or --predictions (a COCO results JSON)")
+    check_thresholds(conf, iou, batch)
+    if not 0.0 <= at_conf <= 1.0 or worst < 0 or gallery < 0:
+        raise YoloxkitError(f"--at-conf must lie in [0, 1] and --worst/--gallery be >= 0, got {at_conf}, {worst}, {gallery}")
+    if gallery and out is None:
+        raise YoloxkitError("--gallery needs --out")
+    gt = load_ground_truth(data, split)
+    evaluator = Evaluator(gt, at_conf, max(worst, gallery))
+    if weights is not None:
+        detector = load_detector(weights, model, size, device, legacy)
+        result = run_evaluation(evaluator, detector, conf, iou, batch, progress=True)
+    else:
+        result = evaluate_results(evaluator, predictions)
+    typer.echo(summary_text(result))
+    if out is not None:
+        write_outputs(result, out, plots, gallery)
+        if weights is not None:
+            write_json(out / "predictions_coco.json", evaluator.results())
+        typer.echo(f"results in {out}")
+
+
+def check_thresholds(conf: float, iou: float, batch: int) -> None:
+    """Reject out-of-range detector settings with a one-line error."""
+    if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+        raise YoloxkitError(f"--conf and --iou must lie in [0, 1], got --conf {conf} --iou {iou}")
+    if batch < 1:
+        raise YoloxkitError(f"--batch must be >= 1, got {batch}")
+
+
+def evaluate_results(evaluator: Evaluator, path: Path) -> EvaluationResult:
+    """Add a COCO results file to the evaluator and compute everything."""
+    evaluator.update_results(read_results(path), path.name)
+    result = evaluator.compute()
+    result.settings["predictions"] = str(path)
+    return result
+
+
+def write_outputs(result: EvaluationResult, out: Path, plots: bool, gallery: int) -> None:
+    """metrics.json, per_class.csv, report.md, the plots and the gallery."""
+    write_metrics(result, out)
+    if plots:
+        write_plots(result, out)
+    if gallery:
+        write_gallery(result, out / "gallery", gallery)

@@ -40,6 +40,11 @@ def letterbox_sample(sample: Sample, size: tuple[int, int], pad_value: int = 114
     return sample.with_boxes(scale_shift(sample.boxes, r), image)
 
 
+def mirror(sample: Sample) -> Sample:
+    """The sample flipped left-right."""
+    return sample.with_boxes(flip_boxes(sample.boxes, sample.image.shape[1]), cv2.flip(sample.image, 1))
+
+
 class TrainPipeline:
     """Training samples from a :class:`SampleSource`, drawn with the reference's distributions."""
 
@@ -109,10 +114,10 @@ class TrainPipeline:
         image = sample.image
         if rng.random() < cfg.hsv_prob:
             image = hsv_jitter(image, sample_hsv_offsets(rng, cfg.hsv_gains))
-        boxes = sample.boxes
+        flipped = sample.with_boxes(sample.boxes, image)
         if rng.random() < cfg.flip_prob:
-            image, boxes = cv2.flip(image, 1), flip_boxes(boxes, image.shape[1])
-        out = letterbox_sample(sample.with_boxes(boxes, image), size, cfg.pad_value)
+            flipped = mirror(flipped)
+        out = letterbox_sample(flipped, size, cfg.pad_value)
         keep = keep_mask(out.boxes, size, cfg.min_box_side)
         if keep.any():
             out = out.select(keep)

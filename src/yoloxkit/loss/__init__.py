@@ -1,0 +1,28 @@
+"""Training loss: batched SimOTA assignment and the YOLOX loss terms, equal to the reference.
+
+    from yoloxkit.loss import Targets, YOLOXLoss
+    loss_fn = YOLOXLoss()                        # SimOTA "original" (the released weights')
+    levels = model.head.forward_levels(model.backbone(images))   # or model(images) in train mode
+    losses = loss_fn(levels, Targets.from_padded(labels))        # dict of 0-dim tensors
+    losses["total"].backward()
+
+See ``docs/training-loss.md``.
+"""
+
+from .assigner import VARIANTS, Assignment, SimOTAAssigner, SimOTAVariant
+from .iou import cxcywh_iou
+from .predictions import FlatPredictions, flatten_levels
+from .targets import Targets
+from .yolox_loss import YOLOXLoss
+
+__all__ = [
+    "VARIANTS",
+    "Assignment",
+    "FlatPredictions",
+    "SimOTAAssigner",
+    "SimOTAVariant",
+    "Targets",
+    "YOLOXLoss",
+    "cxcywh_iou",
+    "flatten_levels",
+]

@@ -1,0 +1,151 @@
+"""The YOLOX training loss, term for term the reference's ``YOLOXHead.get_losses``.
+
+With ``N = max(number of positives in the batch, 1)``:
+
+* ``iou``: 5 * sum over positives of (1 - IoU(pred, gt)^2) / N (already weighted, as logged by
+  the reference);
+* ``obj``: sum over all anchors of BCE-with-logits(obj, positive) / N;
+* ``cls``: sum over positives and classes of BCE-with-logits(cls, onehot(gt class) * IoU) / N,
+  the IoU-aware soft target carrying no gradient;
+* ``l1``: with ``use_l1`` (the no-augmentation epochs), sum over positives of
+  |raw (tx, ty, tw, th) - (gx/s - cx, gy/s - cy, log(w/s + 1e-8), log(h/s + 1e-8))| / N, else 0;
+* ``total`` = iou + obj + cls + l1.
+
+Positives are gathered into a fixed-size buffer (``nonzero_static`` with the bound
+``B * G * candidate_topk``), so the loss, like the assigner, needs no host synchronisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models.head import STRIDES
+from .assigner import Assignment, SimOTAAssigner
+from .iou import cxcywh_iou
+from .predictions import FlatPredictions, flatten_levels
+from .targets import Targets
+
+#: Added inside the log of the L1 size targets.
+_L1_LOG_EPS = 1e-8
+#: Added to the union of the IoU loss.
+_IOU_LOSS_EPS = 1e-16
+
+
+class YOLOXLoss(nn.Module):
+    """``loss(levels, targets) -> {"total", "iou", "obj", "cls", "l1", "num_fg", "num_gt"}``.
+
+    ``levels`` are the head's raw training outputs (``YOLOXHead.forward_levels``: one
+    ``[B, 5 + C, H, W]`` map per stride, (reg, obj, cls) logits), ``targets`` a :class:`Targets`.
+    Every value is a 0-dim tensor; ``num_fg`` / ``num_gt`` count positives / objects in the batch
+    (the reference logs their ratio as its ``num_fg``). Set ``use_l1`` for the no-augmentation
+    phase.
+    """
+
+    def __init__(
+        self,
+        strides: Sequence[int] = STRIDES,
+        assigner: SimOTAAssigner | None = None,
+        use_l1: bool = False,
+        reg_weight: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.strides = tuple(strides)
+        self.assigner = assigner or SimOTAAssigner()
+        self.use_l1 = use_l1
+        self.reg_weight = reg_weight
+
+    def extra_repr(self) -> str:
+        return f"strides={self.strides}, assigner={self.assigner}, use_l1={self.use_l1}, reg_weight={self.reg_weight}"
+
+    def forward(self, levels: Sequence[torch.Tensor], targets: Targets) -> dict[str, torch.Tensor]:
+        preds = flatten_levels(levels, self.strides)
+        assignment = self.assigner(preds, targets)
+        return self.compute(preds, targets, assignment)
+
+    def compute(self, preds: FlatPredictions, targets: Targets, assignment: Assignment) -> dict[str, torch.Tensor]:
+        """The loss terms for a given assignment (``forward`` = flatten, assign, compute)."""
+        num_fg = assignment.num_fg.clamp(min=1).float()
+        pos = _Positives.gather(preds, targets, assignment, self.assigner.candidate_topk)
+
+        pred_boxes = torch.where(pos.valid[:, None], pos.pred_boxes, pos.gt_boxes)  # padding: finite
+        ious = cxcywh_iou(pred_boxes.unbind(1), pos.gt_boxes.unbind(1), _IOU_LOSS_EPS)
+        loss_iou = _masked_sum(1 - ious**2, pos.valid) / num_fg
+
+        obj_target = assignment.fg.float()
+        loss_obj = F.binary_cross_entropy_with_logits(preds.obj, obj_target, reduction="none").sum() / num_fg
+
+        cls_target = F.one_hot(pos.gt_classes, pos.cls_logits.shape[1]) * pos.iou[:, None]
+        loss_cls = F.binary_cross_entropy_with_logits(pos.cls_logits, cls_target, reduction="none")
+        loss_cls = _masked_sum(loss_cls, pos.valid[:, None]) / num_fg
+
+        if self.use_l1:
+            loss_l1 = _masked_sum((pos.raw_boxes - _l1_targets(pos)).abs(), pos.valid[:, None]) / num_fg
+        else:
+            loss_l1 = num_fg.new_zeros(())
+
+        loss_iou = self.reg_weight * loss_iou
+        return {
+            "total": loss_iou + loss_obj + loss_cls + loss_l1,
+            "iou": loss_iou,
+            "obj": loss_obj,
+            "cls": loss_cls,
+            "l1": loss_l1,
+            "num_fg": assignment.num_fg.float(),
+            "num_gt": targets.num_gt.float(),
+        }
+
+
+@dataclass(frozen=True)
+class _Positives:
+    """Positive anchors gathered into ``K`` rows, in batch order; ``valid`` marks the real rows.
+
+    Padding rows repeat anchor 0 of image 0 with a unit ground-truth box and class 0, so that
+    every value stays finite; the loss masks them out.
+    """
+
+    valid: torch.Tensor  # [K]
+    raw_boxes: torch.Tensor  # [K, 4] raw (tx, ty, tw, th)
+    pred_boxes: torch.Tensor  # [K, 4] decoded (cx, cy, w, h)
+    cls_logits: torch.Tensor  # [K, C]
+    gt_boxes: torch.Tensor  # [K, 4]
+    gt_classes: torch.Tensor  # [K]
+    iou: torch.Tensor  # [K] IoU of prediction and ground truth at assignment
+    cells: torch.Tensor  # [K, 2] grid cell (x, y)
+    strides: torch.Tensor  # [K, 1]
+
+    @classmethod
+    def gather(cls, preds: FlatPredictions, targets: Targets, assignment: Assignment, topk: int) -> _Positives:
+        """At most ``topk`` positives per ground truth, so ``K = B * G * topk`` rows suffice."""
+        capacity = min(assignment.fg.numel(), targets.mask.numel() * topk)
+        flat = torch.nonzero_static(assignment.fg.flatten(), size=capacity, fill_value=0).squeeze(1)
+        valid = torch.arange(capacity, device=flat.device) < assignment.num_fg
+        image, anchor = flat // assignment.fg.shape[1], flat % assignment.fg.shape[1]
+        gt = assignment.gt_index[image, anchor]
+        rows = preds.raw[image, :, anchor]  # [K, 5 + C]
+        return cls(
+            valid=valid,
+            raw_boxes=rows[:, :4],
+            pred_boxes=preds.boxes[image, :, anchor],
+            cls_logits=rows[:, 5:],
+            gt_boxes=torch.where(valid[:, None], targets.boxes[image, gt], 1.0),
+            gt_classes=targets.classes[image, gt].masked_fill(~valid, 0),
+            iou=assignment.iou[image, anchor],
+            cells=preds.grid[:, anchor].t(),
+            strides=preds.strides[anchor].unsqueeze(1),
+        )
+
+
+def _l1_targets(pos: _Positives) -> torch.Tensor:
+    """Raw-output targets ``[K, 4]``: (cx/s - gx, cy/s - gy, log(w/s + eps), log(h/s + eps))."""
+    scaled = pos.gt_boxes / pos.strides
+    return torch.cat([scaled[:, :2] - pos.cells, torch.log(scaled[:, 2:] + _L1_LOG_EPS)], 1)
+
+
+def _masked_sum(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Sum of ``values`` where ``valid`` (broadcast); padding rows give neither value nor gradient."""
+    return torch.where(valid, values, 0.0).sum()

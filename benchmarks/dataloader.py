@@ -151,6 +151,9 @@ def yoloxkit_stages(dataset, args: argparse.Namespace, samples: int) -> dict[str
     from yoloxkit.augment import AugmentConfig
     from yoloxkit.loader import BadImageLog, TrainDataset, TrainRecords, TrainSource, build_store
 
+    records = TrainRecords.from_split(dataset, "train", (args.size, args.size))
+    source = TrainSource(records, build_store(records, args.cache, BadImageLog()))  # a cache is built before timing
+    items = TrainDataset(source, AugmentConfig(input_size=(args.size, args.size)), seed=0)
     clock = StageClock()
     for owner, name, stage in ((cache, "decode_fitted", "decode + fit"), (pipeline, "fit_image", "mosaic"), (pipeline, "mirror", "flip + letterbox"),
                                (pipeline, "paint", "mosaic"), (pipeline, "warp_image", "affine"), (pipeline, "warp_boxes", "affine"),
@@ -158,9 +161,6 @@ def yoloxkit_stages(dataset, args: argparse.Namespace, samples: int) -> dict[str
                                (pipeline.TrainPipeline, "finish", "labels + rest"), (pipeline.TrainPipeline, "mosaic", "mosaic"),
                                (TrainDataset, "__getitem__", "labels + rest")):  # fmt: skip
         clock.wrap(owner, name, stage)
-    records = TrainRecords.from_split(dataset, "train", (args.size, args.size))
-    source = TrainSource(records, build_store(records, args.cache, BadImageLog()))
-    items = TrainDataset(source, AugmentConfig(input_size=(args.size, args.size)), seed=0)
     for i in range(samples):
         items[(True, i % len(items))]
     return {stage: clock.totals[stage] / samples * 1e3 for stage in STAGES}

@@ -84,16 +84,18 @@ def visible_region(matrix: np.ndarray, size: tuple[int, int], canvas: tuple[int,
 def warp_image(
     image: np.ndarray, matrix: np.ndarray, size: tuple[int, int], origin: tuple[int, int] = (0, 0), pad_value: int = 114
 ) -> np.ndarray:
-    """``cv2.warpAffine`` to ``size`` (bilinear, constant border), for ``image`` whose top-left pixel
-    sits at ``origin`` (x, y) of the canvas that ``matrix`` maps from.
+    """``cv2.warpAffine`` to ``size`` (bilinear, constant border) of a BGR or BGRA ``image`` whose
+    top-left pixel sits at ``origin`` (x, y) of the canvas that ``matrix`` maps from; BGR out.
 
-    The warp runs on a 4-channel copy: OpenCV's bilinear warp has a vectorised path for 4
-    channels but not for 3, and the result is bit-identical at a third of the time.
+    The warp runs on 4 channels: OpenCV's bilinear warp is vectorised for 4 channels but not
+    for 3, and the BGR result is bit-identical in about 60 % of the time.
     """
     shifted = matrix.copy()
     shifted[:, 2] += matrix[:, :2] @ np.asarray(origin, dtype=np.float64)
+    if image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
     warped = cv2.warpAffine(
-        cv2.cvtColor(image, cv2.COLOR_BGR2BGRA), shifted, (size[1], size[0]), flags=cv2.INTER_LINEAR,
+        image, shifted, (size[1], size[0]), flags=cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT, borderValue=(pad_value,) * 4,
     )  # fmt: skip
     return cv2.cvtColor(warped, cv2.COLOR_BGRA2BGR)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from ..structures.boxes import Boxes
@@ -62,17 +63,20 @@ def overlaps(a: Rect, b: Rect) -> bool:
 def paint(images: list[np.ndarray | None], tiles: list[Tile], region: Rect, pad_value: int = 114) -> np.ndarray:
     """The canvas restricted to ``region``: padding, with the part of each tile inside it copied in.
 
+    The canvas has 4 channels (BGR plus an unused fourth), ready for the vectorised 4-channel
+    warp of :func:`~yoloxkit.augment.affine.warp_image`; tiles are widened while they are copied.
     Tiles that do not overlap ``region`` are skipped; their image may be None (never decoded).
     """
     rx1, ry1, rx2, ry2 = region
-    canvas = np.full((ry2 - ry1, rx2 - rx1, 3), pad_value, dtype=np.uint8)
+    canvas = np.full((ry2 - ry1, rx2 - rx1, 4), pad_value, dtype=np.uint8)
     for image, tile in zip(images, tiles):
         if not overlaps(tile.canvas, region):
             continue
         x1, y1 = max(tile.canvas[0], rx1), max(tile.canvas[1], ry1)
         x2, y2 = min(tile.canvas[2], rx2), min(tile.canvas[3], ry2)
         ox, oy = tile.offset
-        canvas[y1 - ry1 : y2 - ry1, x1 - rx1 : x2 - rx1] = image[y1 - oy : y2 - oy, x1 - ox : x2 - ox]
+        part = image[y1 - oy : y2 - oy, x1 - ox : x2 - ox]
+        cv2.cvtColor(part, cv2.COLOR_BGR2BGRA, dst=canvas[y1 - ry1 : y2 - ry1, x1 - rx1 : x2 - rx1])
     return canvas
 
 

@@ -185,12 +185,16 @@ class Detector:
     ) -> list[Detections]:
         """One batch of already loaded BGR uint8 images -> Detections (no batching, no I/O)."""
         batch, ratios = preprocess_batch(images, self.contract)
-        outputs = self._inference_model()(batch.to(self.device))
-        per_image = postprocess(outputs.float(), conf, iou, class_agnostic)
+        per_image = self._detect(batch, conf, iou, class_agnostic)
         return [
             self._to_detections(rows.cpu(), ratio, image.shape[:2], source)
             for rows, ratio, image, source in zip(per_image, ratios, images, sources)
         ]
+
+    def _detect(self, batch: torch.Tensor, conf: float, iou: float, class_agnostic: bool) -> list[torch.Tensor]:
+        """Network input ``[B, 3, H, W]`` -> per-image postprocess rows (runtime backends override this)."""
+        outputs = self._inference_model()(batch.to(self.device))
+        return postprocess(outputs.float(), conf, iou, class_agnostic)
 
     def _to_detections(
         self, rows: torch.Tensor, ratio: float, size: tuple[int, int], source: str | None

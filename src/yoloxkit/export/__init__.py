@@ -1,0 +1,32 @@
+"""Deployment: ONNX / OpenVINO export with a parity check, and runtime backends for them.
+
+Typical use::
+
+    from yoloxkit import Detector
+    from yoloxkit.export import ExportOptions, ExportedDetector, NMSSettings, export_model
+
+    det = Detector.from_checkpoint("best.pth")
+    result = export_model(det, "deploy", "openvino", ExportOptions(dynamic=True))
+    print([r.summary() for r in result.parity])
+    onnx_det = ExportedDetector.from_file("deploy/yolox-s.onnx")   # same predict() interface
+    onnx_det.predict("image.jpg")
+
+The heavy dependencies (onnx, onnxruntime, onnxslim, openvino: ``pip install 'yoloxkit[export]'``)
+are imported when first used.
+"""
+
+from .backends import Backend, OnnxRuntimeBackend, OpenVINOBackend, is_exported_model, open_backend
+from .metadata import ExportMetadata
+from .nms import NMSSettings
+from .onnx_export import ExportOptions, export_onnx, read_onnx_metadata
+from .openvino_export import export_openvino
+from .parity import TOLERANCES, ParityReport, Tolerance, check_parity, load_parity_images
+from .pipeline import FORMATS, ExportResult, export_model
+from .runtime import ExportedDetector
+
+__all__ = [
+    "FORMATS", "TOLERANCES", "Backend", "ExportMetadata", "ExportOptions", "ExportResult", "ExportedDetector",
+    "NMSSettings", "OnnxRuntimeBackend", "OpenVINOBackend", "ParityReport", "Tolerance", "check_parity",
+    "export_model", "export_onnx", "export_openvino", "is_exported_model", "load_parity_images",
+    "open_backend", "read_onnx_metadata",
+]  # fmt: skip

@@ -1,0 +1,131 @@
+"""Runtime backends: an exported model file, compiled, run on a preprocessed batch.
+
+A backend knows nothing of images or detections: it maps the float32 ``[B, 3, H, W]`` batch
+that :func:`~yoloxkit.data.preprocess.preprocess_batch` produces to the graph's outputs, in
+the order the metadata's output kind defines. :class:`~yoloxkit.export.runtime.ExportedDetector`
+puts the shared preprocessing in front and the shared postprocessing behind it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import YoloxkitError
+from .deps import require
+from .metadata import ExportMetadata
+from .onnx_export import read_onnx_metadata
+from .openvino_export import read_openvino_metadata
+
+#: File suffix -> backend kind.
+SUFFIXES = {".onnx": "onnxruntime", ".xml": "openvino"}
+
+
+def default_threads() -> int:
+    """The thread count backends use unless told: PyTorch's (the cores available), so all compare alike."""
+    return torch.get_num_threads()
+
+
+class Backend(ABC):
+    """A compiled exported model. ``run`` takes and returns float32/int64 NumPy arrays."""
+
+    #: ``onnxruntime`` or ``openvino``.
+    kind: str = ""
+
+    def __init__(self, path: Path, metadata: ExportMetadata, threads: int) -> None:
+        self.path = path
+        self.metadata = metadata
+        self.threads = threads
+
+    @abstractmethod
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Outputs of the graph for one input batch (``outputs``, or ``detections, num_detections``)."""
+
+    def check_input(self, batch: np.ndarray) -> None:
+        """Refuse shapes the graph cannot take, with a one-line error instead of a runtime trace."""
+        meta = self.metadata
+        if batch.ndim != 4 or batch.shape[1] != 3:
+            raise YoloxkitError(f"{self.path.name}: expected a [B, 3, H, W] batch, got {tuple(batch.shape)}")
+        h, w = batch.shape[2:]
+        if meta.dynamic:
+            if h % 32 or w % 32:
+                raise YoloxkitError(f"{self.path.name}: input height and width must be multiples of 32, got {h}x{w}")
+        elif batch.shape[0] != meta.batch or (h, w) != meta.input_size:
+            raise YoloxkitError(
+                f"{self.path.name} was exported for a static input of {meta.batch}x3x{meta.input_size[0]}x"
+                f"{meta.input_size[1]}, got {'x'.join(map(str, batch.shape))} (export with --dynamic for others)"
+            )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.path.name}, threads={self.threads})"
+
+
+class OnnxRuntimeBackend(Backend):
+    """An ``.onnx`` file run by ONNX Runtime's CPU execution provider (all graph optimisations on)."""
+
+    kind = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        ort = require("onnxruntime")
+        threads = threads or default_threads()
+        super().__init__(path, read_onnx_metadata(path), threads)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: ORT warns about unused initialisers otherwise
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        self.check_input(batch)
+        return self.session.run(None, {"images": np.ascontiguousarray(batch, dtype=np.float32)})
+
+
+class OpenVINOBackend(Backend):
+    """An OpenVINO IR (``.xml`` + ``.bin``) compiled for the CPU, latency hint, FP32 arithmetic."""
+
+    kind = "openvino"
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        ov = require("openvino")
+        threads = threads or default_threads()
+        core = ov.Core()
+        model = core.read_model(str(path))
+        super().__init__(path, read_openvino_metadata(model, str(path)), threads)
+        config = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": threads,
+            # FP32 arithmetic even for FP16 weights and on CPUs with bf16/fp16 units, so that
+            # results stay within the parity tolerances.
+            "INFERENCE_PRECISION_HINT": "f32",
+        }
+        self.compiled = core.compile_model(model, "CPU", config)
+        self.request = self.compiled.create_infer_request()
+
+    def run(self, batch: np.ndarray) -> list[np.ndarray]:
+        self.check_input(batch)
+        results = self.request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+        # The request reuses its output buffers: copy before the next call overwrites them.
+        return [np.array(results[output]) for output in self.compiled.outputs]
+
+
+def open_backend(path: str | Path, threads: int | None = None) -> Backend:
+    """Compile an exported model by its suffix: ``.onnx`` (ONNX Runtime) or ``.xml`` (OpenVINO IR)."""
+    path = Path(path)
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise YoloxkitError(f"{path}: not an exported model (expected {' or '.join(SUFFIXES)})")
+    if not path.is_file():
+        raise YoloxkitError(f"exported model not found: {path}")
+    if threads is not None and threads < 1:
+        raise YoloxkitError(f"threads must be >= 1, got {threads}")
+    backend = OnnxRuntimeBackend if kind == "onnxruntime" else OpenVINOBackend
+    return backend(path, threads)
+
+
+def is_exported_model(path: str | Path) -> bool:
+    """Whether ``path`` names an exported model file (by its suffix)."""
+    return Path(path).suffix.lower() in SUFFIXES

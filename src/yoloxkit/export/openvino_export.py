@@ -1,0 +1,40 @@
+"""ONNX file -> OpenVINO IR (``.xml`` + ``.bin``), FP32 or FP16 weights, metadata carried over."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .deps import require
+from .metadata import ExportMetadata
+from .onnx_export import read_onnx_metadata
+
+#: Where the yoloxkit entries live in the IR's ``rt_info``.
+RT_INFO_SECTION = "yoloxkit"
+
+
+def export_openvino(onnx_path: str | Path, xml_path: str | Path, half: bool = False) -> ExportMetadata:
+    """Convert a yoloxkit ONNX export to OpenVINO IR at ``xml_path`` (the ``.bin`` beside it).
+
+    ``half`` stores the weights as FP16 (``compress_to_fp16``; the CPU plugin still computes
+    in FP32 unless told otherwise); by default they stay FP32. The ONNX file's metadata is
+    written into the IR's ``rt_info`` under ``yoloxkit`` with the precision updated.
+    Returns that metadata.
+    """
+    ov = require("openvino")
+    source = read_onnx_metadata(onnx_path)
+    entries = source.to_strings() | {"precision": "fp16" if half else source.precision}
+    model = ov.convert_model(str(onnx_path))
+    for key, value in entries.items():
+        model.set_rt_info(value, [RT_INFO_SECTION, key])
+    xml_path = Path(xml_path)
+    xml_path.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(model, str(xml_path), compress_to_fp16=half)
+    return ExportMetadata.from_strings(entries, str(xml_path))
+
+
+def read_openvino_metadata(model, source: str) -> ExportMetadata:
+    """The yoloxkit metadata of a read ``openvino.Model``."""
+    entries = {}
+    if model.has_rt_info([RT_INFO_SECTION]):
+        entries = {key: value.astype(str) for key, value in model.get_rt_info([RT_INFO_SECTION]).astype(dict).items()}
+    return ExportMetadata.from_strings(entries, source)

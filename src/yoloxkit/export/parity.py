@@ -1,0 +1,240 @@
+"""The parity check run after every export: exported model vs PyTorch on the same real images.
+
+Both sides get the same batches from :func:`~yoloxkit.data.preprocess.preprocess_batch`. The
+PyTorch side is the module that was traced (BN-folded network, float32, eager), so the check
+measures what the export changed and nothing else; for NMS graphs it is that module's decoded
+output followed by :func:`yoloxkit.ops.postprocess` (the rows ``Detector.predict`` uses).
+
+Batches: static exports run batches of the exported size; dynamic exports run one image
+alone, batches of up to 3 different images, and a batch of 2 at a second, non-square input
+size (half the width), which exercises the dynamic height/width and the decode's grid.
+
+Tolerances (:class:`Tolerance`): probabilities (objectness, class) by absolute difference;
+box coordinates (pixels, or raw regression values) by ``atol + rtol * |PyTorch value|``,
+because float32 spacing grows with the value (one ulp at 640 px is 6e-5 px). NMS graphs must
+give the same number of rows per image and the same class indices, and rows within the same
+tolerances. When a check fails, the report also gives how far PyTorch float32 itself is from a
+float64 evaluation on those images: a large figure there means the model amplifies rounding,
+not that the export is wrong.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.preprocess import PreprocessContract, preprocess_batch
+from ..data.sources import Source
+from ..detector import Detector
+from ..errors import YoloxkitError
+from ..ops import postprocess
+from .backends import Backend
+from .graph import ExportModule
+from .metadata import ExportMetadata
+
+#: COCO128, relative to the repository root (the development checkout); the bundled demo
+#: image is used when it is absent (installed package).
+DEFAULT_IMAGES = Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets" / "coco128" / "images" / "train2017"
+DEMO_IMAGE = Path(__file__).resolve().parents[1] / "assets" / "demo.jpg"
+DEFAULT_COUNT = 8
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """Largest differences accepted: ``prob_atol`` absolute; boxes ``box_atol + box_rtol * |ref|``.
+
+    ``nms_count_slack``: NMS graphs may differ from PyTorch by this share of rows per image
+    (plus one); 0 means identical rows, compared one by one. With slack, only counts are
+    compared: reduced precision moves scores across the thresholds.
+    """
+
+    prob_atol: float
+    box_atol: float
+    box_rtol: float
+    nms_count_slack: float = 0.0
+
+    def describe(self) -> str:
+        """One-line form for reports."""
+        text = f"probabilities {self.prob_atol:g}, boxes {self.box_atol:g} + {self.box_rtol:g} x |value|"
+        return text + (f", NMS rows per image +-(1 + {self.nms_count_slack:.0%})" if self.nms_count_slack else "")
+
+
+#: Default tolerances by exported precision. FP16 is a sanity check: half-precision
+#: activations change probabilities by up to a few 1e-2 on models that amplify rounding.
+TOLERANCES = {"fp32": Tolerance(1e-4, 1e-4, 1e-4), "fp16": Tolerance(5e-2, 5e-2, 5e-2, nms_count_slack=0.1)}
+
+
+@dataclass
+class ParityReport:
+    """What the parity check compared and found."""
+
+    backend: str
+    file: str
+    images: int
+    batches: list[str]
+    tolerance: Tolerance
+    max_abs: dict[str, float] = field(default_factory=dict)  # part -> max |exported - PyTorch|
+    failures: list[str] = field(default_factory=list)
+    detections: int | None = None  # NMS graphs: rows compared
+    float64_floor: dict[str, float] | None = None  # filled in when failing
+
+    @property
+    def passed(self) -> bool:
+        """Whether every comparison was within tolerance."""
+        return not self.failures
+
+    def summary(self) -> str:
+        """One line: what ran, the largest differences, PASS or FAIL."""
+        diffs = ", ".join(f"{part} {value:.2g}" for part, value in self.max_abs.items())
+        rows = f", {self.detections} PyTorch detections compared" if self.detections is not None else ""
+        verdict = "PASS" if self.passed else "FAIL: " + "; ".join(self.failures[:3])
+        if self.float64_floor:
+            floor = ", ".join(f"{part} {value:.2g}" for part, value in self.float64_floor.items())
+            verdict += f" (PyTorch float32 vs float64 on these images: {floor})"
+        return (
+            f"parity {self.backend} {self.file}: {self.images} images, batches {' '.join(self.batches)}: "
+            f"max |diff| {diffs}{rows} (tolerance: {self.tolerance.describe()}): {verdict}"
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        data = {k: v for k, v in vars(self).items() if k != "tolerance"}
+        return data | {"tolerance": vars(self.tolerance), "passed": self.passed}
+
+
+def load_parity_images(source: str | Path | None = None, count: int = DEFAULT_COUNT) -> list[np.ndarray]:
+    """Up to ``count`` BGR images from ``source`` (image, folder, glob or video); default COCO128.
+
+    Without a source and without the COCO128 folder, the bundled demo image is used.
+    """
+    if count < 1:
+        raise YoloxkitError(f"the parity check needs at least one image, got count {count}")
+    if source is None:
+        source = DEFAULT_IMAGES if DEFAULT_IMAGES.is_dir() else DEMO_IMAGE
+    images = [frame.image for frame in itertools.islice(Source(str(source)), count)]
+    if not images:
+        raise YoloxkitError(f"no images for the parity check in {source}")
+    return images
+
+
+def _batches(meta: ExportMetadata, count: int) -> list[tuple[list[int], PreprocessContract]]:
+    """Image indices and input contract of every batch the check runs (see the module docstring)."""
+    contract = meta.contract
+    if not meta.dynamic:
+        size = meta.batch
+        per = [[(start + i) % count for i in range(size)] for start in range(0, count, size)]
+        return [(indices, contract) for indices in per]
+    h, w = contract.input_size
+    other = PreprocessContract((h, max(32, w // 64 * 32)), contract.pad_value, contract.legacy)
+    runs = [([0], contract)]
+    runs += [(list(range(start, min(start + 3, count))), contract) for start in range(0, count, 3)]
+    runs.append(([i % count for i in (1, 2)], other))
+    return runs
+
+
+def check_parity(
+    detector: Detector,
+    backend: Backend,
+    images: list[np.ndarray],
+    tolerance: Tolerance | None = None,
+) -> ParityReport:
+    """Run ``backend`` and the PyTorch model it was exported from on ``images``; compare."""
+    meta = backend.metadata
+    tolerance = tolerance or TOLERANCES[meta.precision]
+    reference = ExportModule(detector.model, decode=meta.outputs != "raw").eval()
+    runs = _batches(meta, len(images))
+    report = ParityReport(
+        backend=backend.kind,
+        file=backend.path.name,
+        images=len(images),
+        batches=[_describe(indices, c, meta.contract) for indices, c in runs],
+        tolerance=tolerance,
+        detections=0 if meta.nms else None,
+    )
+    for indices, contract in runs:
+        batch, _ = preprocess_batch([images[i] for i in indices], contract)
+        with torch.no_grad():
+            expected = reference(batch)
+        outputs = backend.run(batch.numpy())
+        where = _describe(indices, contract, meta.contract)
+        if meta.nms is None:
+            _compare_outputs(report, outputs[0], expected.numpy(), meta.outputs, where)
+        else:
+            _compare_nms(report, outputs, expected, meta, where)
+    if not report.passed:
+        report.float64_floor = _float64_floor(reference, images, runs)
+    return report
+
+
+def _describe(indices: list[int], contract: PreprocessContract, base: PreprocessContract) -> str:
+    size = "" if contract == base else f"@{contract.input_size[0]}x{contract.input_size[1]}"
+    return f"{len(indices)}{size}"
+
+
+def _record(report: ParityReport, part: str, got: np.ndarray, expected: np.ndarray, rtol: float, atol: float, where: str) -> None:
+    """Fold one comparison into the report: running max |diff| and a failure line if out of tolerance."""
+    diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+    report.max_abs[part] = max(report.max_abs.get(part, 0.0), float(diff.max(initial=0.0)))
+    # Non-finite differences (inf - inf, NaN) count as infinitely far.
+    excess = np.where(np.isfinite(diff), diff - (atol + rtol * np.abs(expected)), np.inf)
+    if excess.size and (excess > 0).any():
+        worst = np.unravel_index(np.argmax(excess), diff.shape)
+        report.failures.append(
+            f"batch {where}: {part} differ by {diff[worst]:.3g} at {tuple(int(i) for i in worst)} "
+            f"(exported {got[worst]:.6g}, PyTorch {expected[worst]:.6g})"
+        )
+
+
+def _compare_outputs(report: ParityReport, got: np.ndarray, expected: np.ndarray, kind: str, where: str) -> None:
+    if got.shape != expected.shape:
+        report.failures.append(f"batch {where}: output shape {got.shape}, PyTorch {expected.shape}")
+        return
+    tol = report.tolerance
+    part = "boxes" if kind == "decoded" else "regression"
+    _record(report, part, got[..., :4], expected[..., :4], tol.box_rtol, tol.box_atol, where)
+    _record(report, "probabilities", got[..., 4:], expected[..., 4:], 0.0, tol.prob_atol, where)
+
+
+def _compare_nms(
+    report: ParityReport, outputs: list[np.ndarray], decoded: torch.Tensor, meta: ExportMetadata, where: str
+) -> None:
+    settings = meta.nms
+    detections, counts = outputs
+    expected = postprocess(decoded, settings.conf, settings.iou, settings.class_agnostic)
+    tol = report.tolerance
+    for image, (rows, count, want) in enumerate(zip(detections, counts, expected)):
+        want = want[: settings.max_det].numpy()
+        report.detections += len(want)
+        if tol.nms_count_slack:
+            if abs(int(count) - len(want)) > 1 + tol.nms_count_slack * len(want):
+                report.failures.append(f"batch {where}, image {image}: {int(count)} detections, PyTorch {len(want)}")
+            continue
+        if int(count) != len(want):
+            report.failures.append(f"batch {where}, image {image}: {int(count)} detections, PyTorch {len(want)}")
+            continue
+        got = rows[: len(want)]
+        if not np.array_equal(got[:, 6], want[:, 6]):
+            report.failures.append(f"batch {where}, image {image}: class indices differ")
+        _record(report, "boxes", got[:, :4], want[:, :4], tol.box_rtol, tol.box_atol, where)
+        _record(report, "probabilities", got[:, 4:6], want[:, 4:6], 0.0, tol.prob_atol, where)
+        if rows[len(want) :].any():
+            report.failures.append(f"batch {where}, image {image}: padding rows are not zero")
+
+
+def _float64_floor(reference: ExportModule, images: list[np.ndarray], runs) -> dict[str, float]:
+    """Max |PyTorch float32 - PyTorch float64| over the checked batches, per output part."""
+    network = reference.network
+    exact = copy.deepcopy(network).double()
+    floor = {"boxes": 0.0, "probabilities": 0.0}
+    for indices, contract in runs:
+        batch, _ = preprocess_batch([images[i] for i in indices], contract)
+        with torch.no_grad():
+            diff = (network(batch).double() - exact(batch.double())).abs()
+        floor["boxes"] = max(floor["boxes"], float(diff[..., :4].max()))
+        floor["probabilities"] = max(floor["probabilities"], float(diff[..., 4:].max()))
+    return floor

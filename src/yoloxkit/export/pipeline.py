@@ -1,0 +1,101 @@
+"""Export a Detector to ONNX or OpenVINO IR, then check every written model against PyTorch."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..detector import Detector
+from ..errors import YoloxkitError
+from .backends import open_backend
+from .metadata import ExportMetadata
+from .onnx_export import ExportOptions, export_onnx
+from .openvino_export import export_openvino
+from .parity import ParityReport, Tolerance, check_parity, load_parity_images
+
+FORMATS = ("onnx", "openvino")
+
+
+@dataclass
+class ExportResult:
+    """The files written, their metadata and the parity reports (empty when the check was skipped)."""
+
+    files: list[Path]
+    metadata: ExportMetadata
+    parity: list[ParityReport] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        """JSON-ready form (``export.json``)."""
+        return {
+            "files": [str(p) for p in self.files],
+            "metadata": self.metadata.to_strings(),
+            "parity": [r.to_dict() for r in self.parity],
+            "parity_checked": bool(self.parity),
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def export_model(
+    detector: Detector,
+    out_dir: str | Path,
+    fmt: str = "onnx",
+    options: ExportOptions = ExportOptions(),
+    name: str | None = None,
+    check: bool = True,
+    images: list[np.ndarray] | None = None,
+    tolerance: Tolerance | None = None,
+    log: Callable[[str], None] = print,
+) -> ExportResult:
+    """Export ``detector`` into ``out_dir`` as ``{name}.onnx`` (and ``{name}.xml/.bin`` for OpenVINO).
+
+    With ``check`` (the default) every model file written is run on ``images`` (default:
+    :func:`~yoloxkit.export.parity.load_parity_images`) and compared with PyTorch; if any
+    comparison is out of tolerance the model files are removed, ``export.json`` keeps the
+    report, and a YoloxkitError says what differed. ``export.json`` is written in every case.
+    """
+    if fmt not in FORMATS:
+        raise YoloxkitError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    out_dir = Path(out_dir)
+    name = name or detector.model_name
+    started = time.perf_counter()
+    onnx_path = out_dir / f"{name}.onnx"
+    # OpenVINO's FP16 IR is an FP32 graph with FP16-stored weights: its ONNX stays FP32.
+    metadata = export_onnx(detector, onnx_path, replace(options, half=options.half and fmt == "onnx"))
+    files, models = [onnx_path], [onnx_path]
+    log(f"wrote {onnx_path} ({_megabytes(onnx_path)})")
+    if fmt == "openvino":
+        xml_path = out_dir / f"{name}.xml"
+        metadata = export_openvino(onnx_path, xml_path, half=options.half)
+        files += [xml_path, xml_path.with_suffix(".bin")]
+        models.append(xml_path)
+        log(f"wrote {xml_path} (+ .bin, {_megabytes(xml_path.with_suffix('.bin'))})")
+    result = ExportResult(files, metadata)
+    if check:
+        images = images if images is not None else load_parity_images()
+        for path in models:
+            report = check_parity(detector, open_backend(path), images, tolerance)
+            result.parity.append(report)
+            log(report.summary())
+    else:
+        log("parity check skipped (--no-check): the exported model was NOT compared with PyTorch")
+    result.seconds = time.perf_counter() - started
+    (out_dir / "export.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    failed = [r for r in result.parity if not r.passed]
+    if failed:
+        for path in files:
+            path.unlink(missing_ok=True)
+        raise YoloxkitError(
+            f"parity check failed for {', '.join(r.file for r in failed)}: {failed[0].failures[0]}; "
+            f"model files removed, report in {out_dir / 'export.json'} (--no-check keeps an unchecked export)"
+        )
+    return result
+
+
+def _megabytes(path: Path) -> str:
+    return f"{path.stat().st_size / 2**20:.1f} MB"

@@ -1,0 +1,113 @@
+"""``ExportedDetector``: ``Detector.predict`` on an ONNX Runtime or OpenVINO model.
+
+It inherits ``predict`` / ``predict_arrays`` from :class:`~yoloxkit.detector.Detector`, so images
+go through the same preprocessing contract code and the outputs through the same
+postprocessing and ``Detections`` code; only the network call is the backend's:
+
+* ``decoded`` exports: ``_inference_model()`` returns the backend as a tensor -> tensor
+  callable, followed by :func:`yoloxkit.ops.postprocess` exactly as for PyTorch (and usable by
+  anything that calls ``_inference_model()``, e.g. the evaluator);
+* ``nms`` exports: the graph's rows are used as they are, which needs the thresholds asked for
+  to be those baked into the graph (a higher ``conf`` is fine: greedy NMS at a higher score
+  threshold keeps exactly the kept rows above it);
+* ``raw`` exports are refused: their decode is left to the caller's runtime by design.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from ..data.preprocess import PreprocessContract
+from ..detector import Detector, resolve_device
+from ..errors import YoloxkitError
+from ..models import YOLOX
+from .backends import Backend, open_backend
+
+
+class ExportedDetector(Detector):
+    """A :class:`~yoloxkit.detector.Detector` whose network is an exported model run by a backend.
+
+    Class names, model name and preprocessing contract come from the file's metadata. It has
+    no PyTorch network (``model`` raises) and runs on the CPU.
+    """
+
+    def __init__(self, backend: Backend, input_size: int | tuple[int, int] | None = None) -> None:
+        # Detector.__init__ is built around a PyTorch network, which an exported model does not
+        # have: the attributes that the inherited prediction methods use are set here instead.
+        meta = backend.metadata
+        contract = meta.contract
+        if input_size is not None:
+            size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+            if size != contract.input_size and not meta.dynamic:
+                raise YoloxkitError(
+                    f"{backend.path.name} was exported for {contract.input_size[0]}x{contract.input_size[1]} "
+                    f"input and is not dynamic: cannot run it at {size[0]}x{size[1]}"
+                )
+            contract = PreprocessContract(size, contract.pad_value, contract.legacy)
+        self.backend = backend
+        self.model_name = meta.model
+        self.class_names = list(meta.class_names)
+        self.contract = contract
+        self.device = torch.device("cpu")
+        self.fuse = False
+        self.pretrained = True
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | Path,
+        threads: int | None = None,
+        input_size: int | tuple[int, int] | None = None,
+        device: str | torch.device | None = "cpu",
+    ) -> "ExportedDetector":
+        """Open an ``.onnx`` (ONNX Runtime) or ``.xml`` (OpenVINO IR) file written by ``yoloxkit export``."""
+        if resolve_device(device).type != "cpu":
+            raise YoloxkitError(f"exported models run on the CPU here; got device {device!r}")
+        return cls(open_backend(path, threads), input_size)
+
+    @property
+    def model(self) -> YOLOX:
+        """Not available: an exported model has no PyTorch network."""
+        raise YoloxkitError(f"{self.backend.path.name} is an exported model: it has no PyTorch network")
+
+    def _inference_model(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        kind = self.backend.metadata.outputs
+        if kind != "decoded":
+            raise YoloxkitError(
+                f"{self.backend.path.name} outputs {'raw head values' if kind == 'raw' else 'NMS results'}, "
+                "not the decoded [B, N, 5 + C] tensor needed here; export it with --decode and without --nms"
+            )
+        return self._run_decoded
+
+    def _run_decoded(self, batch: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.backend.run(batch.numpy())[0])
+
+    def _detect(self, batch: torch.Tensor, conf: float, iou: float, class_agnostic: bool) -> list[torch.Tensor]:
+        settings = self.backend.metadata.nms
+        if settings is None:
+            return super()._detect(batch, conf, iou, class_agnostic)
+        if conf < settings.conf or not math.isclose(iou, settings.iou) or class_agnostic != settings.class_agnostic:
+            raise YoloxkitError(
+                f"{self.backend.path.name} has NMS in the graph with conf >= {settings.conf}, iou {settings.iou}, "
+                f"{'class-agnostic' if settings.class_agnostic else 'class-aware'}; asked for conf {conf}, iou {iou}, "
+                f"{'class-agnostic' if class_agnostic else 'class-aware'}: export again with those settings"
+            )
+        detections, counts = (torch.from_numpy(a) for a in self.backend.run(batch.numpy()))
+        per_image = []
+        for rows, count in zip(detections, counts.tolist()):
+            rows = rows[:count]
+            per_image.append(rows[rows[:, 4] * rows[:, 5] >= conf])
+        return per_image
+
+    def __repr__(self) -> str:
+        meta = self.backend.metadata
+        h, w = self.contract.input_size
+        return (
+            f"ExportedDetector({self.model_name}, {len(self.class_names)} classes, input {h}x{w}, "
+            f"{self.backend.kind} {meta.precision} {meta.outputs}, threads={self.backend.threads})"
+        )
+

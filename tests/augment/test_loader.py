@@ -19,7 +19,7 @@ from yoloxkit.datasets import Annotations, Category, Dataset, ImageRecord, Split
 from yoloxkit.errors import YoloxkitError
 from yoloxkit.loader import (
     BadImageError, BadImageLog, LoaderConfig, TrainRecords, ValDataset, build_store, decode_fitted, images_to_device,
-    make_train_loader,
+    make_train_loader, make_val_loader,
 )  # fmt: skip
 from yoloxkit.loader import cache as cache_module
 from yoloxkit.loader.decode import reduction
@@ -100,9 +100,10 @@ def test_images_to_device_gives_the_contract_input(tmp_path):
         image, targets, (index, r) = val[i]
         canvas, expected_r = letterbox(read_image(path), SIZE)
         assert np.array_equal(image, canvas) and r == expected_r and index == i
-    batch = torch.from_numpy(np.stack([val[i][0] for i in range(3)]))
-    expected, _ = preprocess_batch([read_image(p) for p in paths], PreprocessContract(SIZE))
+    batch, targets, infos = next(iter(make_val_loader(dataset, "train", SIZE, LoaderConfig(batch_size=3, num_workers=0))))
+    expected, ratios = preprocess_batch([read_image(p) for p in paths], PreprocessContract(SIZE))
     assert torch.equal(images_to_device(batch, "cpu"), expected)
+    assert [r for _, r in infos] == ratios and targets.shape == (3, 120, 5)
 
 
 def test_records_follow_the_reference(tmp_path):

@@ -41,7 +41,12 @@ def pycocotools_eval(gt: dict, results: list[dict]) -> COCOeval:
 def perfect(gt: dict, rng: np.random.Generator) -> list[dict]:
     """Every object found exactly, random scores."""
     return [
-        {"image_id": a["image_id"], "category_id": a["category_id"], "bbox": list(a["bbox"]), "score": float(rng.random())}
+        {
+            "image_id": a["image_id"],
+            "category_id": a["category_id"],
+            "bbox": list(a["bbox"]),
+            "score": float(rng.random()),
+        }
         for a in gt["annotations"]
     ]
 
@@ -54,8 +59,14 @@ def random_boxes(gt: dict, rng: np.random.Generator, per_image: int = 30) -> lis
         for _ in range(per_image):
             x, y = rng.random(2) * [image["width"], image["height"]]
             w, h = rng.random(2) * [image["width"], image["height"]] / 2
-            out.append({"image_id": image["id"], "category_id": int(rng.choice(cat_ids)), "bbox": [x, y, w, h],
-                        "score": float(np.round(rng.random(), 2))})  # fmt: skip
+            out.append(
+                {
+                    "image_id": image["id"],
+                    "category_id": int(rng.choice(cat_ids)),
+                    "bbox": [x, y, w, h],
+                    "score": float(np.round(rng.random(), 2)),
+                }
+            )
     return out
 
 
@@ -68,8 +79,9 @@ def perturbed(gt: dict, rng: np.random.Generator, copies: int = 3) -> list[dict]
         for _ in range(copies):
             jx, jy, jw, jh = rng.normal(0, 0.15, 4) * [w, h, w, h]
             cat = a["category_id"] if rng.random() < 0.8 else int(rng.choice(cat_ids))
-            out.append({"image_id": a["image_id"], "category_id": cat, "bbox": [x + jx, y + jy, max(w + jw, 0.0), max(h + jh, 0.0)],
-                        "score": float(np.round(rng.random(), 2))})  # fmt: skip
+            box = [x + jx, y + jy, max(w + jw, 0.0), max(h + jh, 0.0)]
+            score = float(np.round(rng.random(), 2))
+            out.append({"image_id": a["image_id"], "category_id": cat, "bbox": box, "score": score})
     return out + random_boxes(gt, rng, per_image=5)
 
 
@@ -80,20 +92,40 @@ def crowded(gt: dict, rng: np.random.Generator) -> list[dict]:
         x, y, w, h = a["bbox"]
         for _ in range(130):
             j = rng.normal(0, 0.05, 4) * [w, h, w, h]
-            out.append({"image_id": a["image_id"], "category_id": a["category_id"], "bbox": [x + j[0], y + j[1], w, h],
-                        "score": float(rng.random())})  # fmt: skip
+            out.append(
+                {
+                    "image_id": a["image_id"],
+                    "category_id": a["category_id"],
+                    "bbox": [x + j[0], y + j[1], w, h],
+                    "score": float(rng.random()),
+                }
+            )
     return out + perturbed(gt, rng, copies=1)
 
 
-PREDICTION_SETS = {"perfect": perfect, "empty": lambda gt, rng: [], "random": random_boxes, "perturbed": perturbed, "crowded": crowded}
+PREDICTION_SETS = {
+    "perfect": perfect,
+    "empty": lambda gt, rng: [],
+    "random": random_boxes,
+    "perturbed": perturbed,
+    "crowded": crowded,
+}
 
 
-def scene(objects: list[tuple[int, list[float]]], names: tuple[str, ...] = ("a", "b"), size: tuple[int, int] = (1000, 1000),
-          images: int = 1, crowd: list[bool] | None = None, difficult: list[bool] | None = None) -> Dataset:  # fmt: skip
+def scene(
+    objects: list[tuple[int, list[float]]],
+    names: tuple[str, ...] = ("a", "b"),
+    size: tuple[int, int] = (1000, 1000),
+    images: int = 1,
+    crowd: list[bool] | None = None,
+    difficult: list[bool] | None = None,
+) -> Dataset:
     """A dataset of ``images`` blank images; image 1 holds ``objects`` (category id, x1 y1 x2 y2), the rest none."""
     ann = Annotations.from_lists(BoxFormat.XYXY, [b for _, b in objects], [c for c, _ in objects], crowd, difficult)
-    records = [ImageRecord(f"{i}.jpg", size[0], size[1], ann if i == 1 else Annotations.empty(BoxFormat.XYXY), i)
-               for i in range(1, images + 1)]  # fmt: skip
+    records = [
+        ImageRecord(f"{i}.jpg", size[0], size[1], ann if i == 1 else Annotations.empty(BoxFormat.XYXY), i)
+        for i in range(1, images + 1)
+    ]
     categories = [Category(i + 1, n) for i, n in enumerate(names)]
     return Dataset(categories, {"val": Split("val", Path("."), records)})
 

@@ -56,9 +56,17 @@ def test_eval_predictions_writes_every_output(tmp_path, capsys, bccd_predictions
     assert {"prf", "voc", "confusion", "errors", "worst_images"} <= set(metrics)
     with (out / "per_class.csv").open() as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == list(CLASS_COLUMNS) and [r["name"] for r in rows] == ["Platelets", "RBC", "WBC"]  # names sorted: BCCD has no classes.txt
+    assert list(rows[0]) == list(CLASS_COLUMNS) and [r["name"] for r in rows] == [
+        "Platelets",
+        "RBC",
+        "WBC",
+    ]  # names sorted: BCCD has no classes.txt
     report = (out / "report.md").read_text()
-    assert "## Confusion matrix" in report and "## Errors (TIDE-style)" in report and "![PR curves](pr_curves.png)" in report
+    assert (
+        "## Confusion matrix" in report
+        and "## Errors (TIDE-style)" in report
+        and "![PR curves](pr_curves.png)" in report
+    )
     for name in PLOTS:
         assert (out / name).stat().st_size > 10_000, name
     assert len(list((out / "gallery").glob("*.jpg"))) == 2
@@ -83,7 +91,12 @@ def test_eval_weights_then_its_predictions_give_the_same_numbers(tmp_path, weigh
     assert speed["peak_memory_mb"] > 0 and metrics["settings"]["detector_conf"] == 0.001
     assert metrics["images"] == 11 and metrics["detections"] > 0
     again = tmp_path / "again"
-    assert run(["eval", "--predictions", out / "predictions_coco.json", "--data", small_coco, "--out", again, "--no-plots"]) == 0
+    assert (
+        run(
+            ["eval", "--predictions", out / "predictions_coco.json", "--data", small_coco, "--out", again, "--no-plots"]
+        )
+        == 0
+    )
     assert json.loads((again / "metrics.json").read_text())["coco"] == metrics["coco"]
 
 
@@ -108,7 +121,15 @@ def test_compare_two_prediction_files(tmp_path, capsys, bccd_predictions) -> Non
 
 
 def test_compare_a_checkpoint_with_its_own_predictions(capsys, nano_checkpoint, small_coco, weights_run) -> None:
-    argv = ["compare", nano_checkpoint, weights_run[0] / "predictions_coco.json", "--data", small_coco, "--bootstrap", "20"]
+    argv = [
+        "compare",
+        nano_checkpoint,
+        weights_run[0] / "predictions_coco.json",
+        "--data",
+        small_coco,
+        "--bootstrap",
+        "20",
+    ]
     assert run(argv) == 0
     assert "no significant difference" in capsys.readouterr().out
 

@@ -30,7 +30,9 @@ def test_detections_on_images_without_objects_are_false_positives() -> None:
     hit = det(1, 1, BOX, 0.5)
     ours, reference = _both(dataset, [hit, det(3, 1, BOX, 0.9)])
     assert list(ours.values()) == reference.tolist()
-    assert ours["AP"] == pytest.approx(0.5) and _both(dataset, [hit])[0]["AP"] == pytest.approx(1.0)  # 1 / (1 + eps), as pycocotools
+    assert ours["AP"] == pytest.approx(0.5) and _both(dataset, [hit])[0]["AP"] == pytest.approx(
+        1.0
+    )  # 1 / (1 + eps), as pycocotools
 
 
 def test_categories_without_objects_are_left_out_of_the_means() -> None:
@@ -89,7 +91,9 @@ def test_bad_predictions_are_clear_errors(entry: dict, message: str) -> None:
     assert message in str(error.value) and "\n" not in str(error.value)
 
 
-@pytest.mark.parametrize(("text", "message"), [("{", "invalid JSON"), ('{"a": 1}', "expected a COCO results list"), ("", "expected")])
+@pytest.mark.parametrize(
+    ("text", "message"), [("{", "invalid JSON"), ('{"a": 1}', "expected a COCO results list"), ("", "expected")]
+)
 def test_unreadable_results_files(tmp_path, text: str, message: str) -> None:
     path = tmp_path / "preds.json"
     path.write_text(text)

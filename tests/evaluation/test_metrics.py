@@ -14,7 +14,11 @@ from .helpers import det, scene
 
 # One class, two objects; detections: hit (0.9), background (0.8), hit (0.7).
 TWO_HITS = scene([(1, [0, 0, 100, 100]), (1, [300, 300, 400, 400])], names=("a",))
-TWO_HITS_DETS = [det(1, 1, [0, 0, 100, 100], 0.9), det(1, 1, [600, 600, 700, 700], 0.8), det(1, 1, [300, 300, 400, 400], 0.7)]
+TWO_HITS_DETS = [
+    det(1, 1, [0, 0, 100, 100], 0.9),
+    det(1, 1, [600, 600, 700, 700], 0.8),
+    det(1, 1, [300, 300, 400, 400], 0.7),
+]
 
 
 def _evaluate(dataset, results, conf=0.25) -> Evaluator:
@@ -66,7 +70,12 @@ def test_voc_ignores_difficult_objects_and_counts_duplicates() -> None:
 def test_confusion_matrix_by_hand() -> None:
     a1, b1, a2 = [0, 0, 100, 100], [300, 0, 400, 100], [600, 0, 700, 100]
     dataset = scene([(1, a1), (2, b1), (1, a2)])
-    results = [det(1, 1, a1, 0.9), det(1, 1, b1, 0.8), det(1, 2, [0, 600, 100, 700], 0.6), det(1, 2, [0, 800, 50, 850], 0.1)]
+    results = [
+        det(1, 1, a1, 0.9),
+        det(1, 1, b1, 0.8),
+        det(1, 2, [0, 600, 100, 700], 0.6),
+        det(1, 2, [0, 800, 50, 850], 0.1),
+    ]
     result = _evaluate(dataset, results, conf=0.5).compute()
     # rows: true a, b, background; columns: predicted a, b, background
     np.testing.assert_array_equal(result.confusion, [[1, 0, 1], [1, 0, 0], [0, 1, 0]])

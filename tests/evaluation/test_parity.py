@@ -89,7 +89,9 @@ def test_detections_give_the_numbers_of_their_coco_results() -> None:
         n = 12
         xy = rng.random((n, 2)) * 500
         boxes = np.hstack([xy, xy + 20 + rng.random((n, 2)) * 100]).astype(np.float32)
-        det = Detections(Boxes(boxes, BoxFormat.XYXY), rng.random(n).astype(np.float32), rng.integers(0, 3, n), gt.names, (480, 640))
+        det = Detections(
+            Boxes(boxes, BoxFormat.XYXY), rng.random(n).astype(np.float32), rng.integers(0, 3, n), gt.names, (480, 640)
+        )
         ids.append(image_id)
         detections.append(det)
         results += det.to_coco(image_id, gt.category_ids.tolist())

@@ -63,7 +63,9 @@ def verdict(boot: BootstrapResult) -> str:
     return f"no significant difference ({interval} contains 0)"
 
 
-def comparison_text(a: str, b: str, ra: EvaluationResult, rb: EvaluationResult, boot: BootstrapResult, gt: GroundTruth) -> str:
+def comparison_text(
+    a: str, b: str, ra: EvaluationResult, rb: EvaluationResult, boot: BootstrapResult, gt: GroundTruth
+) -> str:
     """The printed comparison: summary numbers, verdict and per-class AP deltas (largest first)."""
     lines = [f"A: {a}", f"B: {b}", f"{gt.num_images} images, {int((~gt.crowd).sum())} objects", ""]
     lines.append(f"{'metric':<8}{'A':>9}{'B':>9}{'B - A':>10}")

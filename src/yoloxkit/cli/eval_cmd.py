@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import YoloxkitError
-from ..evaluation import Evaluator, EvaluationResult, load_ground_truth, read_results
+from ..evaluation import EvaluationResult, Evaluator, load_ground_truth, read_results
 from ..evaluation.gallery import write_gallery
 from ..evaluation.inference import TEST_CONF, TEST_IOU, run_evaluation
 from ..evaluation.plots import write_plots
@@ -35,7 +35,9 @@ def eval_command(
     model: str = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted)."),
     batch: int = BATCH,
     device: str = DEVICE,
-    at_conf: float = typer.Option(0.25, "--at-conf", help="Operating confidence: P/R/F1, confusion matrix, worst images."),
+    at_conf: float = typer.Option(
+        0.25, "--at-conf", help="Operating confidence: P/R/F1, confusion matrix, worst images."
+    ),
     out: Path = typer.Option(None, "--out", "-o", help="Folder for metrics.json, per_class.csv, report.md and plots."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots (with --out)."),
     worst: int = typer.Option(20, "--worst", help="Worst images to list."),
@@ -44,10 +46,14 @@ def eval_command(
 ) -> None:
     """Evaluate a checkpoint (--weights) or a COCO results file (--predictions) on a dataset split."""
     if (weights is None) == (predictions is None):
-        raise YoloxkitError("give exactly one of --weights (a checkpoint to run) or --predictions (a COCO results JSON)")
+        raise YoloxkitError(
+            "give exactly one of --weights (a checkpoint to run) or --predictions (a COCO results JSON)"
+        )
     check_thresholds(conf, iou, batch)
     if not 0.0 <= at_conf <= 1.0 or worst < 0 or gallery < 0:
-        raise YoloxkitError(f"--at-conf must lie in [0, 1] and --worst/--gallery be >= 0, got {at_conf}, {worst}, {gallery}")
+        raise YoloxkitError(
+            f"--at-conf must lie in [0, 1] and --worst/--gallery be >= 0, got {at_conf}, {worst}, {gallery}"
+        )
     if gallery and out is None:
         raise YoloxkitError("--gallery needs --out")
     gt = load_ground_truth(data, split)

@@ -42,7 +42,7 @@ class WeightedAP:
 
     def __init__(self, matches: CocoMatches, gt: GroundTruth) -> None:
         dets = matches.dets
-        order = np.lexsort((dets.rank, dets.image, -dets.score, dets.category))
+        order = dets.accumulation_order()
         self.image = dets.image[order]
         self.tps = matches.true_positive[0][:, order].astype(np.float64)
         self.fps = matches.false_positive[0][:, order].astype(np.float64)
@@ -78,4 +78,6 @@ def paired_bootstrap(
         weights = np.bincount(rng.integers(0, gt.num_images, gt.num_images), minlength=gt.num_images).astype(np.float64)
         deltas[i] = ap_b(weights) - ap_a(weights)
     low, high = np.percentile(deltas, [2.5, 97.5])
-    return BootstrapResult(base_a, base_b, base_b - base_a, float(low), float(high), float(np.mean(deltas <= 0)), samples, seed)
+    return BootstrapResult(
+        base_a, base_b, base_b - base_a, float(low), float(high), float(np.mean(deltas <= 0)), samples, seed
+    )

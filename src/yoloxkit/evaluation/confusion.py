@@ -46,7 +46,9 @@ def confusion_matrix(
     rank = np.empty(len(dets), np.int64)
     rank[order] = np.arange(len(dets)) - run_starts(dets.image[order])
     none = np.zeros(len(gt.image), bool)
-    cross = greedy_match(p_det[usable], p_gt[usable], p_iou[usable], rank, none, none, np.array([iou]), len(dets), len(gt.image))[0]
+    cross = greedy_match(
+        p_det[usable], p_gt[usable], p_iou[usable], rank, none, none, np.array([iou]), len(dets), len(gt.image)
+    )[0]
     hit = left & (cross >= 0)
     np.add.at(matrix, (gt.category[cross[hit]], dets.category[hit]), 1)
     taken[cross[hit]] = True

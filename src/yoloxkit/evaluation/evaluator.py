@@ -145,7 +145,13 @@ def _worst_images(gt: GroundTruth, fp_images: np.ndarray, found: np.ndarray, cou
     tp = np.bincount(gt.image[found], minlength=gt.num_images)
     order = np.lexsort((np.arange(gt.num_images), -fn, -(fp + fn)))
     return [
-        {"image_id": int(gt.image_ids[i]), "file_name": gt.file_names[i], "tp": int(tp[i]), "fp": int(fp[i]), "fn": int(fn[i])}
+        {
+            "image_id": int(gt.image_ids[i]),
+            "file_name": gt.file_names[i],
+            "tp": int(tp[i]),
+            "fp": int(fp[i]),
+            "fn": int(fn[i]),
+        }
         for i in order[:count]
         if fp[i] + fn[i] > 0
     ]

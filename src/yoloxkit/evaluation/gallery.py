@@ -40,11 +40,23 @@ def _draw_image(canvas: np.ndarray, result: EvaluationResult, image: int) -> Non
     objects = np.flatnonzero((gt.image == image) & ~gt.crowd)
     for g in objects:
         status = "found" if result.gt_found[g] else "missed"
-        _box(canvas, gt.xywh[g], COLORS[status], thickness, f"{gt.names[gt.category[g]]}" + ("" if result.gt_found[g] else " MISSED"))
+        _box(
+            canvas,
+            gt.xywh[g],
+            COLORS[status],
+            thickness,
+            f"{gt.names[gt.category[g]]}" + ("" if result.gt_found[g] else " MISSED"),
+        )
     shown = np.flatnonzero((dets.image == image) & np.isin(result.det_status, ("tp", "fp")))
     for d in shown:
         status = str(result.det_status[d])
-        _box(canvas, dets.xywh[d], COLORS[status], thickness, f"{gt.names[dets.category[d]]} {dets.score[d]:.2f} {status.upper()}")
+        _box(
+            canvas,
+            dets.xywh[d],
+            COLORS[status],
+            thickness,
+            f"{gt.names[dets.category[d]]} {dets.score[d]:.2f} {status.upper()}",
+        )
 
 
 def _box(canvas: np.ndarray, xywh: np.ndarray, color: tuple[int, int, int], thickness: int, label: str) -> None:

@@ -65,7 +65,7 @@ class GroundTruth:
         return _lookup(self.category_ids, np.asarray(category_ids))
 
     @classmethod
-    def from_dataset(cls, dataset: Dataset, split: str | Split) -> "GroundTruth":
+    def from_dataset(cls, dataset: Dataset, split: str | Split) -> GroundTruth:
         """The ground truth of ``split`` (a name, see :func:`resolve_split`, or a Split of ``dataset``)."""
         if dataset.box_format != BoxFormat.XYXY:
             raise YoloxkitError(
@@ -80,7 +80,9 @@ class GroundTruth:
             ids = list(range(1, len(ids) + 1))
         areas = _coco_file_areas(dataset, split)
         order = np.argsort(np.asarray(ids, dtype=np.int64), kind="stable")
-        columns: dict[str, list[np.ndarray]] = {k: [] for k in ("image", "category", "xywh", "area", "crowd", "difficult")}
+        columns: dict[str, list[np.ndarray]] = {
+            k: [] for k in ("image", "category", "xywh", "area", "crowd", "difficult")
+        }
         for index, position in enumerate(order):
             record = split.images[position]
             ann = record.annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -46,7 +46,8 @@ def check_classes(detector: Detector, gt: GroundTruth) -> list[str]:
     if generic or list(detector.class_names) == gt.names:
         return []
     pairs = [f"{a!r}/{b!r}" for a, b in zip(detector.class_names, gt.names) if a != b]
-    return [f"class names of the model and the dataset differ ({len(pairs)}, e.g. {', '.join(pairs[:3])}); classes are paired by index"]
+    examples = ", ".join(pairs[:3])
+    return [f"class names of the model and the dataset differ ({len(pairs)}, e.g. {examples}); classes pair by index"]
 
 
 def predict_into(
@@ -67,24 +68,36 @@ def predict_into(
         torch.cuda.reset_peak_memory_stats(detector.device)
     totals, timed = dict.fromkeys(STAGES, 0.0), 0
     batches = [list(range(i, min(i + batch_size, len(paths)))) for i in range(0, len(paths), batch_size)]
-    with ThreadPoolExecutor(max_workers=4) as pool, tqdm(total=len(paths), unit="img", desc="eval", disable=None if progress else True) as bar:
-        pending = [pool.submit(read_image, paths[i]) for i in batches[0]] if batches else []
-        for n, batch in enumerate(batches):
-            images = [f.result() for f in pending]
-            pending = [pool.submit(read_image, paths[i]) for i in batches[n + 1]] if n + 1 < len(batches) else []
+    with tqdm(total=len(paths), unit="img", desc="eval", disable=None if progress else True) as bar:
+        for n, (batch, images) in enumerate(_read_ahead(paths, batches)):
             detections, seconds = _predict_timed(detector, images, [str(paths[i]) for i in batch], conf, iou, cuda)
             evaluator.update(gt.image_ids[batch].tolist(), detections)
-            if n > 0 or len(batches) == 1:
+            if n > 0 or len(batches) == 1:  # the first batch warms up
                 totals = {k: totals[k] + v for k, v in zip(STAGES, seconds)}
                 timed += len(batch)
             bar.update(len(batch))
     speed = {f"{k}_ms": 1000 * v / max(timed, 1) for k, v in totals.items()}
     speed["total_ms"] = sum(speed.values())
-    if cuda:
-        peak, kind = torch.cuda.max_memory_allocated(detector.device) / 2**20, "cuda_max_memory_allocated"
-    else:
-        peak, kind = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_peak_rss"
-    return speed | {"images_timed": timed, "batch": batch_size, "device": str(detector.device), "peak_memory_mb": peak, "memory": kind}
+    peak, kind = _peak_memory(detector.device)
+    run = {"images_timed": timed, "batch": batch_size, "device": str(detector.device)}
+    return speed | run | {"peak_memory_mb": peak, "memory": kind}
+
+
+def _read_ahead(paths: list[Path], batches: list[list[int]]) -> Iterator[tuple[list[int], list[np.ndarray]]]:
+    """Each batch with its decoded images; the next batch is read in threads meanwhile."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        pending = [pool.submit(read_image, paths[i]) for i in batches[0]] if batches else []
+        for n, batch in enumerate(batches):
+            images = [f.result() for f in pending]
+            pending = [pool.submit(read_image, paths[i]) for i in batches[n + 1]] if n + 1 < len(batches) else []
+            yield batch, images
+
+
+def _peak_memory(device: torch.device) -> tuple[float, str]:
+    """Peak memory in MB and what it measures."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_memory_allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_peak_rss"
 
 
 @torch.inference_mode()
@@ -140,7 +153,12 @@ def run_evaluation(
     speed = predict_into(evaluator, detector, conf, iou, batch_size, progress)
     result = evaluator.compute()
     result.speed = speed
-    result.settings |= {"detector_conf": conf, "nms_iou": iou, "input_size": list(detector.contract.input_size), "warnings": notes}
+    result.settings |= {
+        "detector_conf": conf,
+        "nms_iou": iou,
+        "input_size": list(detector.contract.input_size),
+        "warnings": notes,
+    }
     return result
 
 

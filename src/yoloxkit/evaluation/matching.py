@@ -49,14 +49,22 @@ class RankedDetections:
     def __len__(self) -> int:
         return len(self.score)
 
+    def accumulation_order(self) -> np.ndarray:
+        """Indices by category, descending score, then image and rank: pycocotools' accumulation order
+        (per category, its per-image lists concatenated in image order, then a stable sort on -score)."""
+        by_score = np.argsort(-self.score, kind="stable")  # ties keep (image, category, rank) order
+        return by_score[np.argsort(self.category[by_score], kind="stable")]
+
     @classmethod
-    def build(cls, preds: PredictionArrays, num_classes: int, max_det: int) -> "RankedDetections":
+    def build(cls, preds: PredictionArrays, num_classes: int, max_det: int) -> RankedDetections:
         """Sort and truncate as pycocotools does (stable sort on -score, first ``max_det`` kept)."""
         order = np.lexsort((np.arange(len(preds)), -preds.score, preds.category, preds.image))
         key = preds.image[order] * num_classes + preds.category[order]
         rank = np.arange(len(key)) - run_starts(key)
         keep = order[rank < max_det]
-        return cls(keep, preds.image[keep], preds.category[keep], preds.xywh[keep], preds.score[keep], rank[rank < max_det])
+        return cls(
+            keep, preds.image[keep], preds.category[keep], preds.xywh[keep], preds.score[keep], rank[rank < max_det]
+        )
 
 
 @dataclass(eq=False)
@@ -89,13 +97,17 @@ def coco_match(gt: GroundTruth, preds: PredictionArrays, max_det: int = MAX_DETS
     dets = RankedDetections.build(preds, gt.num_classes, max_det)
     thresholds = np.minimum(IOU_THRESHOLDS, 1 - 1e-10)
     gt_key = gt.image * gt.num_classes + gt.category
-    p_det, p_gt, p_iou = candidate_pairs(dets.image * gt.num_classes + dets.category, gt_key, dets.xywh, gt, thresholds.min())
+    p_det, p_gt, p_iou = candidate_pairs(
+        dets.image * gt.num_classes + dets.category, gt_key, dets.xywh, gt, thresholds.min()
+    )
     det_area, shape = dets.area, (len(AREA_RANGES), len(thresholds), len(dets))
     gt_index, ignored = np.full(shape, -1, np.int64), np.zeros(shape, bool)
     gt_ignored = np.zeros((len(AREA_RANGES), len(gt.area)), bool)
     for a, (_, low, high) in enumerate(AREA_RANGES):
         gt_ignored[a] = gt.crowd | (gt.area < low) | (gt.area > high)
-        gt_index[a] = greedy_match(p_det, p_gt, p_iou, dets.rank, gt_ignored[a], gt.crowd, thresholds, len(dets), len(gt.area))
+        gt_index[a] = greedy_match(
+            p_det, p_gt, p_iou, dets.rank, gt_ignored[a], gt.crowd, thresholds, len(dets), len(gt.area)
+        )
         outside = (det_area < low) | (det_area > high)
         # Index -1 (unmatched) reads the appended sentinel; unmatched detections outside the range are ignored.
         ignored[a] = np.where(gt_index[a] >= 0, np.append(gt_ignored[a], False)[gt_index[a]], outside[None, :])

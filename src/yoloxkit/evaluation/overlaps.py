@@ -48,5 +48,7 @@ def image_overlaps(gt: GroundTruth, dets: RankedDetections, gt_taken: np.ndarray
             out[name][first >= 0] = best[first >= 0]
         close = iou >= keep
         kept.append((p_det[close], p_gt[close], iou[close]))
-    pairs = tuple(np.concatenate(parts) for parts in zip(*kept)) if kept else (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
+    pairs = (
+        tuple(np.concatenate(parts) for parts in zip(*kept)) if kept else (np.zeros(0, np.int64),) * 2 + (np.zeros(0),)
+    )
     return Overlaps(pairs=pairs, **out)  # type: ignore[arg-type]

@@ -26,7 +26,9 @@ def coco_iou(det: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarray:
         return np.where(overlap, inter / union, 0.0)
 
 
-def keyed_pairs(det_key: np.ndarray, gt_key: np.ndarray, budget: int = PAIR_BUDGET) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def keyed_pairs(
+    det_key: np.ndarray, gt_key: np.ndarray, budget: int = PAIR_BUDGET
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Every (detection index, ground-truth index) with equal keys, in detection order, in chunks.
 
     ``gt_key`` must be sorted; each chunk holds about ``budget`` pairs (whole detections only).

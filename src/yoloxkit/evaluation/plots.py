@@ -47,8 +47,16 @@ def _pr_curves(plt, result: EvaluationResult):
     _class_lines(ax, RECALL_THRESHOLDS, curves, result.names, valid)
     if valid.any():
         mean = curves[valid].mean(0)
-        ax.plot(RECALL_THRESHOLDS, mean, color="blue", linewidth=3, label=f"all classes, AP50 {result.coco['AP50']:.3f}")
-    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.01), title="Precision-recall at IoU 0.5 (COCO interpolation)")
+        ax.plot(
+            RECALL_THRESHOLDS, mean, color="blue", linewidth=3, label=f"all classes, AP50 {result.coco['AP50']:.3f}"
+        )
+    ax.set(
+        xlabel="recall",
+        ylabel="precision",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+        title="Precision-recall at IoU 0.5 (COCO interpolation)",
+    )
     ax.legend(fontsize=7, loc="lower left")
     return fig
 
@@ -62,8 +70,15 @@ def _prf_vs_conf(plt, result: EvaluationResult):
         _class_lines(ax, conf, values[:-1], result.names, valid)
         ax.plot(conf, values[-1], color="blue", linewidth=3, label="all classes")
         if key == "f1" and result.best.conf is not None:
-            ax.axvline(result.best.conf, color="red", linestyle="--", label=f"best F1 {result.best.f1:.3f} at {result.best.conf:.3f}")
-        ax.set(xlabel="confidence", ylabel=key, xlim=(0, 1), ylim=(0, 1.01), title=f"{key} against confidence (IoU 0.5)")
+            ax.axvline(
+                result.best.conf,
+                color="red",
+                linestyle="--",
+                label=f"best F1 {result.best.f1:.3f} at {result.best.conf:.3f}",
+            )
+        ax.set(
+            xlabel="confidence", ylabel=key, xlim=(0, 1), ylim=(0, 1.01), title=f"{key} against confidence (IoU 0.5)"
+        )
         ax.legend(fontsize=7)
     return fig
 
@@ -83,7 +98,11 @@ def _confusion(plt, result: EvaluationResult):
             if count:
                 ax.text(j, i, f"{count}\n{share[i, j]:.2f}", ha="center", va="center", fontsize=6,
                         color="white" if share[i, j] > 0.5 else "black")  # fmt: skip
-    ax.set(xlabel="predicted", ylabel="true", title=f"Confusion matrix (rows normalised; conf {result.at_conf.conf}, IoU 0.5)")
+    ax.set(
+        xlabel="predicted",
+        ylabel="true",
+        title=f"Confusion matrix (rows normalised; conf {result.at_conf.conf}, IoU 0.5)",
+    )
     return fig
 
 
@@ -108,6 +127,15 @@ def _errors(plt, result: EvaluationResult):
     gains = [result.errors.delta_ap[t] for t in ERROR_TYPES]
     bars = ax.bar(ERROR_TYPES, gains, color=["#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#7f7f7f", "#1f77b4"])
     for bar, t in zip(bars, ERROR_TYPES):
-        ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), str(result.errors.counts[t]), ha="center", va="bottom", fontsize=8)
-    ax.set(ylabel="AP50 gained if fixed", title=f"Errors (TIDE-style; mAP50 {result.errors.ap50:.3f}; counts above bars)")
+        ax.text(
+            bar.get_x() + bar.get_width() / 2,
+            bar.get_height(),
+            str(result.errors.counts[t]),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+    ax.set(
+        ylabel="AP50 gained if fixed", title=f"Errors (TIDE-style; mAP50 {result.errors.ap50:.3f}; counts above bars)"
+    )
     return fig

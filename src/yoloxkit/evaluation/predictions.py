@@ -34,7 +34,7 @@ class PredictionArrays:
         return len(self.score)
 
     @classmethod
-    def concat(cls, parts: Sequence["PredictionArrays"]) -> "PredictionArrays":
+    def concat(cls, parts: Sequence[PredictionArrays]) -> PredictionArrays:
         """All parts in order (an empty list gives no detections)."""
         if not parts:
             return cls(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, 4)), np.zeros(0))
@@ -59,16 +59,14 @@ def read_results(path: str | Path) -> list[dict]:
 
 def from_results(results: Sequence[dict], gt: GroundTruth, name: str = "predictions") -> PredictionArrays:
     """Validated arrays of COCO results entries; unknown images or categories are an error."""
-    for i, entry in enumerate(results):
-        if not _valid_entry(entry):
-            raise YoloxkitError(
-                f"{name}[{i}]: each entry needs an integer image_id and category_id, bbox [x, y, w, h] and a "
-                f"number score; got {json.dumps(entry)[:120]}"
-            )
-    image_ids = np.array([r["image_id"] for r in results], dtype=np.int64)
-    category_ids = np.array([r["category_id"] for r in results], dtype=np.int64)
-    xywh = np.array([r["bbox"] for r in results], dtype=np.float64).reshape(-1, 4)
-    score = np.array([r["score"] for r in results], dtype=np.float64)
+    columns = _columns(results)
+    if columns is None:  # something is malformed: find the first bad entry for the message
+        i, entry = next((i, e) for i, e in enumerate(results) if not _valid_entry(e))
+        raise YoloxkitError(
+            f"{name}[{i}]: each entry needs an integer image_id and category_id, bbox [x, y, w, h] and a "
+            f"number score; got {json.dumps(entry)[:120]}"
+        )
+    image_ids, category_ids, xywh, score = columns
     image = gt.image_index(image_ids)
     _reject_unknown(name, "image ids", image_ids[image < 0], "not in the evaluated split")
     category = gt.class_index(category_ids)
@@ -90,7 +88,9 @@ def from_detections(image_ids: Sequence[int], detections: Sequence[Detections], 
     _reject_unknown("detections", "image ids", ids[index < 0], "not in the evaluated split")
     counts = [len(d) for d in detections]
     parts = [d.boxes.convert(BoxFormat.XYWH).numpy().data.astype(np.float64).reshape(-1, 4) for d in detections]
-    classes = np.concatenate([np.asarray(d.class_ids, dtype=np.int64).reshape(-1) for d in detections] or [np.zeros(0, np.int64)])
+    classes = np.concatenate(
+        [np.asarray(d.class_ids, dtype=np.int64).reshape(-1) for d in detections] or [np.zeros(0, np.int64)]
+    )
     bad = classes[(classes < 0) | (classes >= gt.num_classes)]
     if len(bad):
         raise YoloxkitError(f"class index {int(bad[0])} out of range: the dataset has {gt.num_classes} categories")
@@ -98,6 +98,28 @@ def from_detections(image_ids: Sequence[int], detections: Sequence[Detections], 
     score = np.concatenate([np.asarray(d.scores).astype(np.float64).reshape(-1) for d in detections] or [np.zeros(0)])
     _check_values("detections", xywh, score)
     return PredictionArrays(np.repeat(index, counts).astype(np.int64), classes, xywh, score)
+
+
+def _columns(results: Sequence[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Image ids, category ids, boxes and scores in one vectorised pass; None if any entry is malformed."""
+    n = len(results)
+    try:
+        ids = [r["image_id"] for r in results]
+        cats = [r["category_id"] for r in results]
+        xywh = np.array([r["bbox"] for r in results] or np.zeros((0, 4)))
+        score = np.array([r["score"] for r in results] or np.zeros(0))
+    except (KeyError, TypeError, IndexError, ValueError):
+        return None
+    ints = {type(v) for v in ids} | {type(v) for v in cats} <= {int}
+    if (
+        not ints
+        or xywh.dtype.kind not in "iuf"
+        or xywh.shape != (n, 4)
+        or score.dtype.kind not in "iuf"
+        or score.shape != (n,)
+    ):
+        return None
+    return np.array(ids, np.int64), np.array(cats, np.int64), xywh.astype(np.float64), score.astype(np.float64)
 
 
 def _valid_entry(entry: object) -> bool:

@@ -43,7 +43,12 @@ def _rates(tp: np.ndarray, fp: np.ndarray, positives: np.ndarray) -> tuple[np.nd
 
 
 def operating_point(
-    conf: float | None, score: np.ndarray, category: np.ndarray, tp: np.ndarray, counted: np.ndarray, positives: np.ndarray
+    conf: float | None,
+    score: np.ndarray,
+    category: np.ndarray,
+    tp: np.ndarray,
+    counted: np.ndarray,
+    positives: np.ndarray,
 ) -> OperatingPoint:
     """Counts and rates of the detections scoring >= ``conf`` (None: no detection kept)."""
     num_classes = len(positives)

@@ -23,7 +23,9 @@ def coco_lines(coco: dict[str, float]) -> list[str]:
     for name, (is_ap, iou, area, max_det) in STATS.items():
         title, kind = ("Average Precision", "(AP)") if is_ap else ("Average Recall", "(AR)")
         iou_text = "0.50:0.95" if iou is None else f"{iou:0.2f}"
-        lines.append(f" {title:<18} {kind} @[ IoU={iou_text:<9} | area={area:>6s} | maxDets={max_det:>3d} ] = {coco[name]:0.3f}")
+        lines.append(
+            f" {title:<18} {kind} @[ IoU={iou_text:<9} | area={area:>6s} | maxDets={max_det:>3d} ] = {coco[name]:0.3f}"
+        )
     return lines
 
 
@@ -98,22 +100,58 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
 def report_markdown(result: EvaluationResult, data: dict) -> str:
     """``report.md``: every table of the evaluation, with the plots embedded."""
     coco = result.coco
-    lines = ["# Evaluation report", "", f"{data['images']} images, {data['instances']} objects, {data['detections']} detections.", ""]
-    lines += ["## COCO metrics (pycocotools-identical)", "", *_md_table(list(coco), [[f"{v:.3f}" for v in coco.values()]]), ""]
+    lines = [
+        "# Evaluation report",
+        "",
+        f"{data['images']} images, {data['instances']} objects, {data['detections']} detections.",
+        "",
+    ]
+    lines += [
+        "## COCO metrics (pycocotools-identical)",
+        "",
+        *_md_table(list(coco), [[f"{v:.3f}" for v in coco.values()]]),
+        "",
+    ]
     lines += ["```", *coco_lines(coco), "```", ""]
-    lines += ["## Per class", "", *_md_table(list(TABLE_COLUMNS), [[_cell(r[c]) for c in TABLE_COLUMNS] for r in data["per_class"]]), ""]
+    lines += [
+        "## Per class",
+        "",
+        *_md_table(list(TABLE_COLUMNS), [[_cell(r[c]) for c in TABLE_COLUMNS] for r in data["per_class"]]),
+        "",
+    ]
     lines += ["## Operating points (IoU 0.5)", ""]
-    lines += [f"- {_point_line('best F1 at conf', data['prf']['best_f1'])}", f"- {_point_line('at conf', data['prf']['at_conf'])}", ""]
+    lines += [
+        f"- {_point_line('best F1 at conf', data['prf']['best_f1'])}",
+        f"- {_point_line('at conf', data['prf']['at_conf'])}",
+        "",
+    ]
     lines += ["![precision, recall and F1 against confidence](prf_vs_conf.png)", "", "![PR curves](pr_curves.png)", ""]
-    lines += ["## Pascal VOC AP50", "", f"11-point (VOC2007): {_cell(data['voc']['mAP50_11pt'])}; all points: {_cell(data['voc']['mAP50'])}", ""]
+    lines += [
+        "## Pascal VOC AP50",
+        "",
+        f"11-point (VOC2007): {_cell(data['voc']['mAP50_11pt'])}; all points: {_cell(data['voc']['mAP50'])}",
+        "",
+    ]
     lines += ["## AP by object size", "", "![AP by size](ap_by_size.png)", ""]
     lines += _confusion_section(result)
     errors = data["errors"]
     rows = [[t, str(errors["counts"][t]), f"{errors['delta_ap50'][t]:.3f}"] for t in ERROR_TYPES]
-    lines += ["## Errors (TIDE-style)", "", f"mAP50 {errors['ap50']:.3f}; what fixing each kind of error would add:", ""]
+    lines += [
+        "## Errors (TIDE-style)",
+        "",
+        f"mAP50 {errors['ap50']:.3f}; what fixing each kind of error would add:",
+        "",
+    ]
     lines += [*_md_table(["error", "count", "AP50 gained"], rows), ""]
-    worst = [[str(w["image_id"]), w["file_name"], str(w["tp"]), str(w["fp"]), str(w["fn"])] for w in data["worst_images"]]
-    lines += [f"## Worst images (conf {result.settings['conf']})", "", *_md_table(["image id", "file", "TP", "FP", "FN"], worst), ""]
+    worst = [
+        [str(w["image_id"]), w["file_name"], str(w["tp"]), str(w["fp"]), str(w["fn"])] for w in data["worst_images"]
+    ]
+    lines += [
+        f"## Worst images (conf {result.settings['conf']})",
+        "",
+        *_md_table(["image id", "file", "TP", "FP", "FN"], worst),
+        "",
+    ]
     if result.speed:
         lines += ["## Speed", "", _speed_line(result.speed), ""]
     return "\n".join(lines)
@@ -124,7 +162,9 @@ def _confusion_section(result: EvaluationResult) -> list[str]:
     if result.gt.num_classes <= MAX_CONFUSION_TABLE:
         labels = [*result.names, "background"]
         share = normalize_rows(result.confusion)
-        rows = [[labels[i], *(f"{c} ({s:.2f})" for c, s in zip(result.confusion[i], share[i]))] for i in range(len(labels))]
+        rows = [
+            [labels[i], *(f"{c} ({s:.2f})" for c, s in zip(result.confusion[i], share[i]))] for i in range(len(labels))
+        ]
         lines += [*_md_table(["true \\ predicted", *labels], rows), ""]
     return lines + ["![confusion matrix](confusion_matrix.png)", ""]
 

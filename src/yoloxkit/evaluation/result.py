@@ -56,7 +56,11 @@ class EvaluationResult:
     def class_rows(self) -> list[dict]:
         """One dict per class with the :data:`CLASS_COLUMNS` (None where undefined)."""
         columns = dict(self.per_class)
-        columns |= {"class_index": np.arange(self.gt.num_classes), "category_id": self.gt.category_ids, "name": self.names}
+        columns |= {
+            "class_index": np.arange(self.gt.num_classes),
+            "category_id": self.gt.category_ids,
+            "name": self.names,
+        }
         for suffix, point in (("best", self.best), ("conf", self.at_conf)):
             for key, short in (("precision", "P"), ("recall", "R"), ("f1", "F1")):
                 columns[f"{short}_{suffix}"] = point.per_class[key]

@@ -106,7 +106,9 @@ def error_breakdown(
         "Both": map50(dets.category, tp, counted & ~both),
         "Dupe": map50(dets.category, tp, counted & ~dupe),
         "Bkg": map50(dets.category, tp, counted & ~bkg),
-        "Miss": map50(dets.category, tp, counted, positives - np.bincount(gt.category[missed], minlength=len(positives))),
+        "Miss": map50(
+            dets.category, tp, counted, positives - np.bincount(gt.category[missed], minlength=len(positives))
+        ),
     }
     masks = (cls, loc, both, dupe, bkg)
     kind = np.full(len(dets), -1)

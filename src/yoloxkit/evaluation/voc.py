@@ -81,5 +81,7 @@ def voc_metrics(gt: GroundTruth, dets: RankedDetections, threshold: float = 0.5)
     values = np.full((gt.num_classes, 2), np.nan)
     for k in range(gt.num_classes):
         d, g = dets.category == k, gt.category == k
-        values[k] = class_ap(dets.image[d], dets.score[d], dets.xywh[d], gt.image[g], gt.xywh[g], ignored[g], threshold=threshold)
+        values[k] = class_ap(
+            dets.image[d], dets.score[d], dets.xywh[d], gt.image[g], gt.xywh[g], ignored[g], threshold=threshold
+        )
     return {"VOC_AP50_11pt": values[:, 0], "VOC_AP50": values[:, 1]}

@@ -1,11 +1,11 @@
 """Decoding a training image with OpenCV, straight to its pre-resized (fitted) size.
 
 The file is read once, checked (empty, truncated JPEG/PNG — OpenCV would decode a grey
-half-image —, undecodable, size different from the annotation) and decoded without applying
-EXIF orientation (the annotations' sizes are those of the stored pixels, as everywhere in
-yoloxkit). A JPEG at least twice as large as its fitted size is decoded at 1/2, 1/4 or 1/8 scale
-by libjpeg (``IMREAD_REDUCED_COLOR_*``), which cuts decode time and memory for very large images
-(aerial scenes of 20000 px); the final resize to the fitted size is bilinear, as the reference's.
+half-image —, undecodable, size different from the annotation) and decoded as
+:func:`yoloxkit.data.images.decode_image` (and the reference's ``cv2.imread``) decodes it:
+EXIF orientation applied, 3 channels, 8 bits. A JPEG at least twice as large as its fitted
+size is decoded at 1/2, 1/4 or 1/8 scale by libjpeg, which cuts decode time and memory for
+very large images (aerial scenes of 20000 px); the final resize to the fitted size is bilinear, as the reference's.
 Any problem raises :class:`BadImageError` naming the file.
 """
 
@@ -17,12 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..data.images import to_bgr_uint8
+from ..data.images import decode_image
 from ..datasets.imagefiles import is_truncated
 from ..errors import YoloxkitError
 
 _JPEG = (".jpg", ".jpeg")
-_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 _TAIL = 4096  # bytes inspected for the end marker
 
 
@@ -57,14 +56,10 @@ def decode_fitted(path: str, size: tuple[int, int], fitted: tuple[int, int], red
     if is_truncated(data[-_TAIL:].tobytes(), suffix):
         raise BadImageError(path, "truncated file (no end marker)")
     factor = reduction(size, fitted, suffix) if reduce else 1
-    flags = _REDUCED[factor] | cv2.IMREAD_IGNORE_ORIENTATION if factor > 1 else cv2.IMREAD_UNCHANGED
-    decoded = cv2.imdecode(data, flags)
-    if decoded is None:
-        raise BadImageError(path, "cannot decode (corrupt or unsupported format)")
     try:
-        image = to_bgr_uint8(decoded, path)
-    except YoloxkitError as exc:
-        raise BadImageError(path, str(exc)) from None
+        image = decode_image(data, path, reduce=factor)
+    except YoloxkitError:
+        raise BadImageError(path, "cannot decode (corrupt or unsupported format)") from None
     expected = (math.ceil(size[0] / factor), math.ceil(size[1] / factor))
     if image.shape[:2] != expected:
         scale = f" at 1/{factor} scale" if factor > 1 else ""

@@ -9,6 +9,7 @@ import typer
 from ..errors import YoloxkitError
 from . import data_cmd, demo_cmd, models_cmd, predict_cmd
 from . import compare_cmd, eval_cmd
+from . import benchmark_cmd, export_cmd
 
 app = typer.Typer(
     name="yoloxkit",
@@ -23,6 +24,8 @@ app.command("predict")(predict_cmd.predict)
 app.add_typer(data_cmd.app, name="data")
 app.command("eval")(eval_cmd.eval_command)
 app.command("compare")(compare_cmd.compare)
+app.command("export")(export_cmd.export)
+app.command("benchmark")(benchmark_cmd.benchmark)
 
 
 def main(argv: list[str] | None = None) -> None:

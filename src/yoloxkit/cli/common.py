@@ -9,6 +9,7 @@ import typer
 
 from ..detector import Detector
 from ..errors import YoloxkitError
+from ..export import ExportedDetector, is_exported_model
 from ..hub import PRETRAINED
 from ..models import canonical_name
 
@@ -20,7 +21,7 @@ def load_detector(
     device: str,
     legacy: bool = False,
 ) -> Detector:
-    """``--weights`` as a checkpoint path, or a model name for the official weights.
+    """``--weights`` as a checkpoint path, an exported ``.onnx``/``.xml`` model, or a model name.
 
     Without ``--weights`` the model gets random weights, and the user is told so plainly.
     """
@@ -37,6 +38,8 @@ def load_detector(
 
             detector.contract = PreprocessContract((size, size))
         return detector
+    if is_exported_model(weights):  # .onnx (ONNX Runtime) or .xml (OpenVINO IR) from `yoloxkit export`
+        return ExportedDetector.from_file(weights, input_size=size, device=device)
     if Path(weights).exists():
         return Detector.from_checkpoint(weights, model=model, input_size=size, legacy=legacy, device=device)
     if canonical_name(weights) in PRETRAINED["megvii"]:

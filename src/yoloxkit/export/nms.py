@@ -24,6 +24,7 @@ when that happens). Outputs: ``detections [B, max_det, 7]`` rows
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass
 
 import torch
@@ -71,8 +72,7 @@ def pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter / (area_a + area_b - inter)
 
 
-@torch.jit.script
-def greedy_keep(suppress: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def _greedy_keep(suppress: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Greedy NMS on ranked candidates: the fixed point of ``keep = valid & not suppressed-by-kept``.
 
     ``suppress [B, K, K]`` (float 0/1) has ``[b, i, j] = 1`` when candidate ``i`` outranks and
@@ -87,6 +87,13 @@ def greedy_keep(suppress: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         changed = bool(torch.ne(new_keep, keep).any())
         keep = new_keep
     return keep
+
+
+with warnings.catch_warnings():
+    # TorchScript is deprecated in favour of torch.export, but the ONNX exporter used here
+    # (the TorchScript-based one) turns exactly this scripted loop into an ONNX Loop.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    greedy_keep = torch.jit.script(_greedy_keep)
 
 
 def _stable_descending(keys: torch.Tensor) -> torch.Tensor:

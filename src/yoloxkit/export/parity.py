@@ -178,7 +178,10 @@ def _describe(indices: list[int], contract: PreprocessContract, base: Preprocess
 
 def _record(report: ParityReport, part: str, got: np.ndarray, expected: np.ndarray, rtol: float, atol: float, where: str) -> None:
     """Fold one comparison into the report: running max |diff| and a failure line if out of tolerance."""
-    diff = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+    got64, expected64 = got.astype(np.float64), expected.astype(np.float64)
+    same = (got64 == expected64) | (np.isnan(got64) & np.isnan(expected64))  # equal infinities, NaN on both sides
+    with np.errstate(invalid="ignore"):
+        diff = np.where(same, 0.0, np.abs(got64 - expected64))
     report.max_abs[part] = max(report.max_abs.get(part, 0.0), float(diff.max(initial=0.0)))
     # Non-finite differences (inf - inf, NaN) count as infinitely far.
     excess = np.where(np.isfinite(diff), diff - (atol + rtol * np.abs(expected)), np.inf)

@@ -1,0 +1,77 @@
+"""``yoloxkit export``: ONNX or OpenVINO IR with decode (and optionally NMS) in the graph, checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import YoloxkitError
+from ..export import FORMATS, TOLERANCES, ExportOptions, NMSSettings, Tolerance, export_model, load_parity_images
+from ..export.parity import DEFAULT_COUNT
+from .common import load_detector
+
+
+def export(
+    weights: str = typer.Option(None, "--weights", "-w", help="Checkpoint file, or a model name for official weights."),
+    model: str = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted)."),
+    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, or openvino (IR converted from the ONNX file)."),
+    size: int = typer.Option(None, "--size", help="Input size (multiple of 32); default from checkpoint/model."),
+    dynamic: bool = typer.Option(False, "--dynamic", help="Dynamic batch, height and width."),
+    batch: int = typer.Option(1, "--batch", help="Batch size of the graph (the example batch with --dynamic)."),
+    decode: bool = typer.Option(True, "--decode/--raw", help="Decoded boxes in the graph, or the raw head output."),
+    nms: bool = typer.Option(False, "--nms", help="NMS in the graph: outputs detections [B, max_det, 7] and num_detections [B]."),
+    conf: float = typer.Option(0.25, "--conf", help="With --nms: score threshold baked into the graph."),
+    iou: float = typer.Option(0.45, "--iou", help="With --nms: NMS IoU threshold baked into the graph."),
+    class_agnostic: bool = typer.Option(False, "--class-agnostic", help="With --nms: one NMS over all classes."),
+    max_det: int = typer.Option(100, "--max-det", help="With --nms: detections kept per image."),
+    max_candidates: int = typer.Option(1000, "--max-candidates", help="With --nms: highest-scoring candidates that enter NMS."),
+    half: bool = typer.Option(False, "--half", help="FP16: ONNX computes in FP16; OpenVINO IR stores FP16 weights."),
+    simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Simplify the ONNX graph with onnxslim."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    check: bool = typer.Option(True, "--check/--no-check", help="Parity check against PyTorch after export (--no-check skips it)."),
+    check_images: str = typer.Option(None, "--check-images", help="Images for the parity check (file, folder, glob or video); default COCO128."),
+    check_count: int = typer.Option(DEFAULT_COUNT, "--check-count", help="Number of parity-check images."),
+    prob_tol: float = typer.Option(None, "--prob-tol", help="Parity tolerance on probabilities (default 1e-4, FP16 5e-2)."),
+    box_tol: float = typer.Option(None, "--box-tol", help="Parity tolerance on boxes: atol and rtol (default 1e-4, FP16 5e-2)."),
+    legacy: bool = typer.Option(False, "--legacy", help="Old normalised preprocessing for pre-2021-08 weights."),
+) -> None:
+    """Export a detector to ONNX or OpenVINO IR and check the result against PyTorch on real images."""
+    if fmt not in FORMATS:
+        raise YoloxkitError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if not decode and nms:
+        raise YoloxkitError("--nms needs the decode in the graph: drop --raw")
+    settings = NMSSettings(conf, iou, class_agnostic, max_det, max_candidates) if nms else None
+    options = ExportOptions(
+        input_size=(size, size) if size else None,
+        batch=batch,
+        dynamic=dynamic,
+        decode=decode,
+        nms=settings,
+        half=half,
+        simplify=simplify,
+    )
+    detector = load_detector(weights, model, size, "cpu", legacy)
+    images = load_parity_images(check_images, check_count) if check else None
+    result = export_model(
+        detector, out, fmt, options, check=check, images=images, tolerance=_tolerance(half, prob_tol, box_tol), log=typer.echo
+    )
+    meta = result.metadata
+    typer.echo(
+        f"exported {meta.model} ({meta.outputs} outputs, {meta.precision}, input {meta.input_size[0]}x{meta.input_size[1]}, "
+        f"{'dynamic' if meta.dynamic else f'batch {meta.batch}'}) to {out} in {result.seconds:.1f}s; report in {out / 'export.json'}"
+    )
+
+
+def _tolerance(half: bool, prob_tol: float | None, box_tol: float | None) -> Tolerance | None:
+    """The user's overrides on the default tolerance of the precision; None without overrides."""
+    if prob_tol is None and box_tol is None:
+        return None  # each model file is checked at the default of its own precision
+    base = TOLERANCES["fp16" if half else "fp32"]
+    for name, value in (("--prob-tol", prob_tol), ("--box-tol", box_tol)):
+        if value is not None and value < 0:
+            raise YoloxkitError(f"{name} must be >= 0, got {value}")
+    box = base.box_atol if box_tol is None else box_tol
+    return Tolerance(
+        base.prob_atol if prob_tol is None else prob_tol, box, base.box_rtol if box_tol is None else box, base.nms_count_slack
+    )

@@ -1,0 +1,82 @@
+"""``yoloxkit export``, ``predict --weights model.onnx`` and ``yoloxkit benchmark``, run in-process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.reference import COCO128_IMAGES
+from yoloxkit import Detector
+from yoloxkit.checkpoints import save_checkpoint
+from yoloxkit.cli import main
+
+
+def run(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
+    """Run the CLI in-process; return (exit code, stdout, stderr)."""
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def checkpoint(detector: Detector, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ckpt") / "nano.pth"
+    save_checkpoint(path, detector.model, detector.model_name, detector.class_names, detector.contract.to_dict())
+    return path
+
+
+def test_export_then_predict_with_onnx_gives_pytorch_detections(capsys, checkpoint, tmp_path):
+    out = tmp_path / "onnx"
+    code, stdout, err = run(capsys, "export", "-w", checkpoint, "--format", "onnx", "--dynamic", "--out", out,
+                            "--check-images", COCO128_IMAGES, "--check-count", 3)  # fmt: skip
+    assert code == 0, err
+    assert "parity onnxruntime yolox-nano.onnx: 3 images" in stdout and "PASS" in stdout
+    report = json.loads((out / "export.json").read_text())
+    assert report["parity"][0]["passed"] and report["metadata"]["outputs"] == "decoded"
+    predictions = {}
+    for weights in (checkpoint, out / "yolox-nano.onnx"):
+        target = tmp_path / weights.suffix[1:]
+        code, _, err = run(capsys, "predict", COCO128_IMAGES / "0000000000[0-3]*.jpg", "-w", weights, "--out", target, "--no-draw", "--batch", 3)
+        assert code == 0, err
+        predictions[weights.suffix] = json.loads((target / "predictions.json").read_text())
+    torch_records, onnx_records = predictions[".pth"], predictions[".onnx"]
+    assert len(torch_records) == len(onnx_records) == 4
+    assert sum(len(r["detections"]) for r in onnx_records) > 20
+    for a, b in zip(torch_records, onnx_records):
+        assert [d["class_id"] for d in a["detections"]] == [d["class_id"] for d in b["detections"]]
+
+
+def test_export_option_errors(capsys, checkpoint, tmp_path):
+    code, _, err = run(capsys, "export", "-w", checkpoint, "--raw", "--nms", "--out", tmp_path)
+    assert code == 2 and "--nms needs the decode" in err
+    code, _, err = run(capsys, "export", "-w", checkpoint, "--format", "tflite", "--out", tmp_path)
+    assert code == 2 and "--format must be one of onnx, openvino" in err
+    code, _, err = run(capsys, "export", "-w", checkpoint, "--out", tmp_path, "--check-images", tmp_path / "none")
+    assert code == 2 and err.startswith("yoloxkit: error:")
+
+
+def test_failed_parity_removes_the_model(capsys, checkpoint, tmp_path):
+    code, stdout, err = run(capsys, "export", "-w", checkpoint, "--out", tmp_path, "--no-simplify", "--check-count", 2,
+                            "--prob-tol", 0, "--box-tol", 0)  # fmt: skip
+    assert code == 2 and "parity check failed" in err and "FAIL" in stdout
+    assert not (tmp_path / "yolox-nano.onnx").exists()
+    assert json.loads((tmp_path / "export.json").read_text())["parity"][0]["passed"] is False
+
+
+def test_benchmark_table_and_json(capsys, checkpoint, tmp_path):
+    json_path = tmp_path / "bench.json"
+    code, stdout, err = run(capsys, "benchmark", "-w", checkpoint, "--formats", "torch,onnx", "--batch", "1,2",
+                            "--warmup", 1, "--iters", 2, "--threads", 1, "--json", json_path)  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(json_path.read_text())
+    assert [(r["format"], r["batch"]) for r in rows] == [("torch", 1), ("onnx", 1), ("torch", 2), ("onnx", 2)]
+    assert all(r["threads"] == 1 and r["p95_ms"] >= r["p50_ms"] > 0 and r["images_per_s"] > 0 for r in rows)
+    assert "p50 ms" in stdout and "warm-up calls excluded" in stdout
+    code, _, err = run(capsys, "benchmark", "-w", checkpoint, "--formats", "tensorrt")
+    assert code == 2 and "unknown format 'tensorrt'" in err

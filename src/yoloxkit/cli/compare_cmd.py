@@ -8,10 +8,10 @@ import typer
 
 from ..evaluation import EvaluationResult, Evaluator, GroundTruth, load_ground_truth, paired_bootstrap
 from ..evaluation.bootstrap import BootstrapResult
-from ..evaluation.inference import run_evaluation
+from ..evaluation.inference import run_evaluation, run_predictions
 from ..evaluation.report import class_ap_deltas
 from .common import load_detector, write_json
-from .eval_cmd import BATCH, CONF, DATA, DEVICE, IOU, LEGACY, SIZE, SPLIT, check_thresholds, evaluate_results
+from .eval_cmd import BATCH, CONF, DATA, DEVICE, IOU, LEGACY, SIZE, SPLIT, check_thresholds
 
 SUMMARY_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
 
@@ -38,7 +38,7 @@ def compare(
     for name, spec in (("A", a), ("B", b)):
         evaluator = Evaluator(gt)
         if spec.endswith(".json"):
-            result = evaluate_results(evaluator, Path(spec))
+            result = run_predictions(evaluator, Path(spec))
         else:
             detector = load_detector(spec, None, size, device, legacy)
             result = run_evaluation(evaluator, detector, conf, iou, batch, progress=True)

@@ -7,9 +7,9 @@ from pathlib import Path
 import typer
 
 from ..errors import YoloxkitError
-from ..evaluation import EvaluationResult, Evaluator, load_ground_truth, read_results
+from ..evaluation import EvaluationResult, Evaluator, load_ground_truth
 from ..evaluation.gallery import write_gallery
-from ..evaluation.inference import TEST_CONF, TEST_IOU, run_evaluation
+from ..evaluation.inference import TEST_CONF, TEST_IOU, run_evaluation, run_predictions
 from ..evaluation.plots import write_plots
 from ..evaluation.report import summary_text, write_metrics
 from .common import load_detector, write_json
@@ -62,7 +62,7 @@ def eval_command(
         detector = load_detector(weights, model, size, device, legacy)
         result = run_evaluation(evaluator, detector, conf, iou, batch, progress=True)
     else:
-        result = evaluate_results(evaluator, predictions)
+        result = run_predictions(evaluator, predictions)
     typer.echo(summary_text(result))
     if out is not None:
         write_outputs(result, out, plots, gallery)
@@ -77,14 +77,6 @@ def check_thresholds(conf: float, iou: float, batch: int) -> None:
         raise YoloxkitError(f"--conf and --iou must lie in [0, 1], got --conf {conf} --iou {iou}")
     if batch < 1:
         raise YoloxkitError(f"--batch must be >= 1, got {batch}")
-
-
-def evaluate_results(evaluator: Evaluator, path: Path) -> EvaluationResult:
-    """Add a COCO results file to the evaluator and compute everything."""
-    evaluator.update_results(read_results(path), path.name)
-    result = evaluator.compute()
-    result.settings["predictions"] = str(path)
-    return result
 
 
 def write_outputs(result: EvaluationResult, out: Path, plots: bool, gallery: int) -> None:

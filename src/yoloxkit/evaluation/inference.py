@@ -170,7 +170,17 @@ def evaluate_predictions(
 ) -> EvaluationResult:
     """Evaluate COCO results (a JSON file or its entries) against ``split`` of ``data``."""
     gt = data if isinstance(data, GroundTruth) else load_ground_truth(data, split)
-    entries = read_results(predictions) if isinstance(predictions, (str, Path)) else predictions
-    evaluator = Evaluator(gt, at_conf)
-    evaluator.update_results(entries, Path(predictions).name if isinstance(predictions, (str, Path)) else "predictions")
-    return evaluator.compute()
+    return run_predictions(Evaluator(gt, at_conf), predictions)
+
+
+def run_predictions(evaluator: Evaluator, predictions: str | Path | Sequence[dict]) -> EvaluationResult:
+    """Add COCO results (a JSON file or its entries) to the evaluator and compute everything."""
+    if isinstance(predictions, (str, Path)):
+        name = str(predictions)
+        evaluator.update_results(read_results(predictions), Path(predictions).name)
+    else:
+        name = "predictions"
+        evaluator.update_results(predictions, name)
+    result = evaluator.compute()
+    result.settings["predictions"] = name
+    return result

@@ -8,7 +8,8 @@ checkpoint, which does not store ``eps``). A random network amplifies float32 ro
 stock eps, PyTorch float32 itself is ~5e-4 away from float64 on class probabilities), which
 would hide a real export error under that noise; the larger eps keeps that floor below ~3e-5,
 so a 1e-4 comparison means something, while the images still get image-dependent detections.
-Inputs are 128x128 (64x64 for the every-size tests) to keep the suite fast.
+Inputs are 128x128 (64x64 for the every-size tests) and every module runs with one thread,
+to keep the suite fast.
 """
 
 from __future__ import annotations
@@ -45,6 +46,19 @@ def conditioned_detector(name: str = "yolox-nano", size: int = SIZE, num_classes
         bn.running_var += CONDITIONING_EPS - eps
         bn.eps = eps
     return Detector(model, name, contract=contract)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One thread per test process (PyTorch, and so ONNX Runtime and OpenVINO, which follow it).
+
+    The suite runs as two processes on two cores; more threads only make them wait for each
+    other at every operator.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

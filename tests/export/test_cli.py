@@ -46,7 +46,7 @@ def test_export_then_predict_with_onnx_gives_pytorch_detections(capsys, checkpoi
         assert code == 0, err
         predictions[weights.suffix] = json.loads((target / "predictions.json").read_text())
     torch_records, onnx_records = predictions[".pth"], predictions[".onnx"]
-    assert len(torch_records) == len(onnx_records) == 4
+    assert len(torch_records) == len(onnx_records) >= 4
     assert sum(len(r["detections"]) for r in onnx_records) > 20
     for a, b in zip(torch_records, onnx_records):
         assert [d["class_id"] for d in a["detections"]] == [d["class_id"] for d in b["detections"]]

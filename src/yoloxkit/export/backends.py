@@ -77,6 +77,9 @@ class OnnxRuntimeBackend(Backend):
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3  # errors only: ORT warns about unused initialisers otherwise
+        # No busy-waiting between calls: spinning worker threads would take the cores from the
+        # preprocessing, the postprocessing and PyTorch running beside the session.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:

@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 import torch
 
+from tests.reference import COCO128_IMAGES
 from yoloxkit import Detector, YoloxkitError
 from yoloxkit.data.preprocess import PreprocessContract, preprocess_batch
 from yoloxkit.export import (
     ExportedDetector,
     ExportOptions,
     check_parity,
+    compare_map,
     export_model,
     export_onnx,
     open_backend,
@@ -22,6 +24,7 @@ from yoloxkit.export import (
 from yoloxkit.export.graph import ExportModule
 
 TOL = 1e-4
+COCO128 = COCO128_IMAGES.parents[1]
 
 
 def torch_outputs(detector: Detector, batch: torch.Tensor, decode: bool = True) -> np.ndarray:
@@ -159,3 +162,10 @@ def test_exported_detector_refuses_what_it_cannot_do(onnx_path, exported, export
     with pytest.raises(YoloxkitError, match="not an exported model"):
         open_backend(export_dir / "model.pt")
     assert ExportedDetector.from_file(onnx_path, input_size=64).contract.input_size == (64, 64)
+
+
+def test_map_difference_on_a_labelled_dataset(detector, exported):
+    """The exported model's COCO AP on COCO128 equals PyTorch's (same detections, same evaluator)."""
+    comparison = compare_map(detector, exported, COCO128, "val", batch_size=16)
+    assert comparison.passed and abs(comparison.difference) <= 1e-6
+    assert "mAP yolox-nano.onnx: PyTorch" in comparison.summary()

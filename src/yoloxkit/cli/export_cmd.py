@@ -34,6 +34,8 @@ def export(
     check_count: int = typer.Option(DEFAULT_COUNT, "--check-count", help="Number of parity-check images."),
     prob_tol: float = typer.Option(None, "--prob-tol", help="Parity tolerance on probabilities (default 1e-4, FP16 5e-2)."),
     box_tol: float = typer.Option(None, "--box-tol", help="Parity tolerance on boxes: atol and rtol (default 1e-4, FP16 5e-2)."),
+    check_data: str = typer.Option(None, "--check-data", help="Labelled dataset: also compare COCO AP with PyTorch (decoded exports)."),
+    check_split: str = typer.Option("val", "--check-split", help="Split of --check-data to evaluate."),
     legacy: bool = typer.Option(False, "--legacy", help="Old normalised preprocessing for pre-2021-08 weights."),
 ) -> None:
     """Export a detector to ONNX or OpenVINO IR and check the result against PyTorch on real images."""
@@ -54,8 +56,9 @@ def export(
     detector = load_detector(weights, model, size, "cpu", legacy)
     images = load_parity_images(check_images, check_count) if check else None
     result = export_model(
-        detector, out, fmt, options, check=check, images=images, tolerance=_tolerance(half, prob_tol, box_tol), log=typer.echo
-    )
+        detector, out, fmt, options, check=check, images=images, tolerance=_tolerance(half, prob_tol, box_tol),
+        data=check_data, split=check_split, log=typer.echo,
+    )  # fmt: skip
     meta = result.metadata
     typer.echo(
         f"exported {meta.model} ({meta.outputs} outputs, {meta.precision}, input {meta.input_size[0]}x{meta.input_size[1]}, "

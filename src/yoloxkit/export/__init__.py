@@ -15,6 +15,7 @@ The heavy dependencies (onnx, onnxruntime, onnxslim, openvino: ``pip install 'yo
 are imported when first used.
 """
 
+from .accuracy import MAP_TOLERANCE, MapComparison, compare_map
 from .backends import Backend, OnnxRuntimeBackend, OpenVINOBackend, is_exported_model, open_backend
 from .metadata import ExportMetadata
 from .nms import NMSSettings
@@ -25,7 +26,7 @@ from .pipeline import FORMATS, ExportResult, export_model
 from .runtime import ExportedDetector
 
 __all__ = [
-    "FORMATS", "TOLERANCES", "Backend", "ExportMetadata", "ExportOptions", "ExportResult", "ExportedDetector",
+    "FORMATS", "MAP_TOLERANCE", "TOLERANCES", "Backend", "MapComparison", "compare_map", "ExportMetadata", "ExportOptions", "ExportResult", "ExportedDetector",
     "NMSSettings", "OnnxRuntimeBackend", "OpenVINOBackend", "ParityReport", "Tolerance", "check_parity",
     "export_model", "export_onnx", "export_openvino", "is_exported_model", "load_parity_images",
     "open_backend", "read_onnx_metadata",

@@ -12,11 +12,13 @@ import numpy as np
 
 from ..detector import Detector
 from ..errors import YoloxkitError
+from .accuracy import MapComparison, compare_map
 from .backends import open_backend
 from .metadata import ExportMetadata
 from .onnx_export import ExportOptions, export_onnx
 from .openvino_export import export_openvino
 from .parity import ParityReport, Tolerance, check_parity, load_parity_images
+from .runtime import ExportedDetector
 
 FORMATS = ("onnx", "openvino")
 
@@ -28,7 +30,13 @@ class ExportResult:
     files: list[Path]
     metadata: ExportMetadata
     parity: list[ParityReport] = field(default_factory=list)
+    map: list[MapComparison] = field(default_factory=list)
     seconds: float = 0.0
+
+    def failures(self) -> list[str]:
+        """One line per failed check (empty when everything passed or nothing was checked)."""
+        lines = [f"{r.file}: {r.failures[0]}" for r in self.parity if not r.passed]
+        return lines + [m.summary() for m in self.map if not m.passed]
 
     def to_dict(self) -> dict:
         """JSON-ready form (``export.json``)."""
@@ -37,6 +45,7 @@ class ExportResult:
             "metadata": self.metadata.to_strings(),
             "parity": [r.to_dict() for r in self.parity],
             "parity_checked": bool(self.parity),
+            "map": [m.to_dict() for m in self.map],
             "seconds": round(self.seconds, 2),
         }
 
@@ -50,6 +59,8 @@ def export_model(
     check: bool = True,
     images: list[np.ndarray] | None = None,
     tolerance: Tolerance | None = None,
+    data: str | Path | None = None,
+    split: str = "val",
     log: Callable[[str], None] = print,
 ) -> ExportResult:
     """Export ``detector`` into ``out_dir`` as ``{name}.onnx`` (and ``{name}.xml/.bin`` for OpenVINO).
@@ -58,6 +69,9 @@ def export_model(
     :func:`~yoloxkit.export.parity.load_parity_images`) and compared with PyTorch; if any
     comparison is out of tolerance the model files are removed, ``export.json`` keeps the
     report, and a YoloxkitError says what differed. ``export.json`` is written in every case.
+    With ``data`` (and ``check``), decoded exports are also evaluated on ``split`` of that
+    labelled dataset beside PyTorch, and fail when their COCO AP differs by more than
+    :data:`~yoloxkit.export.accuracy.MAP_TOLERANCE`.
     """
     if fmt not in FORMATS:
         raise YoloxkitError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -82,17 +96,24 @@ def export_model(
             report = check_parity(detector, open_backend(path), images, tolerance)
             result.parity.append(report)
             log(report.summary())
+        if data is not None and metadata.outputs != "decoded":
+            log(f"mAP not checked: a model with {metadata.outputs} outputs is not evaluated (export with --decode, without --nms)")
+        elif data is not None:
+            for path in models:
+                comparison = compare_map(detector, ExportedDetector(open_backend(path)), data, split)
+                result.map.append(comparison)
+                log(comparison.summary())
     else:
         log("parity check skipped (--no-check): the exported model was NOT compared with PyTorch")
     result.seconds = time.perf_counter() - started
     (out_dir / "export.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
-    failed = [r for r in result.parity if not r.passed]
-    if failed:
+    failures = result.failures()
+    if failures:
         for path in files:
             path.unlink(missing_ok=True)
         raise YoloxkitError(
-            f"parity check failed for {', '.join(r.file for r in failed)}: {failed[0].failures[0]}; "
-            f"model files removed, report in {out_dir / 'export.json'} (--no-check keeps an unchecked export)"
+            f"parity check failed: {failures[0]}; model files removed, report in {out_dir / 'export.json'} "
+            "(--no-check keeps an unchecked export)"
         )
     return result
 

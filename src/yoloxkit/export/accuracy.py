@@ -1,0 +1,60 @@
+"""mAP difference between PyTorch and an exported model on a labelled dataset.
+
+Both detectors are evaluated by :func:`yoloxkit.evaluation.evaluate` on the same split at the
+reference's test settings (conf 0.001, NMS IoU 0.65), so the comparison includes everything
+``predict`` does. Only ``decoded`` exports can be evaluated this way: a graph with NMS has its
+thresholds baked in, and a raw graph leaves the decode to the caller.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..detector import Detector
+from .runtime import ExportedDetector
+
+#: Largest |AP(exported) - AP(PyTorch)| accepted (COCO AP@[.5:.95], as a fraction).
+MAP_TOLERANCE = 1e-3
+
+
+@dataclass(frozen=True)
+class MapComparison:
+    """COCO AP of both sides on one split and whether they agree within ``tolerance``."""
+
+    file: str
+    ap_pytorch: float
+    ap_exported: float
+    tolerance: float = MAP_TOLERANCE
+
+    @property
+    def difference(self) -> float:
+        """AP(exported) - AP(PyTorch)."""
+        return self.ap_exported - self.ap_pytorch
+
+    @property
+    def passed(self) -> bool:
+        """Whether the difference is within the tolerance."""
+        return abs(self.difference) <= self.tolerance
+
+    def summary(self) -> str:
+        """One line for the export log."""
+        verdict = "PASS" if self.passed else "FAIL"
+        return (
+            f"mAP {self.file}: PyTorch {self.ap_pytorch:.4f}, exported {self.ap_exported:.4f}, "
+            f"difference {self.difference:+.4f} (tolerance {self.tolerance:g}): {verdict}"
+        )
+
+    def to_dict(self) -> dict:
+        """JSON-ready form."""
+        return dict(vars(self)) | {"difference": self.difference, "passed": self.passed}
+
+
+def compare_map(
+    detector: Detector, exported: ExportedDetector, data: str | Path, split: str = "val", batch_size: int = 8
+) -> MapComparison:
+    """Evaluate ``detector`` and ``exported`` on ``split`` of ``data``; return both COCO APs."""
+    from ..evaluation import evaluate
+
+    ap = [evaluate(d, data, split, batch_size=batch_size).coco["AP"] for d in (detector, exported)]
+    return MapComparison(exported.backend.path.name, float(ap[0]), float(ap[1]))

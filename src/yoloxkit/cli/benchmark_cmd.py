@@ -102,7 +102,7 @@ def _run(
         chosen = [pool[i % len(pool)] for i in range(batch_size)]
         for fmt, detector in detectors.items():
             batch, _ = preprocess_batch(chosen, detector.contract)
-            times = _time(lambda: detector._detect(batch, conf, iou, False), warmup, iters)
+            times = _time(lambda d=detector, b=batch: d._detect(b, conf, iou, False), warmup, iters)
             h, w = detector.contract.input_size
             rows.append(
                 {

@@ -121,9 +121,6 @@ class GraphNMS(nn.Module):
     def __init__(self, settings: NMSSettings) -> None:
         super().__init__()
         self.settings = settings
-        k = settings.max_candidates
-        self.register_buffer("ranked_before", torch.ones(k, k).triu(1), persistent=False)
-        self.register_buffer("position_key", torch.arange(k, 0, -1, dtype=torch.float32), persistent=False)
 
     def forward(self, outputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         s = self.settings
@@ -139,12 +136,15 @@ class GraphNMS(nn.Module):
         top = _rank(scores, None if s.class_agnostic else classes)[:, :k]
         cand = torch.gather(rows, 1, top.unsqueeze(-1).repeat(1, 1, 7))
         valid = (torch.gather(scores, 1, top) >= s.conf).to(outputs.dtype)
-        edges = (pairwise_iou(cand[..., :4], cand[..., :4]) > s.iou).to(outputs.dtype) * self.ranked_before
+        # Rank 1..K computed from the data, not a K x K constant (which would add 4 MB to the file).
+        rank = torch.cumsum(torch.ones_like(valid), 1)
+        ranked_before = (rank.unsqueeze(2) < rank.unsqueeze(1)).to(outputs.dtype)
+        edges = (pairwise_iou(cand[..., :4], cand[..., :4]) > s.iou).to(outputs.dtype) * ranked_before
         if not s.class_agnostic:
             edges = edges * (cand[..., :, None, 6] == cand[..., None, :, 6]).to(outputs.dtype)
         keep = greedy_keep(edges * valid.unsqueeze(2), valid)
-        # Kept candidates first, in rank order: key K - position for kept ones, 0 otherwise.
-        key, first = torch.topk(keep * self.position_key, s.max_det, dim=1)
+        # Kept candidates first, in rank order: key K + 1 - rank for kept ones, 0 otherwise.
+        key, first = torch.topk(keep * (k + 1 - rank), s.max_det, dim=1)
         picked = torch.gather(cand, 1, first.unsqueeze(-1).repeat(1, 1, 7))
         detections = torch.where(key.unsqueeze(-1) > 0, picked, 0.0)
         num = torch.clamp(keep.sum(1), max=s.max_det).to(torch.int64)

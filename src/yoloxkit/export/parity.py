@@ -90,7 +90,7 @@ class ParityReport:
 
     def summary(self) -> str:
         """One line: what ran, the largest differences, PASS or FAIL."""
-        diffs = ", ".join(f"{part} {value:.2g}" for part, value in self.max_abs.items())
+        diffs = ", ".join(f"{part} {value:.2g}" for part, value in self.max_abs.items()) or "not compared (row counts only)"
         rows = f", {self.detections} PyTorch detections compared" if self.detections is not None else ""
         verdict = "PASS" if self.passed else "FAIL: " + "; ".join(self.failures[:3])
         if self.float64_floor:

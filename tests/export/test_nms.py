@@ -94,6 +94,7 @@ def test_onnxruntime_nms_equals_postprocess_of_pytorch(detector, settings, nms_p
         assert not rows[count:].any()
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript-based exporter's notice
 def test_onnxruntime_nms_is_exact_on_the_same_decoded_input(settings, export_dir):
     """The graph NMS alone, exported: bit-identical to postprocess, ties included."""
     path = export_dir / "nms_only.onnx"

@@ -124,3 +124,7 @@ def test_from_list_pads():
     targets = Targets.from_list([torch.tensor([[1, 5.0, 5.0, 2.0, 2.0]]), torch.zeros(0, 5)])
     assert targets.mask.tolist() == [[True], [False]]
     assert targets.classes.dtype == torch.int64 and targets.boxes.dtype == torch.float32
+
+
+def test_default_assigner_is_the_released_weights_variant():
+    assert YOLOXLoss().assigner.variant.name == "original"

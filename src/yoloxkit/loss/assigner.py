@@ -104,7 +104,7 @@ class SimOTAAssigner:
     def __call__(self, preds: FlatPredictions, targets: Targets) -> Assignment:
         """Assign ground truths to anchors for every image of the batch at once."""
         valid = targets.mask
-        penalty_free, candidates = self.geometry(preds.levels, targets)
+        penalty_free, candidates = self.geometry(preds.layout, targets)
         usable = candidates.unsqueeze(1) & valid.unsqueeze(2)  # [B, G, A]
 
         ious = cxcywh_iou(targets.boxes.unsqueeze(-1).unbind(2), preds.boxes.detach().unsqueeze(1).unbind(2))
@@ -135,11 +135,11 @@ class SimOTAAssigner:
         return Assignment(fg, gt_index, iou, fg.sum())
 
     def geometry(
-        self, levels: tuple[tuple[tuple[int, int], int], ...], targets: Targets
+        self, layout: tuple[tuple[tuple[int, int], int], ...], targets: Targets
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Penalty-free pairs ``[B, G, A]`` and candidate anchors ``[B, A]``.
 
-        ``levels`` gives ((H, W), stride) per level in anchor order. A region test factorises
+        ``layout`` gives ((H, W), stride) per level in anchor order. A region test factorises
         into a column test and a row test, so each level costs ``[B, G, W]`` and ``[B, G, H]``
         comparisons and one outer AND. Comparisons are the reference's: strictly inside,
         bounds computed with the same float32 operations (``x - left > 0`` iff ``x > left``).
@@ -149,7 +149,7 @@ class SimOTAAssigner:
         box_x = (cx - 0.5 * w, cx + 0.5 * w)
         box_y = (cy - 0.5 * h, cy + 0.5 * h)
         free, candidates = [], []
-        for (height, width), stride in levels:
+        for (height, width), stride in layout:
             xs = _anchor_centres(width, stride, cx.device)
             ys = _anchor_centres(height, stride, cx.device)
             radius = torch.tensor(float(stride), device=cx.device, dtype=torch.float32) * self.variant.center_radius

@@ -33,14 +33,14 @@ class FlatPredictions:
     ``raw``: ``[B, 5 + C, A]`` logits (tx, ty, tw, th, obj, cls...), float32, with autograd;
     ``boxes``: ``[B, 4, A]`` decoded (cx, cy, w, h) in input pixels, with autograd;
     ``grid``: ``[2, A]`` cell indices (x, y); ``strides``: ``[A]``;
-    ``levels``: ((H, W), stride) of each level, in anchor order.
+    ``layout``: ((H, W), stride) of each level, in anchor order.
     """
 
     raw: torch.Tensor
     boxes: torch.Tensor
     grid: torch.Tensor
     strides: torch.Tensor
-    levels: tuple[tuple[tuple[int, int], int], ...]
+    layout: tuple[tuple[tuple[int, int], int], ...]
 
     @property
     def obj(self) -> torch.Tensor:

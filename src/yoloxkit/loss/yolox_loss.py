@@ -11,8 +11,9 @@ With ``N = max(number of positives in the batch, 1)``:
   |raw (tx, ty, tw, th) - (gx/s - cx, gy/s - cy, log(w/s + 1e-8), log(h/s + 1e-8))| / N, else 0;
 * ``total`` = iou + obj + cls + l1.
 
-Positives are gathered into a fixed-size buffer (``nonzero_static`` with the bound
-``B * G * candidate_topk``), so the loss, like the assigner, needs no host synchronisation.
+Positives are gathered into a fixed-size buffer (bound ``B * G * candidate_topk``: each ground
+truth takes at most ``candidate_topk`` anchors), so the loss, like the assigner, needs no host
+synchronisation.
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ class YOLOXLoss(nn.Module):
 class _Positives:
     """Positive anchors gathered into ``K`` rows, in batch order; ``valid`` marks the real rows.
 
-    Padding rows repeat anchor 0 of image 0 with a unit ground-truth box and class 0, so that
-    every value stays finite; the loss masks them out.
+    Padding rows hold other anchors with a unit ground-truth box and class 0, so that every
+    value stays finite; the loss masks them out.
     """
 
     valid: torch.Tensor  # [K]
@@ -122,7 +123,8 @@ class _Positives:
     def gather(cls, preds: FlatPredictions, targets: Targets, assignment: Assignment, topk: int) -> _Positives:
         """At most ``topk`` positives per ground truth, so ``K = B * G * topk`` rows suffice."""
         capacity = min(assignment.fg.numel(), targets.mask.numel() * topk)
-        flat = torch.nonzero_static(assignment.fg.flatten(), size=capacity, fill_value=0).squeeze(1)
+        # Positives first, in batch order (a stable sort: no host synchronisation, any device).
+        flat = torch.argsort((~assignment.fg.flatten()).byte(), stable=True)[:capacity]
         valid = torch.arange(capacity, device=flat.device) < assignment.num_fg
         image, anchor = flat // assignment.fg.shape[1], flat % assignment.fg.shape[1]
         gt = assignment.gt_index[image, anchor]

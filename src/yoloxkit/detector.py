@@ -16,7 +16,7 @@ from .data.images import read_image, to_bgr_uint8
 from .data.preprocess import PreprocessContract, preprocess_batch
 from .errors import YoloxkitError
 from .models import YOLOX, canonical_name, get_spec
-from .models.fuse import fused_copy
+from .models.inference import optimize_for_inference
 from .ops import postprocess
 from .structures import Boxes, BoxFormat, Detections
 
@@ -136,12 +136,19 @@ class Detector:
         return self._model
 
     def _inference_model(self) -> nn.Module:
+        """The network ``predict`` runs: with ``fuse`` (the default) an optimised copy.
+
+        The copy (BN folded, fused oneDNN convolutions, channels-last; see
+        :mod:`yoloxkit.models.inference`) is cached and rebuilt whenever a parameter or buffer
+        of the model has changed (in-place updates bump a tensor's version, new tensors have
+        new storage), or when the model was moved to another device or dtype.
+        """
         if not self.fuse:
             return self._model.eval()
         tensors = [*self._model.parameters(), *self._model.buffers()]
-        versions = tuple(t._version for t in tensors) + tuple(t.data_ptr() for t in tensors)
+        versions = tuple((t._version, t.data_ptr(), t.device, t.dtype) for t in tensors)
         if self._runner is None or versions != self._runner_versions:
-            self._runner = fused_copy(self._model)
+            self._runner = optimize_for_inference(self._model)
             self._runner_versions = versions
         return self._runner
 

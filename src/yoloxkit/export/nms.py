@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import YoloxkitError
+from ..ops.nms import box_iou
 from ..structures.boxes import BoxFormat, convert
 
 
@@ -55,21 +56,6 @@ class NMSSettings:
     def to_dict(self) -> dict:
         """Plain-JSON form (export metadata)."""
         return asdict(self)
-
-
-def pairwise_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU ``[..., n, m]`` of xyxy boxes ``[..., n, 4]`` and ``[..., m, 4]`` (leading dims broadcast).
-
-    The operations of :func:`yoloxkit.ops.box_iou` in the same order, so values are bit-identical.
-    """
-    ax1, ay1, ax2, ay2 = (a[..., :, None, i] for i in range(4))
-    bx1, by1, bx2, by2 = (b[..., None, :, i] for i in range(4))
-    area_a = (ax2 - ax1) * (ay2 - ay1)
-    area_b = (bx2 - bx1) * (by2 - by1)
-    w = (torch.minimum(ax2, bx2) - torch.maximum(ax1, bx1)).clamp(min=0)
-    h = (torch.minimum(ay2, by2) - torch.maximum(ay1, by1)).clamp(min=0)
-    inter = w * h
-    return inter / (area_a + area_b - inter)
 
 
 def _greedy_keep(suppress: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -139,7 +125,7 @@ class GraphNMS(nn.Module):
         # Rank 1..K computed from the data, not a K x K constant (which would add 4 MB to the file).
         rank = torch.cumsum(torch.ones_like(valid), 1)
         ranked_before = (rank.unsqueeze(2) < rank.unsqueeze(1)).to(outputs.dtype)
-        edges = (pairwise_iou(cand[..., :4], cand[..., :4]) > s.iou).to(outputs.dtype) * ranked_before
+        edges = (box_iou(cand[..., :4], cand[..., :4]) > s.iou).to(outputs.dtype) * ranked_before
         if not s.class_agnostic:
             edges = edges * (cand[..., :, None, 6] == cand[..., None, :, 6]).to(outputs.dtype)
         keep = greedy_keep(edges * valid.unsqueeze(2), valid)

@@ -20,13 +20,17 @@ _CHUNK_ELEMENTS = 1 << 18
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Pairwise IoU ``[len(a), len(b)]`` of xyxy boxes, with torchvision's arithmetic."""
-    ax1, ay1, ax2, ay2 = (a[:, i, None] for i in range(4))
-    bx1, by1, bx2, by2 = (b[None, :, i] for i in range(4))
+    """Pairwise IoU ``[..., n, m]`` of xyxy boxes ``[..., n, 4]`` and ``[..., m, 4]``.
+
+    Leading dimensions broadcast (the in-graph NMS of exported models uses ``[B, K, 4]``);
+    the arithmetic is torchvision's, in its order.
+    """
+    ax1, ay1, ax2, ay2 = (a[..., :, None, i] for i in range(4))
+    bx1, by1, bx2, by2 = (b[..., None, :, i] for i in range(4))
     area_a = (ax2 - ax1) * (ay2 - ay1)
     area_b = (bx2 - bx1) * (by2 - by1)
-    w = (torch.minimum(ax2, bx2) - torch.maximum(ax1, bx1)).clamp_(min=0)
-    h = (torch.minimum(ay2, by2) - torch.maximum(ay1, by1)).clamp_(min=0)
+    w = (torch.minimum(ax2, bx2) - torch.maximum(ax1, bx1)).clamp(min=0)
+    h = (torch.minimum(ay2, by2) - torch.maximum(ay1, by1)).clamp(min=0)
     inter = w * h
     return inter / (area_a + area_b - inter)
 

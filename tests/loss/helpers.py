@@ -115,10 +115,8 @@ def reference_inputs(preds: FlatPredictions) -> dict[str, torch.Tensor]:
     }
 
 
-def reference_assignment(head, preds: FlatPredictions, labels: torch.Tensor) -> Assignment:
-    """The reference's per-image ``get_assignments`` results, laid out as an :class:`Assignment`."""
-    inputs = reference_inputs(preds)
-    outputs = inputs["outputs"]
+def _per_image(outputs: torch.Tensor, labels: torch.Tensor, assign_image) -> Assignment:
+    """Run ``assign_image(b, num_gt) -> (fg_b, iou_b, gt_b)`` on each image with objects, as an Assignment."""
     batch, num_anchors = outputs.shape[:2]
     fg = torch.zeros(batch, num_anchors, dtype=torch.bool)
     gt_index = torch.zeros(batch, num_anchors, dtype=torch.long)
@@ -126,8 +124,18 @@ def reference_assignment(head, preds: FlatPredictions, labels: torch.Tensor) -> 
     counts = (labels.sum(2) > 0).sum(1)
     for b in range(batch):
         num_gt = int(counts[b])
-        if num_gt == 0:
-            continue
+        if num_gt:
+            fg_b, iou_b, gt_b = assign_image(b, num_gt)
+            fg[b], gt_index[b, fg_b], iou[b, fg_b] = fg_b, gt_b, iou_b
+    return Assignment(fg, gt_index, iou, fg.sum())
+
+
+def reference_assignment(head, preds: FlatPredictions, labels: torch.Tensor) -> Assignment:
+    """The reference's per-image ``get_assignments`` results, laid out as an :class:`Assignment`."""
+    inputs = reference_inputs(preds)
+    outputs = inputs["outputs"]
+
+    def assign_image(b: int, num_gt: int):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             _, fg_b, iou_b, gt_b, _ = head.get_assignments(
@@ -135,8 +143,9 @@ def reference_assignment(head, preds: FlatPredictions, labels: torch.Tensor) -> 
                 inputs["expanded_strides"], inputs["x_shifts"], inputs["y_shifts"],
                 outputs[:, :, 5:], outputs[:, :, 4:5],
             )  # fmt: skip
-        fg[b], gt_index[b, fg_b], iou[b, fg_b] = fg_b, gt_b, iou_b
-    return Assignment(fg, gt_index, iou, fg.sum())
+        return fg_b, iou_b, gt_b
+
+    return _per_image(outputs, labels, assign_image)
 
 
 def original_assignment(head, preds: FlatPredictions, labels: torch.Tensor) -> Assignment:
@@ -154,15 +163,8 @@ def original_assignment(head, preds: FlatPredictions, labels: torch.Tensor) -> A
     strides = inputs["expanded_strides"][0]
     x = inputs["x_shifts"][0] * strides + 0.5 * strides
     y = inputs["y_shifts"][0] * strides + 0.5 * strides
-    batch, num_anchors = outputs.shape[:2]
-    fg = torch.zeros(batch, num_anchors, dtype=torch.bool)
-    gt_index = torch.zeros(batch, num_anchors, dtype=torch.long)
-    iou = torch.zeros(batch, num_anchors)
-    counts = (labels.sum(2) > 0).sum(1)
-    for b in range(batch):
-        num_gt = int(counts[b])
-        if num_gt == 0:
-            continue
+
+    def assign_image(b: int, num_gt: int):
         gt, classes = labels[b, :num_gt, 1:5], labels[b, :num_gt, 0]
         cx, cy, w, h = (gt[:, i : i + 1] for i in range(4))
         in_box = torch.stack([x - (cx - 0.5 * w), y - (cy - 0.5 * h), (cx + 0.5 * w) - x, (cy + 0.5 * h) - y], 2)
@@ -180,13 +182,13 @@ def original_assignment(head, preds: FlatPredictions, labels: torch.Tensor) -> A
         ).sum(-1)
         cost = cls_cost + 3.0 * -torch.log(ious + 1e-8) + 100000.0 * (~relation)
         fg_b = cand.clone()
-        if n:
-            _, _, iou_b, gt_b = head.simota_matching(cost, ious, classes, num_gt, fg_b)
-        else:
+        if not n:
             fg_b[:] = False
-            iou_b, gt_b = torch.zeros(0), torch.zeros(0, dtype=torch.long)
-        fg[b], gt_index[b, fg_b], iou[b, fg_b] = fg_b, gt_b, iou_b
-    return Assignment(fg, gt_index, iou, fg.sum())
+            return fg_b, torch.zeros(0), torch.zeros(0, dtype=torch.long)
+        _, _, iou_b, gt_b = head.simota_matching(cost, ious, classes, num_gt, fg_b)
+        return fg_b, iou_b, gt_b
+
+    return _per_image(outputs, labels, assign_image)
 
 
 def assign(variant: str, levels: list[torch.Tensor], targets: Targets) -> tuple[FlatPredictions, Assignment]:

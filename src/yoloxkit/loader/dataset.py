@@ -1,8 +1,11 @@
 """torch Datasets: augmented training samples, and letterboxed validation images.
 
 A training item is ``(image, targets, info)``: BGR uint8 HxWx3, ``[max_labels, 1 + D]`` float32
-label rows and a :class:`SampleInfo`. The key is an index, or ``(mosaic, index)`` from the batch
-sampler, which is how the no-augmentation epochs reach persistent workers. An unreadable image
+label rows and a :class:`SampleInfo`. The key is an index, or ``(mosaic, index, entropy)`` from the
+batch sampler: the mosaic switch is how the no-augmentation epochs reach persistent workers, and
+``entropy`` (seed, epoch, position in the epoch) seeds the sample's own random stream, so a
+seeded epoch draws the same augmentations whatever the number of workers or processes, and a
+resumed run repeats the epochs it replays. An unreadable image
 never raises inside a worker: with ``skip_bad_images`` the sample is rebuilt from another random
 image and the file is listed in ``info.bad``; without it the item carries ``info.error`` and the
 loader stops with that message in the main process.
@@ -71,7 +74,10 @@ def _owned(image: np.ndarray) -> np.ndarray:
 
 
 class TrainDataset(torch.utils.data.Dataset):
-    """Augmented training samples; each worker draws from its own generator (see :meth:`reseed`)."""
+    """Augmented training samples, each drawn from the stream its key's entropy seeds.
+
+    A bare index (no entropy) draws from the dataset's own generator (see :meth:`reseed`).
+    """
 
     def __init__(self, source: TrainSource, config: AugmentConfig, skip_bad_images: bool = False, seed: int | None = None) -> None:
         self.pipeline = TrainPipeline(source, config)
@@ -85,18 +91,22 @@ class TrainDataset(torch.utils.data.Dataset):
         """Start a new random stream (called once per worker process with a distinct seed)."""
         self.rng = np.random.default_rng(seed)
 
-    def __getitem__(self, key: int | tuple[bool, int]) -> tuple[np.ndarray, np.ndarray, SampleInfo]:
-        mosaic, index = key if isinstance(key, tuple) else (True, key)
+    def __getitem__(self, key: int | tuple[bool, int, tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray, SampleInfo]:
+        if isinstance(key, tuple):
+            mosaic, index, entropy = key
+            rng = np.random.default_rng(entropy)
+        else:
+            mosaic, index, rng = True, key, self.rng
         first, bad = int(index), []
         for _ in range(MAX_ATTEMPTS):
             try:
-                image, targets = self.pipeline(int(index), self.rng, mosaic)
+                image, targets = self.pipeline(int(index), rng, mosaic)
                 return _owned(image), targets, SampleInfo(first, tuple(bad))
             except BadImageError as exc:
                 if not self.skip_bad_images:
                     return self._failure(first, str(exc))
                 bad.append((exc.path, exc.reason))
-                index = self.rng.integers(0, len(self))
+                index = rng.integers(0, len(self))
         message = f"{MAX_ATTEMPTS} unreadable images in a row while building one sample; the last: {bad[-1][0]}"
         return self._failure(first, message, tuple(bad))
 

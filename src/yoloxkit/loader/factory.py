@@ -2,8 +2,13 @@
 
 Batches hold uint8 NHWC images; :func:`images_to_device` makes the float NCHW network input on
 the device, so a quarter of the reference's float32 bytes cross to the GPU. The mosaic switch for
-the last epochs travels with every index (``(mosaic, index)`` keys from the batch sampler), so
-it reaches persistent workers, as in the reference.
+the last epochs travels with every index (``(mosaic, index, entropy)`` keys from the batch
+sampler), so it reaches persistent workers, as in the reference.
+
+Epochs are reproducible: :meth:`TrainLoader.set_epoch` seeds the order from ``(seed, epoch)``
+and every sample's augmentation from ``(seed, epoch, position)``. With ``world_size`` processes
+each one loads its contiguous share of every global batch, so the processes together see
+exactly the batches a single process would.
 """
 
 from __future__ import annotations
@@ -15,8 +20,9 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 import cv2
+import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, get_worker_info
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, Sampler, SequentialSampler, get_worker_info
 from torch.utils.data._utils.collate import default_collate
 
 from ..augment.config import AugmentConfig
@@ -44,10 +50,14 @@ class LoaderConfig:
     persistent_workers: bool = True
     prefetch_factor: int = 2
     reduced_decode: bool = True  # decode very large JPEGs at 1/2, 1/4 or 1/8 scale (see loader.decode)
+    rank: int = 0  # this process's share of every global batch of batch_size images ...
+    world_size: int = 1  # ... when training on several processes
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.num_workers < 0 or self.prefetch_factor < 1:
             raise YoloxkitError("batch_size and prefetch_factor must be >= 1 and num_workers >= 0")
+        if not 0 <= self.rank < self.world_size or self.batch_size % self.world_size:
+            raise YoloxkitError(f"batch_size {self.batch_size} must split evenly over {self.world_size} processes")
 
 
 class TrainBatch(NamedTuple):
@@ -59,15 +69,43 @@ class TrainBatch(NamedTuple):
 
 
 class ModeBatchSampler(BatchSampler):
-    """Batches of ``(mosaic, index)`` keys; :attr:`mosaic` is switched off for the last epochs."""
+    """Batches of ``(mosaic, index, (seed, epoch, position))`` keys for this process.
 
-    def __init__(self, sampler, batch_size: int, drop_last: bool) -> None:  # noqa: ANN001 (any torch sampler)
+    :attr:`mosaic` is switched off for the last epochs; :meth:`set_epoch` reseeds the order.
+    ``batch_size`` is the global batch; process ``rank`` of ``world_size`` gets its contiguous slice.
+    """
+
+    def __init__(self, sampler: Sampler, batch_size: int, drop_last: bool, seed: int, rank: int = 0, world_size: int = 1) -> None:
         super().__init__(sampler, batch_size, drop_last)
         self.mosaic = True
+        self.seed = seed
+        self.epoch = 0
+        self.rank = rank
+        self.world_size = world_size
 
-    def __iter__(self) -> Iterator[list[tuple[bool, int]]]:
+    def set_epoch(self, epoch: int) -> None:
+        """Seed the order of ``epoch`` from ``(seed, epoch)`` (and the samples from their positions)."""
+        self.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+        elif isinstance(self.sampler, RandomSampler):
+            self.sampler.generator.manual_seed(epoch_seed(self.seed, epoch))
+
+    def __iter__(self) -> Iterator[list[tuple[bool, int, tuple[int, int, int]]]]:
+        position = 0
         for batch in super().__iter__():
-            yield [(self.mosaic, index) for index in batch]
+            share = -(-len(batch) // self.world_size)
+            start = self.rank * share
+            keys = [(self.mosaic, index, (self.seed, self.epoch, position + start + i))
+                    for i, index in enumerate(batch[start : start + share])]  # fmt: skip
+            position += len(batch)
+            if keys:
+                yield keys
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A 63-bit seed for ``epoch`` of a run seeded with ``seed``."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def seed_worker(worker_id: int) -> None:
@@ -123,6 +161,10 @@ class TrainLoader:
         """The no-augmentation mode of the last epochs: only HSV, flip and letterbox from now on."""
         self.sampler.mosaic = False
 
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next pass epoch ``epoch`` of the seeded sequence (call before iterating)."""
+        self.sampler.set_epoch(epoch)
+
 
 def _loader_kwargs(config: LoaderConfig) -> dict:
     pin = torch.cuda.is_available() if config.pin_memory is None else config.pin_memory
@@ -134,8 +176,13 @@ def _loader_kwargs(config: LoaderConfig) -> dict:
     return kwargs
 
 
-def make_train_loader(dataset: Dataset, split: str, augment: AugmentConfig, config: LoaderConfig = LoaderConfig()) -> TrainLoader:
-    """The training loader of ``dataset.splits[split]``: records, image store (cache), augmentation, workers."""
+def make_train_loader(
+    dataset: Dataset, split: str, augment: AugmentConfig, config: LoaderConfig = LoaderConfig(), sampler: Sampler | None = None
+) -> TrainLoader:
+    """The training loader of ``dataset.splits[split]``: records, image store (cache), augmentation, workers.
+
+    ``sampler`` replaces the uniform shuffle (e.g. a class-balancing sampler with ``set_epoch``).
+    """
     records = TrainRecords.from_split(dataset, split, augment.input_size)
     if sum(records.dropped.values()):
         left_out = ", ".join(f"{n} {reason}" for reason, n in records.dropped.items() if n)
@@ -143,10 +190,12 @@ def make_train_loader(dataset: Dataset, split: str, augment: AugmentConfig, conf
     bad_images = BadImageLog()
     store = build_store(records, config.cache, bad_images, config.skip_bad_images, config.cache_dir, config.reduced_decode)
     train_set = TrainDataset(TrainSource(records, store), augment, config.skip_bad_images, config.seed)
+    seed = config.seed if config.seed is not None else int(torch.randint(0, 2**62, ()).item())
     generator = torch.Generator()
-    generator.manual_seed(config.seed if config.seed is not None else int(torch.randint(0, 2**62, ()).item()))
-    sampler = RandomSampler(train_set, generator=generator) if config.shuffle else SequentialSampler(train_set)
-    batch_sampler = ModeBatchSampler(sampler, config.batch_size, config.drop_last)
+    generator.manual_seed(epoch_seed(seed, 0))
+    if sampler is None:
+        sampler = RandomSampler(train_set, generator=generator) if config.shuffle else SequentialSampler(train_set)
+    batch_sampler = ModeBatchSampler(sampler, config.batch_size, config.drop_last, seed, config.rank, config.world_size)
     loader = DataLoader(train_set, batch_sampler=batch_sampler, collate_fn=collate, worker_init_fn=seed_worker,
                         generator=generator, **_loader_kwargs(config))  # fmt: skip
     return TrainLoader(loader, batch_sampler, records, bad_images)

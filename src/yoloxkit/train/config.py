@@ -1,0 +1,236 @@
+"""Every training setting in one typed config, with the reference's recipe as the defaults.
+
+Sections: ``optim`` (SGD, schedule, clipping, accumulation), ``ema``, ``multiscale``,
+``augment`` (:class:`~yoloxkit.augment.AugmentConfig`, per-model reference values, including
+``input_size`` and ``no_aug_epochs``), ``loader`` (workers, caches, sampling), ``val``,
+``checkpoint``, ``early_stop``, ``finetune`` and ``log``. Build one with :func:`make_train_config`
+(defaults for the model, a YAML file, ``key=value`` overrides); ``yoloxkit train --print-config``
+prints the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from ..augment.config import AugmentConfig
+from ..config import apply_overrides, from_dict, merge, read_yaml, to_dict
+from ..errors import YoloxkitError
+from ..models.registry import canonical_name, get_spec
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """SGD with the reference's parameter groups and the "yoloxwarmcos" schedule (per iteration)."""
+
+    basic_lr_per_img: float = 0.01 / 64  # lr = basic_lr_per_img * total batch ...
+    lr: float | None = None  # ... unless set here (absolute learning rate)
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4  # on conv/linear weights only (not on BN weights or biases)
+    warmup_epochs: float = 5.0  # quadratic warm-up from warmup_lr
+    warmup_lr: float = 0.0
+    min_lr_ratio: float = 0.05  # cosine ends at min_lr_ratio * lr, held for the no-aug epochs
+    scheduler: Literal["yoloxwarmcos", "cos", "constant"] = "yoloxwarmcos"
+    lr_mult: dict[str, float] = field(default_factory=dict)  # per part: backbone / neck / head
+    grad_clip: float | None = None  # max total gradient norm (None: no clipping, as the reference)
+    accumulate: int = 1  # optimizer step every N batches (effective batch = batch * N)
+
+    def __post_init__(self) -> None:
+        if self.basic_lr_per_img <= 0 or (self.lr is not None and self.lr <= 0):
+            raise YoloxkitError("basic_lr_per_img and lr must be > 0")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise YoloxkitError(f"min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
+        if self.warmup_epochs < 0 or self.warmup_lr < 0:
+            raise YoloxkitError("warmup_epochs and warmup_lr must be >= 0")
+        if self.accumulate < 1:
+            raise YoloxkitError(f"accumulate must be >= 1, got {self.accumulate}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise YoloxkitError(f"grad_clip must be > 0 or null, got {self.grad_clip}")
+        bad = [k for k in self.lr_mult if k not in ("backbone", "neck", "head")]
+        if bad or any(v < 0 for v in self.lr_mult.values()):
+            raise YoloxkitError(f"lr_mult takes backbone/neck/head: multiplier >= 0, got {self.lr_mult}")
+
+
+@dataclass(frozen=True)
+class EmaConfig:
+    """Exponential moving average of the weights: decay * (1 - exp(-updates / ramp))."""
+
+    enabled: bool = True
+    decay: float = 0.9998
+    ramp: float = 2000.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.decay < 1 or self.ramp <= 0:
+            raise YoloxkitError(f"decay must lie in (0, 1) and ramp be > 0, got {self.decay}, {self.ramp}")
+
+
+@dataclass(frozen=True)
+class MultiscaleConfig:
+    """Random input size every ``every`` iterations: 32 * randint(size/32 - range, size/32 + range)."""
+
+    enabled: bool = True
+    every: int = 10
+    range: int = 5
+    random_size: tuple[int, int] | None = None  # explicit (low, high) in units of 32, e.g. (10, 20)
+
+    def __post_init__(self) -> None:
+        if self.every < 1 or self.range < 0:
+            raise YoloxkitError("every must be >= 1 and range >= 0")
+        if self.random_size is not None and not 1 <= self.random_size[0] <= self.random_size[1]:
+            raise YoloxkitError(f"random_size must be (low, high) with 1 <= low <= high, got {self.random_size}")
+
+
+@dataclass(frozen=True)
+class LoadingConfig:
+    """Where batches come from: splits, loader workers, caches and sampling."""
+
+    train_split: str = "train"
+    val_split: str | None = "val"  # None: no validation
+    workers: int = 4
+    cache: Literal["none", "ram", "disk"] = "none"
+    cache_dir: Path | None = None
+    skip_bad_images: bool = False
+    sampling: Literal["uniform", "repeat_factor", "class_aware"] = "uniform"
+    repeat_threshold: float = 0.1  # repeat-factor sampling: classes rarer than this share are repeated
+
+    def __post_init__(self) -> None:
+        if self.workers < 0:
+            raise YoloxkitError(f"workers must be >= 0, got {self.workers}")
+
+
+@dataclass(frozen=True)
+class ValConfig:
+    """Validation of the EMA model during training (the reference's in-training settings)."""
+
+    interval: int = 10  # every N epochs, and every epoch in the no-aug phase
+    conf: float = 0.01
+    iou: float = 0.65
+    batch: int = 8
+    metric: Literal["mAP50_95", "mAP50"] = "mAP50_95"  # selects best.pt
+
+    def __post_init__(self) -> None:
+        if self.interval < 1 or self.batch < 1:
+            raise YoloxkitError("interval and batch must be >= 1")
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """``last.pt`` every epoch, ``best.pt`` on improvement, ``epoch_N.pt`` every N keeping the newest K."""
+
+    every: int = 0  # 0: no periodic checkpoints
+    keep: int = 3
+
+    def __post_init__(self) -> None:
+        if self.every < 0 or self.keep < 1:
+            raise YoloxkitError("every must be >= 0 and keep >= 1")
+
+
+@dataclass(frozen=True)
+class EarlyStopConfig:
+    """Stop when the validation metric has not improved by more than ``min_delta`` for ``patience`` epochs."""
+
+    patience: int = 0  # 0: never stop early
+    min_delta: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.patience < 0 or self.min_delta < 0:
+            raise YoloxkitError("patience and min_delta must be >= 0")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """How ``weights`` are loaded and which parts train (see docs/finetuning.md)."""
+
+    class_mode: Literal["new", "append"] = "new"
+    freeze: str = "none"  # none | backbone | backbone+neck | stages:N
+    unfreeze: str | None = None  # progressive schedule, e.g. "backbone+neck@0,backbone@3,none@6"
+    min_match: float = 0.5  # refuse weights matching less of the model than this share ...
+    force: bool = False  # ... unless forced
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """What the run reports: metrics.csv always, TensorBoard by default, a progress bar."""
+
+    sinks: tuple[str, ...] = ("csv", "tensorboard")
+    interval: int = 10  # a step row every N iterations
+    progress: bool = True
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.sinks if s not in ("csv", "tensorboard", "mlflow", "wandb")]
+        if unknown:
+            raise YoloxkitError(f"sinks: unknown {unknown}; choose from csv, tensorboard, mlflow, wandb")
+        if self.interval < 1:
+            raise YoloxkitError(f"interval must be >= 1, got {self.interval}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A whole training run."""
+
+    data: str = ""  # a dataset as `yoloxkit data` names it (folder, data.yaml, COCO JSON, split manifest)
+    model: str = "yolox-s"
+    weights: str | None = None  # a checkpoint, or "pretrained" for the official COCO weights
+    out: Path = Path("runs/train")
+    epochs: int = 300
+    batch: int = 64  # images per optimizer step over all processes (before accumulation)
+    device: str = "auto"
+    seed: int = 0
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"
+    assigner: Literal["original", "megvii2023"] = "original"  # SimOTA of the released weights
+    sync_bn: bool = False
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    ema: EmaConfig = field(default_factory=EmaConfig)
+    multiscale: MultiscaleConfig = field(default_factory=MultiscaleConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    loader: LoadingConfig = field(default_factory=LoadingConfig)
+    val: ValConfig = field(default_factory=ValConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch < 1:
+            raise YoloxkitError(f"epochs and batch must be >= 1, got {self.epochs}, {self.batch}")
+        get_spec(self.model)  # an unknown model name fails here, with the list of known ones
+
+    def base_lr(self) -> float:
+        """The learning rate the schedule starts from (before part multipliers)."""
+        return self.optim.lr if self.optim.lr is not None else self.optim.basic_lr_per_img * self.batch
+
+    def with_epochs(self, epochs: int) -> TrainConfig:
+        """The same run planned for ``epochs`` epochs (``--resume --epochs N`` extends a run)."""
+        return replace(self, epochs=epochs)
+
+
+def model_defaults(model: str) -> dict[str, Any]:
+    """The reference's settings for ``model`` as plain data (yolox-nano/tiny: 416, mosaic 0.5..1.5, ...)."""
+    name = canonical_name(model)
+    multiscale = MultiscaleConfig(random_size=(10, 20)) if name in ("yolox-nano", "yolox-tiny") else MultiscaleConfig()
+    return to_dict(TrainConfig(model=name, augment=AugmentConfig.for_model(name), multiscale=multiscale))
+
+
+def make_train_config(
+    path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), **fields: Any
+) -> TrainConfig:
+    """Defaults for the chosen model, then the YAML file, then ``fields`` (top-level), then ``overrides``.
+
+    The model is read first (from the overrides, the fields or the file) so that its reference
+    settings are the starting point.
+    """
+    data = read_yaml(path) if path is not None else {}
+    data = merge(data, {k: to_dict(v) for k, v in fields.items() if v is not None})
+    data = apply_overrides(data, overrides)
+    model = data.get("model", TrainConfig.model)
+    if not isinstance(model, str):
+        raise YoloxkitError(f"model: expected a model name, got {model!r}")
+    try:
+        defaults = model_defaults(model)
+    except YoloxkitError as exc:
+        raise YoloxkitError(f"model: {exc}") from None
+    data["model"] = canonical_name(model)
+    return from_dict(TrainConfig, merge(defaults, data))

@@ -9,7 +9,7 @@ import typer
 from ..errors import YoloxkitError
 from . import data_cmd, demo_cmd, models_cmd, predict_cmd
 from . import compare_cmd, eval_cmd
-from . import benchmark_cmd, export_cmd
+from . import benchmark_cmd, export_cmd, serve_cmd
 
 app = typer.Typer(
     name="yoloxkit",
@@ -26,6 +26,7 @@ app.command("eval")(eval_cmd.eval_command)
 app.command("compare")(compare_cmd.compare)
 app.command("export")(export_cmd.export)
 app.command("benchmark")(benchmark_cmd.benchmark)
+app.command("serve")(serve_cmd.serve)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,4 @@
-"""Importing the optional deployment dependencies (the ``export`` extra) with a clear error."""
+"""Importing optional dependencies (the ``export`` and ``serve`` extras) with a clear error."""
 
 from __future__ import annotations
 
@@ -7,8 +7,16 @@ from types import ModuleType
 
 from ..errors import YoloxkitError
 
-#: Module name -> the PyPI package that provides it.
-PACKAGES = {"onnx": "onnx", "onnxruntime": "onnxruntime", "onnxslim": "onnxslim", "openvino": "openvino"}
+#: Module name -> (the PyPI package that provides it, the yoloxkit extra that installs it).
+PACKAGES = {
+    "onnx": ("onnx", "export"),
+    "onnxruntime": ("onnxruntime", "export"),
+    "onnxslim": ("onnxslim", "export"),
+    "openvino": ("openvino", "export"),
+    "fastapi": ("fastapi", "serve"),
+    "uvicorn": ("uvicorn", "serve"),
+    "python_multipart": ("python-multipart", "serve"),
+}
 
 
 def require(module: str) -> ModuleType:
@@ -16,7 +24,7 @@ def require(module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError:
-        package = PACKAGES.get(module, module)
+        package, extra = PACKAGES.get(module.split(".")[0], (module, "export"))
         raise YoloxkitError(
-            f"{package} is not installed: pip install 'yoloxkit[export]' (or pip install {package})"
+            f"{package} is not installed: pip install 'yoloxkit[{extra}]' (or pip install {package})"
         ) from None

@@ -1,0 +1,32 @@
+"""``yoloxkit serve``: an HTTP service around a detector (``.pth``, ``.onnx`` or OpenVINO ``.xml``)."""
+
+from __future__ import annotations
+
+import typer
+
+from ..errors import YoloxkitError
+from ..serve import create_app, run_server
+from .common import load_detector
+
+
+def serve(
+    weights: str = typer.Option(None, "--weights", "-w", help="Checkpoint file, model name, or an exported .onnx/.xml."),
+    model: str = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted)."),
+    size: int = typer.Option(None, "--size", help="Input size (multiple of 32); default from checkpoint/model."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N (PyTorch weights only)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    max_mb: float = typer.Option(20.0, "--max-mb", help="Largest request body accepted, in MiB (413 above it)."),
+    conf: float = typer.Option(0.25, "--conf", help="Default score threshold (requests may pass ?conf=)."),
+    iou: float = typer.Option(0.45, "--iou", help="Default NMS IoU threshold (requests may pass ?iou=)."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info, debug."),
+) -> None:
+    """Serve detections over HTTP: POST /predict (an image in, JSON detections out), GET /health, GET /model."""
+    if max_mb <= 0:
+        raise YoloxkitError(f"--max-mb must be > 0, got {max_mb}")
+    if not 0 <= port <= 65535:
+        raise YoloxkitError(f"--port must lie in 0-65535, got {port}")
+    detector = load_detector(weights, model, size, device)
+    app = create_app(detector, max_bytes=int(max_mb * 2**20), conf=conf, iou=iou)
+    typer.echo(f"serving {detector!r} on http://{host}:{port} (POST /predict, GET /health, GET /model)")
+    run_server(app, host, port, log_level)

@@ -1,0 +1,152 @@
+"""The FastAPI application: one image in, the ``Detections.to_dict`` JSON out.
+
+Routes:
+
+``POST /predict``  the image as a multipart upload (field ``file``, or the only file field) or as
+                   the raw request body (``image/*`` or ``application/octet-stream``); query
+                   parameters ``conf``, ``iou`` (both in [0, 1]) and ``class_agnostic``.
+``GET /health``    ``{"status": "ok"}``.
+``GET /model``     model name, class names, input size, backend and precision, the size limit.
+
+Errors are 4xx with a one-line ``detail``: 400 empty body, undecodable image or bad multipart
+form; 413 a body over ``max_bytes`` (refused from ``Content-Length`` before reading, and counted
+while reading when the client streams without one); 415 another content type; 422 an
+invalid query parameter.
+
+FastAPI is imported when :func:`create_app` is called, so ``import yoloxkit`` works without the
+``serve`` extra. (No ``from __future__ import annotations`` here: FastAPI reads the route
+functions' annotations at run time.)
+"""
+
+import threading
+
+import numpy as np
+
+from .. import __version__
+from ..data.images import decode_image
+from ..detector import Detector
+from ..errors import YoloxkitError
+from ..export.deps import require
+
+#: Default request size limit.
+DEFAULT_MAX_BYTES = 20 * 2**20
+#: Content types accepted as a raw image body (besides ``image/*``).
+RAW_TYPES = ("application/octet-stream", "")
+
+
+def describe_backend(detector: Detector) -> dict:
+    """What runs the network: ``pytorch`` (with its device) or the exported model's runtime and precision."""
+    backend = getattr(detector, "backend", None)
+    if backend is None:
+        return {"backend": "pytorch", "device": str(detector.device), "precision": "fp32"}
+    return {"backend": backend.kind, "device": "cpu", "precision": backend.metadata.precision, "file": backend.path.name}
+
+
+def create_app(
+    detector: Detector,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    conf: float = 0.25,
+    iou: float = 0.45,
+):
+    """A FastAPI app serving ``detector``; ``conf`` / ``iou`` are the defaults of ``POST /predict``.
+
+    Requests are answered one at a time per process (a lock around the detector: neither the
+    runtimes' inference requests nor PyTorch's cached inference copy are shared between threads).
+    """
+    fastapi = require("fastapi")
+    require("python_multipart")  # FastAPI parses multipart forms with python-multipart
+    from fastapi import HTTPException, Query, Request
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from starlette.datastructures import UploadFile
+
+    if max_bytes < 1:
+        raise YoloxkitError(f"max_bytes must be >= 1, got {max_bytes}")
+    if not (0.0 <= conf <= 1.0 and 0.0 <= iou <= 1.0):
+        raise YoloxkitError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
+    lock = threading.Lock()
+    h, w = detector.contract.input_size
+    model_info = {
+        "model": detector.model_name,
+        "class_names": list(detector.class_names),
+        "input_size": [h, w],
+        **describe_backend(detector),
+        "max_bytes": max_bytes,
+        "defaults": {"conf": conf, "iou": iou},
+    }
+    app = fastapi.FastAPI(title=f"yoloxkit {detector.model_name}", version=__version__)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
+        lines = [f"{'.'.join(str(part) for part in error['loc'][1:]) or error['loc'][0]}: {error['msg']}" for error in exc.errors()]
+        return JSONResponse({"detail": "; ".join(lines)}, status_code=422)
+
+    async def read_body(request: Request) -> bytes:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > max_bytes:
+            raise HTTPException(413, f"request body of {int(declared)} bytes exceeds the limit of {max_bytes} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_bytes:
+                raise HTTPException(413, f"request body exceeds the limit of {max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def image_bytes(request: Request, body: bytes) -> tuple[bytes, str | None]:
+        """The encoded image and its file name (multipart) from a body already read within the limit."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind == "multipart/form-data":
+
+            async def replay() -> dict:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            form = await Request(request.scope, replay).form(max_files=1, max_fields=8)
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                upload = next((value for value in form.values() if isinstance(value, UploadFile)), None)
+            if upload is None:
+                raise HTTPException(400, "multipart form has no file field: send the image as field 'file'")
+            return await upload.read(), upload.filename
+        if kind.startswith("image/") or kind in RAW_TYPES:
+            return body, None
+        raise HTTPException(415, f"unsupported content type {kind!r}: send multipart/form-data, image/* or application/octet-stream")
+
+    def detect(data: bytes, name: str | None, conf: float, iou: float, class_agnostic: bool) -> dict:
+        image = decode_image(np.frombuffer(data, dtype=np.uint8), name or "request body")
+        with lock:
+            detections = detector.predict_arrays([image], [name], conf, iou, class_agnostic)[0]
+        return detections.to_dict()
+
+    @app.post("/predict")
+    async def predict(
+        request: Request,
+        conf: float = Query(conf, ge=0.0, le=1.0, description="score threshold"),
+        iou: float = Query(iou, ge=0.0, le=1.0, description="NMS IoU threshold"),
+        class_agnostic: bool = Query(False, description="one NMS over all classes"),
+    ) -> dict:
+        body = await read_body(request)
+        data, name = await image_bytes(request, body)
+        if not data:
+            raise HTTPException(400, "empty image: send the image bytes (multipart field 'file' or the raw body)")
+        try:
+            return await run_in_threadpool(detect, data, name, conf, iou, class_agnostic)
+        except YoloxkitError as exc:
+            raise HTTPException(400, str(exc)) from None
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/model")
+    async def model() -> dict:
+        return model_info
+
+    return app
+
+
+def run_server(app, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
+    """Serve ``app`` with uvicorn until interrupted."""
+    uvicorn = require("uvicorn")
+    uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -22,7 +22,8 @@ def example_summary(tmp_path: Path) -> dict:
         "stop_reason": STOP,
         "best_epoch": 7,
         "best_metric": 0.4123,
-        "best": {"val/mAP50_95": 0.4123, "val/mAP50": 0.6231, "loss": 3.2},
+        "metric": "val/mAP50_95",
+        "best": {"epoch": 7, "val/mAP50": 0.6231, "val/mAP50_95": 0.4123, "loss": 3.2, "data_time": 0.01},
         "final": {"val/mAP50_95": 0.405, "val/mAP50": float("nan"), "loss": 3.1},
         "train_time_s": 3725.4,
         "images_per_s": 151.26,
@@ -60,6 +61,7 @@ def test_format_summary_table(tmp_path: Path) -> None:
     assert "1:02:05" in text and "151.3 images/s" in text and "cuda:0" in text
     assert "epoch 7: val/mAP50_95 0.4123" in text
     assert "val/mAP50 n/a" in text
+    assert "val/mAP50_95 0.4123  val/mAP50 0.6231  loss 3.2" in text and "data_time" not in text
     assert str(tmp_path / "last.pth") in text
     assert "1 skipped" in text and "loaded 2" in text and "match_ratio 0.97" in text
 

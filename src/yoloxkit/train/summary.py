@@ -10,7 +10,7 @@ from pathlib import Path
 from ..errors import YoloxkitError
 from ..files import atomic_write
 
-PRIMARY_METRIC = "val/mAP50_95"
+PRIMARY_METRIC = "val/mAP50_95"  # the best-model metric unless the summary's "metric" names another
 
 
 def _jsonable(value: object, where: str) -> object:
@@ -51,12 +51,16 @@ def _number(value: object) -> str:
     return "n/a" if value is None else str(value)
 
 
-def _metrics(metrics: Mapping | None) -> str:
-    """``val/mAP50_95 0.412  val/mAP50 0.623  loss 3.21``: the validation metrics first."""
+def _metrics(metrics: Mapping | None, primary: str) -> str:
+    """``val/mAP50_95 0.412  val/mAP50 0.623  loss 3.21``: validation metrics (primary first) and the loss.
+
+    The other per-epoch means (times, lr, loss terms) stay in ``summary.json`` and ``metrics.csv``.
+    """
     if not metrics:
         return "n/a"
-    names = sorted(metrics, key=lambda name: (not name.startswith("val/"), name != PRIMARY_METRIC, name))
-    return "  ".join(f"{name} {_number(metrics[name])}" for name in names)
+    names = sorted((n for n in metrics if n.startswith("val/")), key=lambda n: (n != primary, n))
+    names += ["loss"] if "loss" in metrics else []
+    return "  ".join(f"{name} {_number(metrics[name])}" for name in names) or "n/a"
 
 
 def _classes(classes: object) -> str:
@@ -75,6 +79,7 @@ def _load_report(report: Mapping) -> str:
 def format_summary(summary: Mapping) -> str:
     """A short human table of a run's summary (the keys the trainer writes to ``summary.json``)."""
     get = summary.get
+    primary = get("metric") or PRIMARY_METRIC
     reason = get("stop_reason", "completed")
     status = reason if reason in ("completed", "interrupted") else "stopped early"
     rows = [("model", f"{get('model', '?')}, classes {_classes(get('classes'))}")]
@@ -84,9 +89,9 @@ def format_summary(summary: Mapping) -> str:
         speed = f", {_number(get('images_per_s'))} images/s" if get("images_per_s") is not None else ""
         rows.append(("time", f"{format_duration(float(get('train_time_s')))}{speed} on {get('device', '?')}"))
     if get("best_epoch") is not None:
-        rows.append(("best", f"epoch {get('best_epoch')}: {PRIMARY_METRIC} {_number(get('best_metric'))}"))
-        rows.append(("", _metrics(get("best"))))
-    rows.append(("final", _metrics(get("final"))))
+        rows.append(("best", f"epoch {get('best_epoch')}: {primary} {_number(get('best_metric'))}"))
+        rows.append(("", _metrics(get("best"), primary)))
+    rows.append(("final", _metrics(get("final"), primary)))
     rows += [(f"{name} checkpoint", str(path)) for name, path in (get("checkpoints") or {}).items()]
     if get("bad_images"):
         rows.append(("bad images", f"{len(get('bad_images'))} skipped (listed in summary.json)"))

@@ -16,6 +16,7 @@ model size, say) unless forced.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,7 @@ class LoadReport:
     def summary(self) -> str:
         """A few human-readable lines: counts, the ratio and the first keys of each list."""
         lines = [
-            f"loaded {self.source} ({self.layout}): {self.match_ratio:.1%} of the model's values come from it",
+            f"loaded {self.source} ({self.layout}): {_percent(self.match_ratio)} of the model's values come from it",
             f"  {len(self.loaded)} tensors loaded, {len(self.partially_loaded)} with class rows copied, "
             f"{len(self.reinitialised)} re-initialised, {len(self.skipped)} checkpoint tensors skipped",
         ]
@@ -89,6 +90,11 @@ class LoadReport:
             "counts": {name: len(keys) for name, keys in lists.items()},
             **{name: list(keys) for name, keys in lists.items()},
         }
+
+
+def _percent(ratio: float) -> str:
+    """``ratio`` as a percentage rounded down to 0.01 (never "100.00%" unless everything loaded)."""
+    return f"{math.floor(ratio * 10000) / 100:.2f}%"
 
 
 def _check_unique(names: list[str], what: str) -> None:
@@ -244,7 +250,7 @@ def _refusal(checkpoint: LoadedCheckpoint, model: YOLOX, ratio: float, min_match
     except YoloxkitError as exc:
         looks_like = str(exc)
     return (
-        f"checkpoint {checkpoint.path} fits only {ratio:.1%} of the model's values (minimum {min_match:.0%}; "
+        f"checkpoint {checkpoint.path} fits only {_percent(ratio)} of the model's values (minimum {min_match:.0%}; "
         f"the model is {infer_architecture(model.state_dict()).describe()}): {looks_like}; "
         "pick the matching model, or force loading (--force-load) to keep only the tensors that fit"
     )

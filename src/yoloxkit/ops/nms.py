@@ -2,8 +2,10 @@
 
 Semantics are torchvision's: boxes are visited by descending score and a box is dropped when
 its IoU with an already kept box of the same group exceeds the threshold (strictly).
+:func:`greedy_nms` is the same machinery for any box type and suppression rule (rotated NMS
+uses it with ``IoU >= threshold``).
 
-Algorithm: sort by (group, score), compute the IoU of each box with the lower-scored boxes of
+Algorithm: sort by (group, score), compare each box with the lower-scored boxes of
 its own group in row chunks (memory O(chunk x group size)), and keep only the suppression
 edges (i suppresses j). The greedy result is the unique fixed point of
 ``keep[j] = not any(keep[i] for edges i -> j)`` and is reached by iterating that rule from
@@ -13,7 +15,12 @@ final, and chains are short in practice. Each round is one scatter over the edge
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
+
+#: ``suppresses(rows, cols) -> [r, c]`` bool: row box ``i`` would suppress column box ``j``.
+Suppression = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: Upper bound on IoU entries computed at once (rows x columns of one chunk).
 _CHUNK_ELEMENTS = 1 << 18
@@ -58,33 +65,36 @@ def _row_chunks(group_sizes: list[int]) -> list[tuple[int, int, int]]:
 
 
 def _suppression_edges(
-    boxes: torch.Tensor, groups: torch.Tensor, iou_threshold: float
+    boxes: torch.Tensor, groups: torch.Tensor, suppresses: Suppression
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(src, dst) index pairs in sorted order where src outranks dst in the same group and IoU > thr."""
+    """(src, dst) index pairs in sorted order where src outranks dst in the same group and suppresses it."""
     device = boxes.device
     _, counts = torch.unique_consecutive(groups, return_counts=True)
     srcs, dsts = [], []
     for r0, r1, c1 in _row_chunks(counts.tolist()):
-        iou = box_iou(boxes[r0:r1], boxes[r0:c1])
+        overlapping = suppresses(boxes[r0:r1], boxes[r0:c1])
         rows = torch.arange(r0, r1, device=device)[:, None]
         cols = torch.arange(r0, c1, device=device)[None, :]
-        mask = (iou > iou_threshold) & (cols > rows) & (groups[r0:r1, None] == groups[None, r0:c1])
+        mask = overlapping & (cols > rows) & (groups[r0:r1, None] == groups[None, r0:c1])
         src, dst = torch.nonzero(mask, as_tuple=True)
         srcs.append(src + r0)
         dsts.append(dst + r0)
     return torch.cat(srcs), torch.cat(dsts)
 
 
-def batched_nms(
-    boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou_threshold: float
+def greedy_nms(
+    boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, suppresses: Suppression
 ) -> torch.Tensor:
-    """Class-aware NMS; returns kept indices sorted by descending score."""
+    """Greedy NMS per group for any box type; kept indices sorted by descending score.
+
+    ``suppresses(rows, cols)`` compares two slices of ``boxes`` (e.g. ``IoU > threshold``).
+    """
     n = boxes.shape[0]
     if n == 0:
         return torch.empty(0, dtype=torch.int64, device=boxes.device)
     by_score = torch.argsort(scores, descending=True, stable=True)
     order = by_score[torch.argsort(groups[by_score], stable=True)]
-    src, dst = _suppression_edges(boxes[order], groups[order], iou_threshold)
+    src, dst = _suppression_edges(boxes[order], groups[order], suppresses)
     keep = torch.ones(n, dtype=torch.bool, device=boxes.device)
     while True:
         suppressed = torch.zeros_like(keep)
@@ -95,6 +105,13 @@ def batched_nms(
         keep = new_keep
     kept = order[keep]
     return kept[torch.argsort(scores[kept], descending=True, stable=True)]
+
+
+def batched_nms(
+    boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou_threshold: float
+) -> torch.Tensor:
+    """Class-aware NMS of xyxy boxes; returns kept indices sorted by descending score."""
+    return greedy_nms(boxes, scores, groups, lambda rows, cols: box_iou(rows, cols) > iou_threshold)
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:

@@ -8,7 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.test_checkpoints import mmdet_state_dict, nano_with_random_weights, raw_outputs
+from tests.test_checkpoints import (
+    mmdet_state_dict,
+    nano_with_random_weights,
+    raw_outputs,
+)
 from yoloxkit import YoloxkitError
 from yoloxkit.checkpoints import read_checkpoint, save_checkpoint
 from yoloxkit.data.coco import COCO_CLASSES
@@ -72,7 +76,9 @@ def test_append_keeps_old_rows_bit_identical_and_old_outputs(megvii_file: Path, 
 
     before, after = raw_outputs(coco_nano), raw_outputs(model)
     assert after.shape[-1] == 5 + 82
-    torch.testing.assert_close(after[..., : 5 + 80], before, rtol=1e-5, atol=1e-5)
+    assert torch.equal(after[..., :5], before[..., :5])  # boxes and objectness: untouched convs
+    # Class scores: the same rows in a wider conv (a backend may pick another kernel for it).
+    torch.testing.assert_close(after[..., 5 : 5 + 80], before[..., 5:], rtol=1e-5, atol=1e-6)
 
 
 def test_new_mode_reuses_rows_of_coco_named_classes(megvii_file: Path, coco_nano: torch.nn.Module) -> None:

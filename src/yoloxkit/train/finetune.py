@@ -62,8 +62,10 @@ class LoadReport:
         """A few human-readable lines: counts, the ratio and the first keys of each list."""
         lines = [
             f"loaded {self.source} ({self.layout}): {_percent(self.match_ratio)} of the model's values come from it",
-            f"  {len(self.loaded)} tensors loaded, {len(self.partially_loaded)} with class rows copied, "
-            f"{len(self.reinitialised)} re-initialised, {len(self.skipped)} checkpoint tensors skipped",
+            (
+                f"  {len(self.loaded)} tensors loaded, {len(self.partially_loaded)} with class rows copied, "
+                f"{len(self.reinitialised)} re-initialised, {len(self.skipped)} checkpoint tensors skipped"
+            ),
         ]
         for label, keys in (
             ("class rows copied", self.partially_loaded),
@@ -223,13 +225,14 @@ def load_partial(
     ratio = taken / total if total else 0.0
     if ratio < min_match and not force:
         raise YoloxkitError(_refusal(loaded, model, ratio, min_match))
-    model_rows = torch.tensor([i for i, _ in pairs], dtype=torch.long)
     source_rows = torch.tensor([j for _, j in pairs], dtype=torch.long)
     with torch.no_grad():
         for key in whole:
             targets[key].copy_(given[key])
         for key in rows:
-            targets[key].index_copy_(0, model_rows, given[key][source_rows].to(targets[key].dtype))
+            target = targets[key]
+            model_rows = torch.tensor([i for i, _ in pairs], dtype=torch.long, device=target.device)
+            target.index_copy_(0, model_rows, given[key][source_rows].to(target))
     complete = {k for k in rows if _rows_are_whole(targets[k], given[k], pairs)}
     copied_whole = set(whole) | complete
     return LoadReport(

@@ -113,7 +113,7 @@ class UnfreezeSchedule:
     steps: tuple[tuple[int, FreezeSpec], ...]
 
     @classmethod
-    def parse(cls, text: str) -> "UnfreezeSchedule":
+    def parse(cls, text: str) -> UnfreezeSchedule:
         """Read ``"spec@epoch,..."``, e.g. ``"backbone+neck@0,backbone@3,none@6"``."""
         steps = []
         for item in text.split(","):
@@ -127,7 +127,7 @@ class UnfreezeSchedule:
         return cls(tuple(steps))
 
     @classmethod
-    def from_options(cls, freeze: str | int | None, unfreeze: str | None) -> "UnfreezeSchedule":
+    def from_options(cls, freeze: str | int | None, unfreeze: str | None) -> UnfreezeSchedule:
         """The schedule of ``--freeze`` and ``--unfreeze``: ``freeze`` holds until the first step.
 
         A step at epoch 0 in ``unfreeze`` replaces ``freeze``; both set differently is an error.

@@ -1,0 +1,172 @@
+"""DOTA Task1 evaluation: the official devkit metric, plus the COCO-style numbers of the reference table.
+
+Official (devkit ``dota_evaluation_task1.py``, ``rotated-yolox.md`` §5.5), per class:
+
+* ground truth from the original ``labelTxt`` files: lines with fewer than 9 fields are skipped
+  (the ``imagesource:``/``gsd:`` headers), difficulty = 10th field or 0, and every object with a
+  non-zero difficulty is *difficult* (ignored: neither TP nor FP when matched);
+* detections by descending score, each compared with the polygon of its class and image it
+  overlaps most (exact polygon IoU, ``inter / (|A| + |B| - inter)``); IoU ``> 0.5`` (strict)
+  with a free non-difficult object is a TP, with a taken one a FP, with a difficult one ignored;
+* AP = VOC2007 11-point AP; a class without non-difficult objects has AP 0, and mAP is the
+  mean over all classes (as the devkit, which divides by the 15 DOTA-v1.0 classes).
+
+COCO-style (§5.6, the reference README's AP50 / AP75 / mAP): the same rule at the IoU
+thresholds 0.50, 0.55, ..., 0.95; ``AP50`` equals the Task1 mAP, ``mAP`` is the mean over the
+ten thresholds. How the DOTA server computes its COCO-style numbers is not documented; this is
+the devkit rule applied at each threshold. Score ties are broken by image order (the devkit's
+quicksort leaves them in an implementation-defined order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..datasets.categories import DOTA_V1_CLASSES, infer_names
+from ..datasets.dota import LABEL_DIRS
+from ..dota.polygons import paired_iou
+from ..dota.task1 import Task1Detections
+from ..errors import YoloxkitError
+from .voc import class_ap
+
+#: IoU thresholds of the COCO-style numbers.
+COCO_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2).tolist())
+
+
+@dataclass
+class DotaGroundTruth:
+    """Objects of an image set, row-aligned: image index, polygon, class index, difficult flag."""
+
+    class_names: list[str]
+    images: list[str]  # image names (label file stems)
+    image: np.ndarray  # int64 [G]
+    quads: np.ndarray  # float64 [G, 8]
+    category: np.ndarray  # int64 [G]
+    difficult: np.ndarray  # bool [G]
+
+
+def _label_rows(path: Path) -> list[tuple[list[float], str, bool]]:
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        fields = line.strip().split(" ")
+        if len(fields) < 9:
+            continue
+        try:
+            rows.append(([float(v) for v in fields[:8]], fields[8], len(fields) > 9 and int(fields[9]) != 0))
+        except ValueError:
+            raise YoloxkitError(f"{path}:{number}: expected 'x1 y1 ... y4 class [difficulty]', got {line!r}") from None
+    return rows
+
+
+def load_dota_ground_truth(folder: Path, class_names: Sequence[str] | None = None) -> DotaGroundTruth:
+    """Read original DOTA labels (a ``labelTxt`` folder, or a folder holding one) by the devkit's rules.
+
+    Classes: ``class_names`` if given, else the 15 DOTA-v1.0 classes when every name is one of
+    them, else the sorted names found.
+    """
+    folder = Path(folder)
+    labels = next((folder / name for name in LABEL_DIRS if (folder / name).is_dir()), folder)
+    files = sorted(labels.glob("*.txt"))
+    if not files:
+        raise YoloxkitError(f"{folder}: no DOTA label files (*.txt) found")
+    per_image = [_label_rows(path) for path in files]
+    found = {name for rows in per_image for _, name, _ in rows}
+    names = list(class_names) if class_names else infer_names(found, DOTA_V1_CLASSES)
+    unknown = sorted(found - set(names))
+    if unknown:
+        raise YoloxkitError(f"{folder}: classes {unknown} are not in the class list {names}")
+    index = {name: k for k, name in enumerate(names)}
+    rows = [(i, quad, index[name], difficult) for i, image_rows in enumerate(per_image) for quad, name, difficult in image_rows]
+    return DotaGroundTruth(
+        names,
+        [path.stem for path in files],
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows], dtype=np.float64).reshape(-1, 8),
+        np.array([r[2] for r in rows], dtype=np.int64),
+        np.array([r[3] for r in rows], dtype=bool),
+    )
+
+
+@dataclass
+class DotaResult:
+    """Per-class AP at every COCO threshold (``ap[t, k]``, VOC07 11-point, devkit rules)."""
+
+    class_names: list[str]
+    thresholds: tuple[float, ...]
+    ap: np.ndarray  # [T, K]
+    positives: np.ndarray  # int [K]: non-difficult objects per class
+    detections: np.ndarray  # int [K]
+
+    def class_ap50(self) -> dict[str, float]:
+        """The official Task1 AP of every class."""
+        return dict(zip(self.class_names, self.ap[self.thresholds.index(0.5)].tolist()))
+
+    def metrics(self) -> dict[str, float]:
+        """``mAP50_task1`` (official), ``AP50``, ``AP75`` and ``mAP`` (mean over 0.50:0.95)."""
+        per_threshold = self.ap.mean(1)
+        return {
+            "mAP50_task1": float(per_threshold[self.thresholds.index(0.5)]),
+            "AP50": float(per_threshold[self.thresholds.index(0.5)]),
+            "AP75": float(per_threshold[self.thresholds.index(0.75)]),
+            "mAP": float(per_threshold.mean()),
+        }
+
+    def to_dict(self) -> dict:
+        """JSON-ready metrics and per-class rows."""
+        return {
+            **self.metrics(),
+            "per_class": [
+                {"class": name, "AP50": float(self.ap[self.thresholds.index(0.5), k]), "objects": int(self.positives[k]),
+                 "detections": int(self.detections[k])}
+                for k, name in enumerate(self.class_names)
+            ],
+        }  # fmt: skip
+
+    def summary(self) -> str:
+        """Human-readable table: per-class Task1 AP50, then the headline numbers."""
+        lines = [f"{'class':<22} {'AP50':>7} {'objects':>8} {'dets':>8}"]
+        for row in self.to_dict()["per_class"]:
+            lines.append(f"{row['class']:<22} {row['AP50'] * 100:7.2f} {row['objects']:8d} {row['detections']:8d}")
+        m = self.metrics()
+        lines.append(
+            f"Task1 mAP50 (VOC07 11-point) {m['mAP50_task1'] * 100:.2f} | "
+            f"COCO-style AP50 {m['AP50'] * 100:.2f}  AP75 {m['AP75'] * 100:.2f}  mAP {m['mAP'] * 100:.2f}"
+        )
+        return "\n".join(lines)
+
+
+def evaluate_task1(
+    gt: DotaGroundTruth,
+    detections: Mapping[str, Task1Detections],
+    thresholds: Sequence[float] = COCO_THRESHOLDS,
+) -> DotaResult:
+    """Score Task1 detections (``{class name: detections}``, e.g. from ``read_task1``) against ``gt``."""
+    thresholds = tuple(float(t) for t in thresholds)
+    if 0.5 not in thresholds:
+        raise YoloxkitError(f"the IoU thresholds must include 0.5 (the Task1 metric), got {thresholds}")
+    unknown = sorted(set(detections) - set(gt.class_names))
+    if unknown:
+        raise YoloxkitError(f"detections of classes {unknown} that the ground truth does not list ({gt.class_names})")
+    image_index = {name: i for i, name in enumerate(gt.images)}
+    num_classes = len(gt.class_names)
+    ap = np.zeros((len(thresholds), num_classes))
+    counts = np.zeros(num_classes, np.int64)
+    for k, name in enumerate(gt.class_names):
+        det = detections.get(name, Task1Detections([], np.zeros(0), np.zeros((0, 8))))
+        missing = sorted({image for image in det.images if image not in image_index})
+        if missing:
+            raise YoloxkitError(f"Task1_{name}: detections on images without a label file: {missing[:5]}")
+        det_image = np.array([image_index[image] for image in det.images], dtype=np.int64)
+        g = gt.category == k
+        counts[k] = len(det_image)
+        for t, threshold in enumerate(thresholds):
+            ap11, _ = class_ap(
+                det_image, det.scores, det.quads, gt.image[g], gt.quads[g], gt.difficult[g], paired_iou, threshold
+            )
+            ap[t, k] = 0.0 if np.isnan(ap11) else ap11  # the devkit's AP of a class without objects
+    positives = np.bincount(gt.category[~gt.difficult], minlength=num_classes)
+    return DotaResult(list(gt.class_names), thresholds, ap, positives, counts)

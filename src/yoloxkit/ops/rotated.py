@@ -225,16 +225,36 @@ def rotated_iou_aligned(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def rotated_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Exact pairwise IoU ``[N, M]`` of rboxes ``a [N, 5]`` and ``b [M, 5]`` (no gradient).
+def rotated_iou_matched(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exact IoU ``[K]`` of matched rbox pairs (``[K, 5]`` each) without gradient, in bounded memory.
 
     Pairs whose circumscribed circles do not meet are 0 without computation; the others are
-    evaluated in chunks of ``_CHUNK_PAIRS`` pairs (float64 inside, inputs' dtype out).
+    evaluated ``_CHUNK_PAIRS`` at a time (float64 inside, inputs' dtype out). Used for SimOTA's
+    (valid anchors x ground truths) IoUs.
     """
     _check(a, "a")
     _check(b, "b")
     a64, b64 = a.double(), b.double()
-    out = torch.zeros(a.shape[0], b.shape[0], dtype=torch.float64, device=a.device)
+    reach = (torch.hypot(a64[:, 2], a64[:, 3]) + torch.hypot(b64[:, 2], b64[:, 3])) / 2
+    near = torch.nonzero(
+        torch.hypot(a64[:, 0] - b64[:, 0], a64[:, 1] - b64[:, 1]) <= reach
+    ).squeeze(1)
+    out = torch.zeros(a.shape[0], dtype=torch.float64, device=a.device)
+    for start in range(0, near.shape[0], _CHUNK_PAIRS):
+        pairs = near[start : start + _CHUNK_PAIRS]
+        out[pairs] = _iou(a64[pairs], b64[pairs])
+    return out.clamp_(max=1.0).to(_float_dtype(a, b))
+
+
+@torch.no_grad()
+def rotated_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exact pairwise IoU ``[N, M]`` of rboxes ``a [N, 5]`` and ``b [M, 5]`` (no gradient).
+
+    Only pairs whose circumscribed circles meet are evaluated (:func:`rotated_iou_matched`).
+    """
+    _check(a, "a")
+    _check(b, "b")
+    a64, b64 = a.double(), b.double()
     radius_a = torch.hypot(a64[:, 2], a64[:, 3]) / 2
     radius_b = torch.hypot(b64[:, 2], b64[:, 3]) / 2
     gap = torch.cdist(
@@ -243,10 +263,9 @@ def rotated_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     rows, cols = torch.nonzero(
         gap <= radius_a[:, None] + radius_b[None, :], as_tuple=True
     )
-    for start in range(0, rows.shape[0], _CHUNK_PAIRS):
-        r, c = rows[start : start + _CHUNK_PAIRS], cols[start : start + _CHUNK_PAIRS]
-        out[r, c] = _iou(a64[r], b64[c])
-    return out.clamp_(max=1.0).to(_float_dtype(a, b))
+    out = torch.zeros(a.shape[0], b.shape[0], dtype=_float_dtype(a, b), device=a.device)
+    out[rows, cols] = rotated_iou_matched(a64[rows], b64[cols]).to(out.dtype)
+    return out
 
 
 def batched_rotated_nms(

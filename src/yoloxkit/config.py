@@ -85,6 +85,11 @@ def _convert(value: Any, hint: Any, path: str) -> Any:  # noqa: C901 - one branc
             raise YoloxkitError(f"{_where(path)}: expected an integer, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as text
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise YoloxkitError(f"{_where(path)}: expected a number, got {value!r}")
         return float(value)

@@ -8,7 +8,7 @@ import typer
 
 from ..errors import YoloxkitError
 from . import data_cmd, demo_cmd, models_cmd, predict_cmd
-from . import compare_cmd, eval_cmd
+from . import compare_cmd, eval_cmd, train_cmd
 from . import benchmark_cmd, export_cmd, serve_cmd
 from . import dota_cmd
 
@@ -24,6 +24,7 @@ app.command("models")(models_cmd.models)
 app.command("predict")(predict_cmd.predict)
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(dota_cmd.app, name="dota")
+app.command("train")(train_cmd.train)
 app.command("eval")(eval_cmd.eval_command)
 app.command("compare")(compare_cmd.compare)
 app.command("export")(export_cmd.export)

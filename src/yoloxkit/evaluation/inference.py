@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import resource
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from ..datasets import Dataset
 from ..detector import Detector
 from ..errors import YoloxkitError
 from ..ops import postprocess
+from ..structures.detections import Detections
 from .evaluator import DEFAULT_CONF, Evaluator
 from .groundtruth import GroundTruth, load_ground_truth
 from .predictions import read_results
@@ -57,8 +58,13 @@ def predict_into(
     iou: float = TEST_IOU,
     batch_size: int = 8,
     progress: bool = True,
+    transform: Callable[[list[Detections]], list[Detections]] | None = None,
 ) -> dict:
-    """Predict every image of the evaluator's split into it; return the speed and memory figures."""
+    """Predict every image of the evaluator's split into it; return the speed and memory figures.
+
+    ``transform`` edits each batch's detections before they are counted (e.g. the trainer maps
+    the classes of a model that predicts more classes than the dataset has).
+    """
     gt = evaluator.gt
     if gt.root is None:
         raise YoloxkitError("the ground truth does not say where its images are")
@@ -71,7 +77,7 @@ def predict_into(
     with tqdm(total=len(paths), unit="img", desc="eval", disable=None if progress else True) as bar:
         for n, (batch, images) in enumerate(_read_ahead(paths, batches)):
             detections, seconds = _predict_timed(detector, images, [str(paths[i]) for i in batch], conf, iou, cuda)
-            evaluator.update(gt.image_ids[batch].tolist(), detections)
+            evaluator.update(gt.image_ids[batch].tolist(), transform(detections) if transform else detections)
             if n > 0 or len(batches) == 1:  # the first batch warms up
                 totals = {k: totals[k] + v for k, v in zip(STAGES, seconds)}
                 timed += len(batch)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import cv2
@@ -177,11 +177,16 @@ def _loader_kwargs(config: LoaderConfig) -> dict:
 
 
 def make_train_loader(
-    dataset: Dataset, split: str, augment: AugmentConfig, config: LoaderConfig = LoaderConfig(), sampler: Sampler | None = None
+    dataset: Dataset,
+    split: str,
+    augment: AugmentConfig,
+    config: LoaderConfig = LoaderConfig(),
+    sampler_factory: Callable[[TrainRecords], Sampler | None] | None = None,
 ) -> TrainLoader:
     """The training loader of ``dataset.splits[split]``: records, image store (cache), augmentation, workers.
 
-    ``sampler`` replaces the uniform shuffle (e.g. a class-balancing sampler with ``set_epoch``).
+    ``sampler_factory(records)`` may replace the uniform shuffle (e.g. with a class-balancing
+    sampler that has ``set_epoch``); returning None keeps the shuffle.
     """
     records = TrainRecords.from_split(dataset, split, augment.input_size)
     if sum(records.dropped.values()):
@@ -193,6 +198,7 @@ def make_train_loader(
     seed = config.seed if config.seed is not None else int(torch.randint(0, 2**62, ()).item())
     generator = torch.Generator()
     generator.manual_seed(epoch_seed(seed, 0))
+    sampler = sampler_factory(records) if sampler_factory is not None else None
     if sampler is None:
         sampler = RandomSampler(train_set, generator=generator) if config.shuffle else SequentialSampler(train_set)
     batch_sampler = ModeBatchSampler(sampler, config.batch_size, config.drop_last, seed, config.rank, config.world_size)

@@ -18,7 +18,7 @@ synchronisation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -59,6 +59,9 @@ class YOLOXLoss(nn.Module):
         self.assigner = assigner or SimOTAAssigner()
         self.use_l1 = use_l1
         self.reg_weight = reg_weight
+        #: Maps this batch's positive count to the loss normaliser; training on several
+        #: processes sets the mean over processes (the reference normalises per process).
+        self.normalizer: Callable[[torch.Tensor], torch.Tensor] = _identity
 
     def extra_repr(self) -> str:
         return f"strides={self.strides}, assigner={self.assigner}, use_l1={self.use_l1}, reg_weight={self.reg_weight}"
@@ -70,7 +73,7 @@ class YOLOXLoss(nn.Module):
 
     def compute(self, preds: FlatPredictions, targets: Targets, assignment: Assignment) -> dict[str, torch.Tensor]:
         """The loss terms for a given assignment (``forward`` = flatten, assign, compute)."""
-        num_fg = assignment.num_fg.clamp(min=1).float()
+        num_fg = self.normalizer(assignment.num_fg.float()).clamp(min=1)
         pos = _Positives.gather(preds, targets, assignment, self.assigner.candidate_topk)
 
         pred_boxes = torch.where(pos.valid[:, None], pos.pred_boxes, pos.gt_boxes)  # padding: finite
@@ -151,3 +154,7 @@ def _l1_targets(pos: _Positives) -> torch.Tensor:
 def _masked_sum(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Sum of ``values`` where ``valid`` (broadcast); padding rows give neither value nor gradient."""
     return torch.where(valid, values, 0.0).sum()
+
+
+def _identity(value: torch.Tensor) -> torch.Tensor:
+    return value

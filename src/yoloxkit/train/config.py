@@ -148,6 +148,7 @@ class FinetuneConfig:
     unfreeze: str | None = None  # progressive schedule, e.g. "backbone+neck@0,backbone@3,none@6"
     min_match: float = 0.5  # refuse weights matching less of the model than this share ...
     force: bool = False  # ... unless forced
+    freeze_bn: bool = False  # every BatchNorm uses (and keeps) its running statistics
 
 
 @dataclass(frozen=True)
@@ -214,13 +215,26 @@ def model_defaults(model: str) -> dict[str, Any]:
     return to_dict(TrainConfig(model=name, augment=AugmentConfig.for_model(name), multiscale=multiscale))
 
 
+def finetune_defaults() -> dict[str, Any]:
+    """The good-practice settings of a fine-tune (:data:`yoloxkit.train.finetune.FINETUNE_DEFAULTS`) as config data."""
+    from .finetune import FINETUNE_DEFAULTS as d
+
+    return {
+        "optim": {"basic_lr_per_img": d["basic_lr_per_img"], "warmup_epochs": d["warmup_epochs"]},
+        "augment": {"no_aug_epochs": d["no_aug_epochs"]},
+        "finetune": {"freeze": d["freeze"]},
+        "ema": {"decay": d["ema_decay"]},
+    }
+
+
 def make_train_config(
     path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), **fields: Any
 ) -> TrainConfig:
     """Defaults for the chosen model, then the YAML file, then ``fields`` (top-level), then ``overrides``.
 
     The model is read first (from the overrides, the fields or the file) so that its reference
-    settings are the starting point.
+    settings are the starting point; with ``weights`` the fine-tuning defaults (lower learning
+    rate, short warm-up and no-aug phase, see docs/finetuning.md) replace the from-scratch ones.
     """
     data = read_yaml(path) if path is not None else {}
     data = merge(data, {k: to_dict(v) for k, v in fields.items() if v is not None})
@@ -233,4 +247,8 @@ def make_train_config(
     except YoloxkitError as exc:
         raise YoloxkitError(f"model: {exc}") from None
     data["model"] = canonical_name(model)
+    if data.get("weights"):
+        defaults = merge(defaults, finetune_defaults())
+    if "input_size" in data.get("augment", {}) and "random_size" not in data.get("multiscale", {}):
+        defaults["multiscale"]["random_size"] = None  # the reference's absolute range fits its own size only
     return from_dict(TrainConfig, merge(defaults, data))

@@ -1,0 +1,464 @@
+"""The training loop: the reference's YOLOX recipe, exact resume, fine-tuning controls, run logs.
+
+One iteration: the learning rate of the global iteration is written into the optimizer groups
+(times their part multipliers), the uint8 batch goes to the device as float, the batch is
+resized for multi-scale training every ``multiscale.every`` iterations, the model runs under the
+AMP policy, :class:`~yoloxkit.loss.YOLOXLoss` assigns (SimOTA) and scores in float32, gradients
+are accumulated, clipped and applied, and the EMA model follows. Every epoch ends with
+``last.pt``; validation (EMA model) every ``val.interval`` epochs and every epoch of the
+no-augmentation phase picks ``best.pt`` and drives early stopping.
+
+Everything random is derived from ``seed``: the data order and augmentations from
+``(seed, epoch, position)`` (see :mod:`yoloxkit.loader.factory`), the multi-scale sizes from
+``(seed, iteration block)``. A run resumed from ``last.pt`` therefore replays exactly what an
+uninterrupted run does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import hub
+from ..checkpoints import read_checkpoint
+from ..config import dump_yaml, from_dict, to_dict
+from ..data.preprocess import PreprocessContract
+from ..datasets import Dataset
+from ..datasets.load import load_dataset
+from ..detector import resolve_device
+from ..errors import YoloxkitError
+from ..loader import LoaderConfig, images_to_device, make_train_loader
+from ..loss import SimOTAAssigner, Targets, YOLOXLoss
+from ..models import create
+from ..models.yolox import YOLOX
+from .amp import AmpPolicy
+from .config import TrainConfig
+from .curves import plot_curves
+from .distributed import barrier, broadcast_object, close_world, init_world, mean_over_processes
+from .ema import ModelEMA
+from .finetune import LoadReport, class_names_of, dataset_class_map, load_partial, resolve_class_names
+from .freeze import UnfreezeSchedule, apply_freeze, set_frozen_bn_eval
+from .param_groups import build_param_groups, make_sgd, set_lr
+from .progress import DataTimeWatch, TrainProgress, memory_mb
+from .runlog import RunLog
+from .sampling import image_classes_of, make_sampler
+from .schedule import LRSchedule
+from .state import BEST, LAST, Progress, capture_rng, read_resume, restore_rng, rotate_periodic, write_run_checkpoint
+from .summary import format_summary, write_summary
+from .validate import Validator
+
+logger = logging.getLogger("yoloxkit")
+
+LOSS_TERMS = ("total", "iou", "obj", "cls", "l1")
+
+
+class Trainer:
+    """Train a YOLOX model as ``config`` says; ``Trainer(config).fit()`` returns the run summary.
+
+    To continue an interrupted (or extend a finished) run, use :meth:`Trainer.resume`.
+    ``dataset`` replaces ``config.data`` with an already loaded dataset.
+    """
+
+    def __init__(self, config: TrainConfig, dataset: Dataset | None = None, resume_from: str | Path | None = None) -> None:
+        self.device = resolve_device(None if config.device == "auto" else config.device)
+        self.world = init_world(self.device)
+        if self.world.distributed and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.world.local_rank)
+            torch.cuda.set_device(self.device)
+        self.resume_checkpoint = read_resume(Path(resume_from)) if resume_from is not None else None
+        self.config = config
+        self.out = Path(config.out)
+        self.dataset = dataset if dataset is not None else load_dataset(config.data) if config.data else None
+        if self.dataset is None:
+            raise YoloxkitError("data: name the dataset to train on (a folder, data.yaml, COCO JSON or split manifest)")
+        if config.loader.train_split not in self.dataset.splits:
+            raise YoloxkitError(
+                f"loader.train_split: the dataset has no split {config.loader.train_split!r} "
+                f"(it has {', '.join(self.dataset.splits)}); make one with `yoloxkit data split`"
+            )
+        self.amp = AmpPolicy.resolve(config.amp, self.device)
+        self.input_size = tuple(config.augment.input_size)
+        self.progress = Progress()
+        self.load_report: LoadReport | None = None
+        self._epoch_means: dict[str, float] = {}
+        self._build_model()
+        self._build_optimisation()
+        self._build_data()
+        if self.resume_checkpoint is not None:
+            self._restore(self.resume_checkpoint.metadata["resume"])
+
+    # ------------------------------------------------------------------------------------ set-up
+    @classmethod
+    def resume(
+        cls, run: str | Path, epochs: int | None = None, dataset: Dataset | None = None, **changes: object
+    ) -> Trainer:
+        """A trainer that continues the run saved in ``run`` (its folder or its ``last.pt``).
+
+        Everything is restored: live and EMA weights, optimizer, gradient scaler, RNG states,
+        epoch and iteration, best metric and early-stopping counter. ``epochs`` beyond the saved
+        plan extend the run (the schedule is recomputed for the new length); ``changes`` replace
+        top-level settings that do not alter the recipe (``device``, ``out``, ...).
+        """
+        path = Path(run)
+        checkpoint = read_resume(path)
+        config = from_dict(TrainConfig, checkpoint.metadata["training"]["config"])
+        if epochs is not None:
+            config = config.with_epochs(epochs)
+        changes.setdefault("out", path.parent if path.suffix == ".pt" else path)
+        return cls(dataclasses.replace(config, **changes), dataset, resume_from=checkpoint.path)
+
+    def _build_model(self) -> None:
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        dataset_names = [c.name for c in sorted(self.dataset.categories, key=lambda c: c.id)]
+        checkpoint = None
+        if cfg.weights and self.resume_checkpoint is None:
+            path = hub.fetch(cfg.model) if cfg.weights == "pretrained" else cfg.weights
+            checkpoint = read_checkpoint(path)
+        if self.resume_checkpoint is not None:
+            self.class_names = list(self.resume_checkpoint.class_names or [])
+        elif checkpoint is not None:
+            self.class_names = resolve_class_names(class_names_of(checkpoint), dataset_names, cfg.finetune.class_mode)
+        else:
+            self.class_names = dataset_names
+        self.class_map = torch.tensor(dataset_class_map(dataset_names, self.class_names), device=self.device)
+        model = create(cfg.model, len(self.class_names))
+        if checkpoint is not None:
+            self.load_report = load_partial(
+                model, checkpoint, self.class_names, class_names_of(checkpoint), cfg.finetune.min_match, cfg.finetune.force
+            )
+            if self.world.main:
+                logger.info("weights %s\n%s", checkpoint.path, self.load_report.summary())
+        self.model: YOLOX = model.to(self.device)
+        self.freeze_schedule = UnfreezeSchedule.from_options(cfg.finetune.freeze, cfg.finetune.unfreeze)
+        self.ema = ModelEMA(self.model, cfg.ema.decay, cfg.ema.ramp) if cfg.ema.enabled else None
+        self.net: nn.Module = self.model
+        if self.world.distributed and len(self.freeze_schedule.steps) > 1:
+            raise YoloxkitError("finetune.unfreeze: progressive unfreezing is not supported with several processes")
+        if self.world.distributed:
+            self.net = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None, broadcast_buffers=False
+            )
+
+    def _build_optimisation(self) -> None:
+        cfg = self.config
+        groups = build_param_groups(self.model, cfg.optim.weight_decay, cfg.optim.lr_mult)
+        self.optimizer = make_sgd(groups, cfg.optim.warmup_lr, cfg.optim.momentum, cfg.optim.nesterov)
+        self.scaler = self.amp.make_scaler()
+        assigner = SimOTAAssigner(cfg.assigner)
+        self.criterion = YOLOXLoss(self.model.head.strides, assigner, use_l1=False)
+        if self.world.distributed:  # normalise by the mean positives over processes (as MMDetection)
+            self.criterion.normalizer = lambda n: mean_over_processes(n, self.world)
+
+    def _build_data(self) -> None:
+        cfg = self.config
+        if cfg.batch % self.world.size:
+            raise YoloxkitError(f"batch: {cfg.batch} images do not split evenly over {self.world.size} processes")
+        loader_config = LoaderConfig(
+            batch_size=cfg.batch,
+            num_workers=cfg.loader.workers,
+            cache=cfg.loader.cache,
+            cache_dir=cfg.loader.cache_dir,
+            skip_bad_images=cfg.loader.skip_bad_images,
+            seed=cfg.seed,
+            drop_last=self.world.distributed,
+            rank=self.world.rank,
+            world_size=self.world.size,
+        )
+
+        def sampler_factory(records):  # noqa: ANN001, ANN202 - TrainRecords -> Sampler | None
+            return make_sampler(cfg.loader.sampling, image_classes_of(records), cfg.seed, cfg.loader.repeat_threshold)
+
+        self.loader = make_train_loader(self.dataset, cfg.loader.train_split, cfg.augment, loader_config, sampler_factory)
+        self.iters_per_epoch = len(self.loader)
+        if self.iters_per_epoch == 0:
+            raise YoloxkitError(f"batch: the split {cfg.loader.train_split!r} has fewer images than one batch of {cfg.batch}")
+        self.steps_per_epoch = math.ceil(self.iters_per_epoch / cfg.optim.accumulate)
+        self.validator = None
+        val_split = cfg.loader.val_split
+        if val_split is not None and val_split in self.dataset.splits and self.world.main:
+            self.validator = Validator(
+                self.dataset, val_split, cfg.model, self.class_names, self.input_size, cfg.val.conf, cfg.val.iou, cfg.val.batch
+            )
+        elif val_split is not None and val_split not in self.dataset.splits and self.world.main:
+            logger.warning("no split %r to validate on: best.pt and early stopping are off", val_split)
+
+    def schedule(self) -> LRSchedule:
+        """The learning rate per global iteration for the planned epochs."""
+        o = self.config.optim
+        return LRSchedule(
+            o.scheduler, self.config.base_lr(), self.iters_per_epoch, self.config.epochs, o.warmup_epochs,
+            o.warmup_lr, self.config.augment.no_aug_epochs, o.min_lr_ratio,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------------------------ resume
+    def _restore(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        restore_rng(state["rng"])
+        self.progress = Progress(**state["progress"])
+        self.progress.stop_reason = None
+        if self.world.main:
+            logger.info("resuming %s after epoch %d (iteration %d)", self.out / LAST, self.progress.epoch, self.progress.iteration)
+
+    def _resume_state(self) -> dict:
+        return {
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "ema": self.ema.state_dict() if self.ema is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+            "rng": capture_rng(),
+            "progress": dataclasses.asdict(self.progress),
+        }
+
+    # ------------------------------------------------------------------------------------ the run
+    def fit(self) -> dict:
+        """Train until the planned epochs end or early stopping; return (and write) the summary."""
+        cfg = self.config
+        start_epoch = self.progress.epoch
+        if start_epoch >= cfg.epochs:
+            raise YoloxkitError(f"epochs: the run already trained {start_epoch} epochs; pass a larger --epochs to extend it")
+        if self.world.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
+        log = RunLog(self.out, cfg.log.sinks, self.progress.iteration if start_epoch else None, self.out.name, to_dict(cfg)) if self.world.main else None
+        bar = TrainProgress(cfg.epochs, self.iters_per_epoch, cfg.log.progress and self.world.main)
+        schedule = self.schedule()
+        started = time.perf_counter()
+        images_seen = 0
+        try:
+            for epoch in range(start_epoch, cfg.epochs):
+                epoch_start = time.perf_counter()
+                images_seen += self._train_epoch(epoch, schedule, log, bar)
+                self.progress.epoch = epoch + 1
+                metrics = self._end_epoch(epoch, log, time.perf_counter() - epoch_start)
+                self.progress.history.append(metrics)
+                if self._should_stop():
+                    break
+            else:
+                self.progress.stop_reason = "completed"
+        except KeyboardInterrupt:
+            self.progress.stop_reason = "interrupted"
+            if self.world.main:
+                logger.warning("interrupted: %s holds the last completed epoch", self.out / LAST)
+        finally:
+            bar.close()
+            if log is not None:
+                log.close()
+        summary = self._finish(time.perf_counter() - started, images_seen)
+        close_world(self.world)
+        return summary
+
+    def _train_epoch(self, epoch: int, schedule: LRSchedule, log: RunLog | None, bar: TrainProgress) -> int:
+        cfg = self.config
+        no_aug = epoch >= cfg.augment.no_aug_start_epoch(cfg.epochs)
+        if no_aug:
+            self.loader.close_mosaic()
+            self.criterion.use_l1 = True
+        freeze = self.freeze_schedule.spec_at(epoch)
+        apply_freeze(self.model, freeze)
+        self.loader.set_epoch(epoch)
+        self.net.train()
+        set_frozen_bn_eval(self.model, freeze)
+        if cfg.finetune.freeze_bn:
+            for module in self.model.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.eval()
+        bar.start_epoch(epoch + 1)
+        watch = DataTimeWatch()
+        sums: dict[str, float] = {}
+        seen = 0
+        tick = time.perf_counter()
+        for i, batch in enumerate(self.loader):
+            t = epoch * self.iters_per_epoch + i
+            data_time = time.perf_counter() - tick
+            values = self._step(batch, t, i, schedule)
+            compute_time = time.perf_counter() - tick - data_time
+            seen += len(batch.indices) * self.world.size
+            values |= {"data_time": data_time, "compute_time": compute_time, "images_per_s": len(batch.indices) * self.world.size / max(data_time + compute_time, 1e-9)}
+            for key, value in values.items():
+                sums[key] = sums.get(key, 0.0) + value
+            if self.world.main:
+                watch.add(data_time, compute_time)  # warns when loading is slower than compute
+            bar.update(values)
+            if log is not None and (t + 1) % cfg.log.interval == 0:
+                log.log_step(t + 1, epoch + 1, values | {"memory_mb": memory_mb(self.device)})
+            tick = time.perf_counter()
+        self.progress.iteration = (epoch + 1) * self.iters_per_epoch
+        bar.end_epoch()
+        self._epoch_means = {k: v / self.iters_per_epoch for k, v in sums.items()}
+        return seen
+
+    def _multiscale_size(self, t: int) -> tuple[int, int]:
+        """Input size of global iteration ``t``: drawn from ``(seed, t // every)``, the base size in block 0."""
+        ms, (h, w) = self.config.multiscale, self.input_size
+        block = t // ms.every
+        if not ms.enabled or block == 0:
+            return h, w
+        low, high = ms.random_size or (h // 32 - ms.range, h // 32 + ms.range)
+        low = max(low, 1)
+        factor = int(np.random.default_rng([self.config.seed, 7919, block]).integers(low, high + 1))
+        return 32 * factor, 32 * int(factor * w / h)
+
+    def _step(self, batch, t: int, i: int, schedule: LRSchedule) -> dict[str, float]:  # noqa: ANN001 - TrainBatch
+        cfg = self.config
+        lr = schedule(t)
+        set_lr(self.optimizer, lr)
+        images = images_to_device(batch.images, self.device)
+        labels = batch.targets.to(self.device, non_blocking=True)
+        size = self._multiscale_size(t)
+        if size != tuple(images.shape[2:]):
+            scale_y, scale_x = size[0] / images.shape[2], size[1] / images.shape[3]
+            images = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+            labels = labels.clone()
+            labels[..., 1::2] *= scale_x  # cx, w
+            labels[..., 2::2] *= scale_y  # cy, h
+        targets = Targets.from_padded(labels)
+        targets = dataclasses.replace(targets, classes=self.class_map[targets.classes])
+        with self.amp.autocast():
+            levels = self.net(images)
+        losses = self.criterion([level.float() for level in levels], targets)
+        accumulate = cfg.optim.accumulate
+        loss = losses["total"] / accumulate
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        grad_norm = float("nan")
+        if (i + 1) % accumulate == 0 or i + 1 == self.iters_per_epoch:
+            grad_norm = self._optimizer_step()
+        numbers = torch.stack([losses[k].detach().float() for k in (*LOSS_TERMS, "num_fg", "num_gt")]).tolist()
+        values = {"lr": lr, "loss": numbers[0]}
+        values |= {f"loss_{k}": v for k, v in zip(LOSS_TERMS[1:], numbers[1:5])}
+        values["num_fg"] = numbers[5] / max(numbers[6], 1.0)  # positives per object, as the reference logs
+        values["grad_norm"] = grad_norm
+        return values
+
+    def _optimizer_step(self) -> float:
+        """Unscale, clip, step, zero the gradients, update the EMA; the total gradient norm."""
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        clip = self.config.optim.grad_clip
+        norm = torch.nn.utils.clip_grad_norm_(params, clip if clip is not None else float("inf"), foreach=True)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.model)
+        return float(norm)
+
+    # ------------------------------------------------------------------------------ epoch end
+    def _validation_due(self, epoch: int) -> bool:
+        cfg = self.config
+        in_no_aug = epoch >= cfg.augment.no_aug_start_epoch(cfg.epochs)
+        return (epoch + 1) % cfg.val.interval == 0 or in_no_aug or epoch + 1 == cfg.epochs
+
+    def _end_epoch(self, epoch: int, log: RunLog | None, train_seconds: float) -> dict:
+        cfg = self.config
+        metrics = {"epoch": epoch + 1, **self._epoch_means}
+        improved = False
+        if self.validator is not None and self._validation_due(epoch):
+            scores = self.validator(self.eval_model(), self.device)
+            metrics |= {f"val/{k}": v for k, v in scores.items()}
+            improved = self.progress.improved(scores[cfg.val.metric], cfg.early_stop.min_delta)
+            if not improved:
+                self.progress.epochs_without_improvement = epoch + 1 - (self.progress.best_epoch or 0)
+        metrics["epoch_time"] = train_seconds
+        if self.world.main:
+            self._save(epoch, metrics, improved)
+            if log is not None:
+                log.log_epoch(self.progress.iteration, epoch + 1, {k: v for k, v in metrics.items() if k != "epoch"})
+            if "val/mAP50_95" in metrics:
+                logger.info("epoch %d: val mAP50:95 %.4f, mAP50 %.4f", epoch + 1, metrics["val/mAP50_95"], metrics["val/mAP50"])
+        barrier(self.world)
+        return metrics
+
+    def eval_model(self) -> YOLOX:
+        """The model that is validated and saved: the EMA average (or the live model without EMA)."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def _meta(self, metrics: dict) -> dict:
+        return {
+            "model": self.config.model,
+            "class_names": self.class_names,
+            "preprocess": PreprocessContract(self.input_size).to_dict(),
+            "training": {
+                "config": to_dict(self.config),
+                "epoch": self.progress.epoch,
+                "iteration": self.progress.iteration,
+                "metrics": metrics,
+                "best_metric": self.progress.best_metric,
+                "best_epoch": self.progress.best_epoch,
+            },
+        }
+
+    def _save(self, epoch: int, metrics: dict, improved: bool) -> None:
+        meta = self._meta(metrics)
+        model = self.eval_model()
+        write_run_checkpoint(self.out / LAST, model, meta, self._resume_state())
+        if improved:
+            write_run_checkpoint(self.out / BEST, model, meta)
+        every = self.config.checkpoint.every
+        if every and (epoch + 1) % every == 0:
+            write_run_checkpoint(rotate_periodic(self.out, epoch + 1, self.config.checkpoint.keep), model, meta)
+
+    def _should_stop(self) -> bool:
+        stop = self.config.early_stop
+        reason = None
+        if stop.patience and self.progress.best_epoch is not None and self.progress.epochs_without_improvement >= stop.patience:
+            reason = (
+                f"early_stopping: no val/{self.config.val.metric} improvement > {stop.min_delta} for "
+                f"{self.progress.epochs_without_improvement} epochs (best {self.progress.best_metric:.4f} at epoch {self.progress.best_epoch})"
+            )
+        reason = broadcast_object(reason, self.world)
+        if reason:
+            self.progress.stop_reason = reason
+        return reason is not None
+
+    def _finish(self, seconds: float, images: int) -> dict:
+        cfg = self.config
+        history = self.progress.history
+        best = next((m for m in history if m["epoch"] == self.progress.best_epoch), None)
+        checkpoints = {name: str(self.out / name) for name in (LAST, BEST) if (self.out / name).exists()}
+        summary = {
+            "model": cfg.model,
+            "classes": self.class_names,
+            "epochs_run": self.progress.epoch,
+            "epochs_planned": cfg.epochs,
+            "stop_reason": self.progress.stop_reason or "completed",
+            "best_epoch": self.progress.best_epoch,
+            "best_metric": self.progress.best_metric,
+            "metric": f"val/{cfg.val.metric}",
+            "best": best,
+            "final": history[-1] if history else None,
+            "train_time_s": seconds,
+            "images_per_s": images / seconds if seconds > 0 else None,
+            "checkpoints": checkpoints,
+            "device": str(self.device),
+            "amp": self.amp.reason,
+            "world_size": self.world.size,
+            "bad_images": sorted(self.loader.bad_images.reasons),
+            "load_report": self.load_report.to_dict() if self.load_report is not None else None,
+        }
+        if self.world.main:
+            if cfg.log.plots and (self.out / "metrics.csv").exists():
+                summary["plots"] = [str(p) for p in plot_curves(self.out / "metrics.csv", self.out)]
+            write_summary(self.out / "summary.json", summary)
+            print(format_summary(summary))
+        return summary

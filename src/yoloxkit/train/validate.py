@@ -1,0 +1,67 @@
+"""Validation during training: the EMA model through the one evaluator, COCO mAP50:95 and mAP50.
+
+Images are read, letterboxed and predicted exactly as ``yoloxkit eval`` does it
+(:func:`yoloxkit.evaluation.inference.predict_into` over a :class:`~yoloxkit.Detector` that wraps
+the averaged model); only the 12 COCO numbers are computed, the full report is left to
+``yoloxkit eval``. When the model predicts more classes than the dataset (classes appended to
+COCO's 80), detections of classes outside the dataset are dropped and the others renumbered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from ..data.preprocess import PreprocessContract
+from ..datasets import Dataset
+from ..detector import Detector
+from ..evaluation import Evaluator
+from ..evaluation.groundtruth import load_ground_truth
+from ..evaluation.inference import predict_into
+from ..models.yolox import YOLOX
+from ..structures.detections import Detections
+
+
+class Validator:
+    """``validator(model) -> {"mAP50_95": ..., "mAP50": ...}`` on one split."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        split: str,
+        model_name: str,
+        model_class_names: Sequence[str],
+        input_size: tuple[int, int],
+        conf: float = 0.01,
+        iou: float = 0.65,
+        batch: int = 8,
+    ) -> None:
+        self.gt = load_ground_truth(dataset, split)
+        self.model_name = model_name
+        self.model_class_names = list(model_class_names)
+        self.contract = PreprocessContract(tuple(input_size))
+        self.conf, self.iou, self.batch = conf, iou, batch
+        index = {name: i for i, name in enumerate(self.gt.names)}
+        self._to_dataset = np.array([index.get(name, -1) for name in self.model_class_names], dtype=np.int64)
+
+    @torch.no_grad()
+    def __call__(self, model: YOLOX, device: torch.device) -> dict[str, float]:
+        """COCO metrics of ``model`` (left in eval mode) on the split."""
+        detector = Detector(model, self.model_name, self.model_class_names, self.contract, device, pretrained=False)
+        evaluator = Evaluator(self.gt, self.conf)
+        predict_into(evaluator, detector, self.conf, self.iou, self.batch, progress=False, transform=self._remap)
+        coco = evaluator.coco()
+        return {"mAP50_95": float(coco["AP"]), "mAP50": float(coco["AP50"]), "mAP75": float(coco["AP75"])}
+
+    def _remap(self, detections: list[Detections]) -> list[Detections]:
+        if self.model_class_names == self.gt.names:
+            return detections
+        remapped = []
+        for det in detections:
+            classes = self._to_dataset[det.class_ids]
+            keep = classes >= 0
+            remapped.append(Detections(det.boxes[keep], det.scores[keep], classes[keep],
+                                       self.gt.names, det.image_size, det.source))  # fmt: skip
+        return remapped

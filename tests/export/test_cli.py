@@ -75,8 +75,30 @@ def test_benchmark_table_and_json(capsys, checkpoint, tmp_path):
                             "--warmup", 1, "--iters", 2, "--threads", 1, "--json", json_path)  # fmt: skip
     assert code == 0, err
     rows = json.loads(json_path.read_text())
-    assert [(r["format"], r["batch"]) for r in rows] == [("torch", 1), ("onnx", 1), ("torch", 2), ("onnx", 2)]
+    assert [(r["format"], r["batch"]) for r in rows] == [("torch", 1), ("torch", 2), ("onnx", 1), ("onnx", 2)]
     assert all(r["threads"] == 1 and r["p95_ms"] >= r["p50_ms"] > 0 and r["images_per_s"] > 0 for r in rows)
-    assert "p50 ms" in stdout and "warm-up calls excluded" in stdout
+    assert all(r["precision"] == "fp32" and r["load_mib"] > 0 and r["peak_mib"] >= r["load_mib"] for r in rows)
+    assert "p50 ms" in stdout and "peak MiB" in stdout and "warm-up calls excluded" in stdout
     code, _, err = run(capsys, "benchmark", "-w", checkpoint, "--formats", "tensorrt")
     assert code == 2 and "unknown format 'tensorrt'" in err
+    code, _, err = run(capsys, "benchmark", "-w", checkpoint, "--formats", "onnx", "--precision", "bf16")
+    assert code == 2 and "no format of --formats runs --precision bf16" in err
+
+
+@pytest.mark.slow
+def test_benchmark_precisions(capsys, checkpoint, tmp_path):
+    json_path = tmp_path / "bench.json"
+    code, stdout, err = run(capsys, "benchmark", "-w", checkpoint, "--formats", "onnx,openvino", "--precision", "int8,bf16",
+                            "--batch", 1, "--warmup", 0, "--iters", 1, "--threads", 1, "--json", json_path)  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(json_path.read_text())
+    assert [(r["format"], r["precision"]) for r in rows] == [("onnx", "int8"), ("openvino", "int8"), ("openvino", "bf16")]
+
+
+def test_export_precision_options(capsys, checkpoint, tmp_path):
+    code, _, err = run(capsys, "export", "-w", checkpoint, "--out", tmp_path, "--precision", "int4")
+    assert code == 2 and "--precision must be one of fp32, fp16, bf16, int8" in err
+    code, _, err = run(capsys, "export", "-w", checkpoint, "--out", tmp_path, "--precision", "int8", "--half")
+    assert code == 2 and "--half means --precision fp16" in err
+    code, _, err = run(capsys, "export", "-w", checkpoint, "--out", tmp_path, "--precision", "bf16", "--no-check")
+    assert code == 2 and "bf16 is an OpenVINO precision" in err

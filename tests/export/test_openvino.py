@@ -25,7 +25,7 @@ def ir_paths(detector: Detector, images, export_dir: Path) -> dict[str, Path]:
     paths = {}
     for name, options in {
         "fp32": ExportOptions(dynamic=True),
-        "fp16": ExportOptions(dynamic=True, half=True, simplify=False),
+        "fp16": ExportOptions(dynamic=True, precision="fp16", simplify=False),
         "nms": ExportOptions(dynamic=True, nms=NMSSettings(max_candidates=500)),
     }.items():
         check = name != "fp16"  # tested below at its own tolerance

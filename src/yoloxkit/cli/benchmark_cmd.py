@@ -1,11 +1,20 @@
-"""``yoloxkit benchmark``: latency and throughput of PyTorch, ONNX Runtime and OpenVINO on one model.
+"""``yoloxkit benchmark``: latency, throughput and peak memory of PyTorch, ONNX Runtime and OpenVINO.
 
-Each (format, batch) case times ``Detector._detect`` — the network and the postprocessing
-(score threshold and NMS), the part that differs between backends — on a batch of real images
-preprocessed once by the shared preprocessing. ``--warmup`` calls are run first and not
-counted; then ``--iters`` calls are timed one by one. Every backend uses ``--threads`` threads
-(default: PyTorch's thread count). The ONNX and OpenVINO models are exported from the same
-weights (decoded outputs, dynamic batch and size) into ``--out`` (a temporary folder by default).
+Each (format, precision) backend is opened in turn; for each batch size it times
+``Detector._detect`` — the network and the postprocessing (score threshold and NMS), the part
+that differs between backends — on a batch of real images preprocessed once by the shared
+preprocessing. ``--warmup`` calls are run first and not counted; then ``--iters`` calls are
+timed one by one. Every backend uses ``--threads`` threads (default: PyTorch's thread count).
+The ONNX and OpenVINO models are exported from the same weights (decoded outputs, dynamic
+batch and size; int8 calibrated on COCO128) into ``--out`` (a temporary folder by default),
+all before the first measurement, and are not accuracy-checked here (``yoloxkit export`` does that).
+
+Each backend is measured in a fresh process (:mod:`yoloxkit.export.memory`), which opens its
+file (PyTorch: a checkpoint of the same weights), so that the memory figures are its own:
+``load MiB`` is the peak RSS growth while opening (weights, compiled kernels; PyTorch's
+inference copy is built then too), ``peak MiB`` the peak growth up to the end of that batch
+size (batch sizes run in ascending order; warm-up included): weights plus activations and
+workspaces. The runtime's libraries are imported before the baseline, as PyTorch's are.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,16 +32,21 @@ import typer
 from ..data.preprocess import preprocess_batch
 from ..detector import Detector
 from ..errors import YoloxkitError
-from ..export import ExportedDetector, ExportOptions, export_model, load_parity_images
+from ..export import PRECISIONS, ExportedDetector, ExportOptions, export_model, load_parity_images
+from ..checkpoints import save_checkpoint
+from ..export.memory import PeakTracker, run_in_fresh_process
 from .common import load_detector, write_json
 
 FORMATS = ("torch", "onnx", "openvino")
+#: Precisions each format runs (bf16 is OpenVINO's; PyTorch is benchmarked in fp32).
+SUPPORTED = {"torch": ("fp32",), "onnx": ("fp32", "fp16", "int8"), "openvino": PRECISIONS}
 
 
 def benchmark(
     weights: str = typer.Option(None, "--weights", "-w", help="Checkpoint file, model name, or an exported .onnx/.xml."),
     model: str = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted)."),
     formats: str = typer.Option("torch,onnx,openvino", "--formats", help="Comma-separated: torch, onnx, openvino."),
+    precisions: str = typer.Option("fp32", "--precision", help="Comma-separated: fp32, fp16, bf16 (openvino), int8; each format runs those it supports."),
     batches: str = typer.Option("1,8", "--batch", help="Comma-separated batch sizes."),
     size: int = typer.Option(None, "--size", help="Input size (multiple of 32); default from checkpoint/model."),
     warmup: int = typer.Option(3, "--warmup", help="Untimed calls before timing each case."),
@@ -43,11 +58,15 @@ def benchmark(
     out: Path = typer.Option(None, "--out", "-o", help="Folder for the exported models (default: a temporary one)."),
     json_path: Path = typer.Option(None, "--json", help="Also write the results as JSON to this file."),
 ) -> None:
-    """Latency (p50/p95) and throughput per backend and batch size, as a table and optionally JSON."""
+    """Latency (p50/p95), throughput and peak memory per backend and batch size, as a table and optionally JSON."""
     chosen = _parse_list(formats, "--formats", str)
     unknown = [f for f in chosen if f not in FORMATS]
     if unknown:
         raise YoloxkitError(f"unknown format {unknown[0]!r} in --formats; choose from {', '.join(FORMATS)}")
+    wanted = _parse_list(precisions, "--precision", str)
+    unknown = [p for p in wanted if p not in PRECISIONS]
+    if unknown:
+        raise YoloxkitError(f"unknown precision {unknown[0]!r} in --precision; choose from {', '.join(PRECISIONS)}")
     sizes = _parse_list(batches, "--batch", int)
     if min(sizes) < 1 or warmup < 0 or iters < 1 or (threads is not None and threads < 1):
         raise YoloxkitError("--batch sizes, --iters and --threads must be >= 1 and --warmup >= 0")
@@ -55,8 +74,8 @@ def benchmark(
     torch.set_num_threads(threads)
     source = load_detector(weights, model, size, "cpu")
     with tempfile.TemporaryDirectory(prefix="yoloxkit-bench-") as tmp:
-        detectors = _detectors(source, chosen, out or Path(tmp), threads)
-        rows = _run(detectors, sizes, images, warmup, iters, conf, iou, threads)
+        cases = _cases(source, chosen, wanted, out or Path(tmp))
+        rows = _run(cases, sizes, images, warmup, iters, conf, iou, threads, source.contract.input_size)
     _report(rows, json_path)
 
 
@@ -70,8 +89,22 @@ def _parse_list(text: str, option: str, kind: type) -> list:
     return values
 
 
-def _detectors(detector: Detector, formats: list[str], folder: Path, threads: int) -> dict[str, Detector]:
-    """The PyTorch detector and its exports (dynamic, decoded), each opened with ``threads``.
+@dataclass(frozen=True)
+class Case:
+    """One backend to measure: format, precision and the file it is opened from."""
+
+    fmt: str
+    precision: str
+    path: Path
+
+    @property
+    def preload(self) -> tuple[str, ...]:
+        """Modules imported before measuring (their libraries belong to the baseline, as PyTorch's do)."""
+        return {"torch": (), "onnx": ("onnx", "onnxruntime"), "openvino": ("onnx", "openvino")}[self.fmt]
+
+
+def _cases(detector: Detector, formats: list[str], precisions: list[str], folder: Path) -> list[Case]:
+    """The backends to measure, with their files written first (the PyTorch one as a checkpoint).
 
     An exported model given as ``--weights`` is benchmarked alone, on its own backend.
     """
@@ -79,34 +112,54 @@ def _detectors(detector: Detector, formats: list[str], folder: Path, threads: in
         fmt = "onnx" if detector.backend.kind == "onnxruntime" else "openvino"
         if formats != [fmt]:
             typer.echo(f"note: {detector.backend.path.name} is an exported model: benchmarking {fmt} only")
-        return {fmt: ExportedDetector.from_file(detector.backend.path, threads, detector.contract.input_size)}
-    result: dict[str, Detector] = {}
-    options = ExportOptions(dynamic=True)
-    for fmt in formats:
+        return [Case(fmt, detector.backend.precision, detector.backend.path)]
+    chosen = [(fmt, p) for fmt in formats for p in precisions if p in SUPPORTED[fmt]]
+    if not chosen:
+        raise YoloxkitError(f"no format of --formats runs --precision {','.join(precisions)} (bf16 is openvino's)")
+    folder.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for fmt, precision in chosen:
         if fmt == "torch":
-            result[fmt] = detector
-            continue
-        export_model(detector, folder / fmt, fmt, options, check=False, log=lambda _: None)
-        suffix = ".onnx" if fmt == "onnx" else ".xml"
-        result[fmt] = ExportedDetector.from_file(folder / fmt / f"{detector.model_name}{suffix}", threads=threads)
-    return result
+            path = folder / f"{detector.model_name}.pth"
+            save_checkpoint(path, detector.model, detector.model_name, detector.class_names, detector.contract.to_dict())
+        else:
+            target = folder / f"{fmt}-{precision}"
+            export_model(detector, target, fmt, ExportOptions(dynamic=True, precision=precision), check=False, log=lambda _: None)
+            path = target / f"{detector.model_name}{'.onnx' if fmt == 'onnx' else '.xml'}"
+        cases.append(Case(fmt, precision, path))
+    return cases
 
 
-def _run(
-    detectors: dict[str, Detector], sizes: list[int], source: str | None, warmup: int, iters: int,
-    conf: float, iou: float, threads: int,
+def _open(case: Case, threads: int, input_size: tuple[int, int]) -> Detector:
+    """The detector of ``case``, ready to run (PyTorch's inference copy built, as runtimes compile on opening)."""
+    if case.fmt != "torch":
+        return ExportedDetector.from_file(case.path, threads, input_size)
+    detector = Detector.from_checkpoint(case.path, input_size=input_size, device="cpu")
+    detector._inference_model()
+    return detector
+
+
+def measure_case(
+    case: Case, sizes: list[int], source: str | None, warmup: int, iters: int, conf: float, iou: float, threads: int,
+    input_size: tuple[int, int],
 ) -> list[dict]:  # fmt: skip
+    """Open ``case`` and time every batch size; run in a fresh process by :func:`_run` (module level to be spawnable)."""
+    torch.set_num_threads(threads)
     pool = load_parity_images(source, max(sizes))
     rows = []
-    for batch_size in sizes:
-        chosen = [pool[i % len(pool)] for i in range(batch_size)]
-        for fmt, detector in detectors.items():
-            batch, _ = preprocess_batch(chosen, detector.contract)
+    with PeakTracker() as memory:
+        detector = _open(case, threads, input_size)
+        loaded = memory.growth_mib()
+        computed = getattr(getattr(detector, "backend", None), "compute_precision", case.precision)
+        for batch_size in sizes:
+            batch, _ = preprocess_batch([pool[i % len(pool)] for i in range(batch_size)], detector.contract)
             times = _time(lambda d=detector, b=batch: d._detect(b, conf, iou, False), warmup, iters)
             h, w = detector.contract.input_size
             rows.append(
                 {
-                    "format": fmt,
+                    "format": case.fmt,
+                    "precision": case.precision,
+                    "compute_precision": computed,
                     "model": detector.model_name,
                     "input": f"{h}x{w}",
                     "batch": batch_size,
@@ -115,10 +168,24 @@ def _run(
                     "p95_ms": round(float(np.percentile(times, 95)), 2),
                     "mean_ms": round(statistics.fmean(times), 2),
                     "images_per_s": round(batch_size * 1000 / statistics.fmean(times), 2),
+                    "load_mib": round(loaded, 1),
+                    "peak_mib": round(memory.growth_mib(), 1),
+                    "memory_method": f"{memory.method}, fresh process per backend",
                     "iters": iters,
                     "warmup": warmup,
                 }
             )
+    return rows
+
+
+def _run(
+    cases: list[Case], sizes: list[int], source: str | None, warmup: int, iters: int, conf: float, iou: float,
+    threads: int, input_size: tuple[int, int],
+) -> list[dict]:  # fmt: skip
+    rows = []
+    for case in cases:
+        arguments = (case, sorted(sizes), source, warmup, iters, conf, iou, threads, input_size)
+        rows += run_in_fresh_process(measure_case, arguments, case.preload)
     return rows
 
 
@@ -136,14 +203,22 @@ def _time(call, warmup: int, iters: int) -> list[float]:
 
 
 def _report(rows: list[dict], json_path: Path | None) -> None:
-    header = f"{'format':<9} {'model':<11} {'input':>8} {'batch':>5} {'threads':>7} {'p50 ms':>9} {'p95 ms':>9} {'img/s':>8}"
+    header = (
+        f"{'format':<9} {'precision':<9} {'model':<11} {'input':>8} {'batch':>5} {'threads':>7} {'p50 ms':>9} "
+        f"{'p95 ms':>9} {'img/s':>8} {'load MiB':>9} {'peak MiB':>8}"
+    )
     typer.echo(header)
     for r in rows:
+        precision = r["precision"] if r["compute_precision"] == r["precision"] else f"{r['precision']}>{r['compute_precision']}"
         typer.echo(
-            f"{r['format']:<9} {r['model']:<11} {r['input']:>8} {r['batch']:>5} {r['threads']:>7} "
-            f"{r['p50_ms']:>9.1f} {r['p95_ms']:>9.1f} {r['images_per_s']:>8.1f}"
+            f"{r['format']:<9} {precision:<9} {r['model']:<11} {r['input']:>8} {r['batch']:>5} {r['threads']:>7} "
+            f"{r['p50_ms']:>9.1f} {r['p95_ms']:>9.1f} {r['images_per_s']:>8.1f} {r['load_mib']:>9.1f} {r['peak_mib']:>8.1f}"
         )
-    typer.echo("latency of the network + postprocessing on preprocessed real images; warm-up calls excluded")
+    typer.echo(
+        "latency of the network + postprocessing on preprocessed real images; warm-up calls excluded; "
+        f"memory: peak RSS growth over the backend's fresh process before it opened the model ({rows[0]['memory_method']}): "
+        "after opening / peak up to this batch size"
+    )
     if json_path is not None:
         write_json(json_path, rows)
         typer.echo(f"results in {json_path}")

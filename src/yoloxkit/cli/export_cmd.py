@@ -8,7 +8,9 @@ import typer
 
 from ..errors import YoloxkitError
 from ..export import FORMATS, TOLERANCES, ExportOptions, NMSSettings, Tolerance, export_model, load_parity_images
+from ..export.metadata import PRECISIONS
 from ..export.parity import DEFAULT_COUNT
+from ..export.quantize import CALIBRATION_COUNT
 from .common import load_detector
 
 
@@ -26,15 +28,18 @@ def export(
     class_agnostic: bool = typer.Option(False, "--class-agnostic", help="With --nms: one NMS over all classes."),
     max_det: int = typer.Option(100, "--max-det", help="With --nms: detections kept per image."),
     max_candidates: int = typer.Option(1000, "--max-candidates", help="With --nms: highest-scoring candidates that enter NMS."),
-    half: bool = typer.Option(False, "--half", help="FP16: ONNX computes in FP16; OpenVINO IR stores FP16 weights."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32; fp16; bf16 (openvino, AMX/AVX512-BF16 CPUs); int8 (post-training quantisation)."),
+    half: bool = typer.Option(False, "--half", help="Same as --precision fp16: ONNX computes in FP16; OpenVINO IR stores FP16 weights."),
+    calib_images: str = typer.Option(None, "--calib-images", help="With int8: calibration images (file, folder, glob or video); default COCO128."),
+    calib_count: int = typer.Option(CALIBRATION_COUNT, "--calib-count", help="With int8: number of calibration images."),
     simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Simplify the ONNX graph with onnxslim."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     check: bool = typer.Option(True, "--check/--no-check", help="Parity check against PyTorch after export (--no-check skips it)."),
     check_images: str = typer.Option(None, "--check-images", help="Images for the parity check (file, folder, glob or video); default COCO128."),
     check_count: int = typer.Option(DEFAULT_COUNT, "--check-count", help="Number of parity-check images."),
-    prob_tol: float = typer.Option(None, "--prob-tol", help="Parity tolerance on probabilities (default 1e-4, FP16 5e-2)."),
-    box_tol: float = typer.Option(None, "--box-tol", help="Parity tolerance on boxes: atol and rtol (default 1e-4, FP16 5e-2)."),
-    check_data: str = typer.Option(None, "--check-data", help="Labelled dataset: also compare COCO AP with PyTorch (decoded exports)."),
+    prob_tol: float = typer.Option(None, "--prob-tol", help="Parity tolerance on probabilities (default by precision, fp32 1e-4)."),
+    box_tol: float = typer.Option(None, "--box-tol", help="Parity tolerance on boxes: atol and rtol (default by precision, fp32 1e-4)."),
+    check_data: str = typer.Option(None, "--check-data", help="Labelled dataset: also compare COCO AP with PyTorch (decoded exports; required for bf16/int8)."),
     check_split: str = typer.Option("val", "--check-split", help="Split of --check-data to evaluate."),
     legacy: bool = typer.Option(False, "--legacy", help="Old normalised preprocessing for pre-2021-08 weights."),
 ) -> None:
@@ -43,6 +48,11 @@ def export(
         raise YoloxkitError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if not decode and nms:
         raise YoloxkitError("--nms needs the decode in the graph: drop --raw")
+    if half and precision not in ("fp32", "fp16"):
+        raise YoloxkitError(f"--half means --precision fp16; it contradicts --precision {precision}")
+    precision = "fp16" if half else precision
+    if precision not in PRECISIONS:
+        raise YoloxkitError(f"--precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     settings = NMSSettings(conf, iou, class_agnostic, max_det, max_candidates) if nms else None
     options = ExportOptions(
         input_size=(size, size) if size else None,
@@ -50,14 +60,15 @@ def export(
         dynamic=dynamic,
         decode=decode,
         nms=settings,
-        half=half,
+        precision=precision,
         simplify=simplify,
     )
     detector = load_detector(weights, model, size, "cpu", legacy)
     images = load_parity_images(check_images, check_count) if check else None
+    calibration = load_parity_images(calib_images, calib_count) if precision == "int8" else None
     result = export_model(
-        detector, out, fmt, options, check=check, images=images, tolerance=_tolerance(half, prob_tol, box_tol),
-        data=check_data, split=check_split, log=typer.echo,
+        detector, out, fmt, options, check=check, images=images, tolerance=_tolerance(precision, prob_tol, box_tol),
+        data=check_data, split=check_split, calibration=calibration, log=typer.echo,
     )  # fmt: skip
     meta = result.metadata
     typer.echo(
@@ -66,11 +77,11 @@ def export(
     )
 
 
-def _tolerance(half: bool, prob_tol: float | None, box_tol: float | None) -> Tolerance | None:
+def _tolerance(precision: str, prob_tol: float | None, box_tol: float | None) -> Tolerance | None:
     """The user's overrides on the default tolerance of the precision; None without overrides."""
     if prob_tol is None and box_tol is None:
         return None  # each model file is checked at the default of its own precision
-    base = TOLERANCES["fp16" if half else "fp32"]
+    base = TOLERANCES[precision]
     for name, value in (("--prob-tol", prob_tol), ("--box-tol", box_tol)):
         if value is not None and value < 0:
             raise YoloxkitError(f"{name} must be >= 0, got {value}")

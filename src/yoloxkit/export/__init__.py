@@ -15,19 +15,20 @@ The heavy dependencies (onnx, onnxruntime, onnxslim, openvino: ``pip install 'yo
 are imported when first used.
 """
 
-from .accuracy import MAP_TOLERANCE, MapComparison, compare_map
+from .accuracy import MAP_TOLERANCE, MAP_TOLERANCES, MapComparison, compare_map
 from .backends import Backend, OnnxRuntimeBackend, OpenVINOBackend, is_exported_model, open_backend
-from .metadata import ExportMetadata
+from .metadata import PRECISIONS, ExportMetadata
 from .nms import NMSSettings
 from .onnx_export import ExportOptions, export_onnx, read_onnx_metadata
 from .openvino_export import export_openvino
 from .parity import TOLERANCES, ParityReport, Tolerance, check_parity, load_parity_images
 from .pipeline import FORMATS, ExportResult, export_model
+from .quantize import quantize_onnx
 from .runtime import ExportedDetector
 
 __all__ = [
-    "FORMATS", "MAP_TOLERANCE", "TOLERANCES", "Backend", "MapComparison", "compare_map", "ExportMetadata", "ExportOptions", "ExportResult", "ExportedDetector",
+    "FORMATS", "MAP_TOLERANCE", "MAP_TOLERANCES", "PRECISIONS", "TOLERANCES", "Backend", "MapComparison", "compare_map", "ExportMetadata", "ExportOptions", "ExportResult", "ExportedDetector",
     "NMSSettings", "OnnxRuntimeBackend", "OpenVINOBackend", "ParityReport", "Tolerance", "check_parity",
     "export_model", "export_onnx", "export_openvino", "is_exported_model", "load_parity_images",
-    "open_backend", "read_onnx_metadata",
+    "open_backend", "quantize_onnx", "read_onnx_metadata",
 ]  # fmt: skip

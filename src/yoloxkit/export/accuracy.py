@@ -14,8 +14,10 @@ from pathlib import Path
 from ..detector import Detector
 from .runtime import ExportedDetector
 
-#: Largest |AP(exported) - AP(PyTorch)| accepted (COCO AP@[.5:.95], as a fraction).
+#: Largest |AP(exported) - AP(PyTorch)| accepted for FP32 exports (COCO AP@[.5:.95], as a fraction).
 MAP_TOLERANCE = 1e-3
+#: The same by exported precision: reduced precisions are allowed a stated drop.
+MAP_TOLERANCES = {"fp32": MAP_TOLERANCE, "fp16": 3e-3, "bf16": 5e-3, "int8": 1.5e-2}
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,12 @@ class MapComparison:
 def compare_map(
     detector: Detector, exported: ExportedDetector, data: str | Path, split: str = "val", batch_size: int = 8
 ) -> MapComparison:
-    """Evaluate ``detector`` and ``exported`` on ``split`` of ``data``; return both COCO APs."""
+    """Evaluate ``detector`` and ``exported`` on ``split`` of ``data``; return both COCO APs.
+
+    The tolerance is that of the exported model's precision (:data:`MAP_TOLERANCES`).
+    """
     from ..evaluation import evaluate
 
     ap = [evaluate(d, data, split, batch_size=batch_size).coco["AP"] for d in (detector, exported)]
-    return MapComparison(exported.backend.path.name, float(ap[0]), float(ap[1]))
+    tolerance = MAP_TOLERANCES[exported.backend.precision]
+    return MapComparison(exported.backend.path.name, float(ap[0]), float(ap[1]), tolerance)

@@ -39,6 +39,13 @@ class Backend(ABC):
         self.path = path
         self.metadata = metadata
         self.threads = threads
+        #: The arithmetic the runtime uses (OpenVINO may differ from the export's precision).
+        self.compute_precision = metadata.precision
+
+    @property
+    def precision(self) -> str:
+        """The export's precision (``fp32``, ``fp16``, ``bf16`` or ``int8``), from the metadata."""
+        return self.metadata.precision
 
     @abstractmethod
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
@@ -88,7 +95,13 @@ class OnnxRuntimeBackend(Backend):
 
 
 class OpenVINOBackend(Backend):
-    """An OpenVINO IR (``.xml`` + ``.bin``) compiled for the CPU, latency hint, FP32 arithmetic."""
+    """An OpenVINO IR (``.xml`` + ``.bin``) compiled for the CPU with the latency hint.
+
+    Floating-point arithmetic is FP32 except for ``bf16`` IRs, which are compiled with
+    ``INFERENCE_PRECISION_HINT=bf16`` (AMX or AVX512-BF16 units; on CPUs without them OpenVINO
+    computes in FP32: ``compute_precision`` says which). ``int8`` IRs run their quantised part
+    in INT8 and the rest in FP32.
+    """
 
     kind = "openvino"
 
@@ -101,12 +114,17 @@ class OpenVINOBackend(Backend):
         config = {
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": threads,
-            # FP32 arithmetic even for FP16 weights and on CPUs with bf16/fp16 units, so that
-            # results stay within the parity tolerances.
-            "INFERENCE_PRECISION_HINT": "f32",
+            # FP32 arithmetic even for FP16 weights and on CPUs with bf16/fp16 units (OpenVINO's
+            # default there is bf16), unless the export asks for bf16.
+            "INFERENCE_PRECISION_HINT": "bf16" if self.precision == "bf16" else "f32",
         }
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
+        # What the CPU plugin really computes floating-point layers in (bf16 falls back to f32
+        # on CPUs without bf16 units); int8 IRs keep their name, their quantised part is INT8.
+        computed = {"f32": "fp32", "bf16": "bf16"}.get(self.compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name())
+        if self.precision != "int8":
+            self.compute_precision = computed or self.precision
 
     def run(self, batch: np.ndarray) -> list[np.ndarray]:
         self.check_input(batch)

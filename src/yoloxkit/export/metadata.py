@@ -13,7 +13,7 @@ structured values are JSON. The keys:
 ``nms``               JSON :class:`~yoloxkit.export.nms.NMSSettings`, or ``null``
 ``dynamic``           ``"true"`` when batch, height and width are dynamic
 ``batch``             the static batch size (the example batch when dynamic)
-``precision``         ``fp32`` | ``fp16``
+``precision``         ``fp32`` | ``fp16`` | ``bf16`` (OpenVINO) | ``int8``
 ``strides``           JSON list of the head's strides
 """
 
@@ -31,6 +31,8 @@ from .nms import NMSSettings
 FORMAT = "yoloxkit-export"
 FORMAT_VERSION = 1
 OUTPUT_KINDS = ("decoded", "raw", "nms")
+#: Arithmetic precisions of an export (see ``docs/deployment.md``).
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,8 @@ class ExportMetadata:
             raise YoloxkitError(f"outputs must be one of {', '.join(OUTPUT_KINDS)}, got {self.outputs!r}")
         if (self.outputs == "nms") != (self.nms is not None):
             raise YoloxkitError("NMS settings are given exactly when the outputs are 'nms'")
-        if self.precision not in ("fp32", "fp16"):
-            raise YoloxkitError(f"precision must be fp32 or fp16, got {self.precision!r}")
+        if self.precision not in PRECISIONS:
+            raise YoloxkitError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     @property
     def input_size(self) -> tuple[int, int]:

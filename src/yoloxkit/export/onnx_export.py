@@ -20,7 +20,7 @@ from ..detector import Detector
 from ..errors import YoloxkitError
 from .deps import require
 from .graph import ExportModule
-from .metadata import ExportMetadata
+from .metadata import PRECISIONS, ExportMetadata
 from .nms import NMSSettings
 
 #: ONNX opset written (ONNX Runtime >= 1.13 and OpenVINO >= 2022.3 read it).
@@ -36,7 +36,7 @@ class ExportOptions:
     dynamic: bool = False
     decode: bool = True
     nms: NMSSettings | None = None
-    half: bool = False
+    precision: str = "fp32"  # fp32 | fp16 | bf16 (OpenVINO only) | int8 (post-training quantisation)
     simplify: bool = True
     opset: int = OPSET
 
@@ -45,6 +45,8 @@ class ExportOptions:
             raise YoloxkitError(f"batch must be >= 1, got {self.batch}")
         if self.nms is not None and not self.decode:
             raise YoloxkitError("NMS in the graph needs the decode in the graph: drop --raw or --nms")
+        if self.precision not in PRECISIONS:
+            raise YoloxkitError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
 
 def export_metadata(detector: Detector, options: ExportOptions) -> ExportMetadata:
@@ -64,7 +66,7 @@ def export_metadata(detector: Detector, options: ExportOptions) -> ExportMetadat
         nms=options.nms,
         dynamic=options.dynamic,
         batch=options.batch,
-        precision="fp16" if options.half else "fp32",
+        precision=options.precision,
         strides=tuple(detector.model.head.strides),
     )
 
@@ -72,13 +74,19 @@ def export_metadata(detector: Detector, options: ExportOptions) -> ExportMetadat
 def export_onnx(detector: Detector, path: str | Path, options: ExportOptions = ExportOptions()) -> ExportMetadata:
     """Write ``detector`` as an ONNX model to ``path``; returns the metadata written into it.
 
+    Precision ``fp32`` or ``fp16`` (FP16 arithmetic inside the graph, float32 input and
+    outputs); ``int8`` is made from the FP32 file by :func:`~yoloxkit.export.quantize.quantize_onnx`
+    and ``bf16`` is an OpenVINO runtime precision, so neither is written here.
+
     Input ``images``: float32 ``[B, 3, H, W]`` exactly as :func:`~yoloxkit.data.preprocess.
     preprocess_batch` makes it. Outputs: ``outputs`` (decoded or raw), or ``detections`` and
     ``num_detections`` with NMS. ``options.dynamic`` makes B, H and W dynamic.
     """
+    if options.precision not in ("fp32", "fp16"):
+        raise YoloxkitError(f"export_onnx writes fp32 or fp16 graphs, not {options.precision} (use export_model)")
     onnx = require("onnx")
     metadata = export_metadata(detector, options)
-    module = ExportModule(detector.model, options.decode, options.nms, options.half).eval()
+    module = ExportModule(detector.model, options.decode, options.nms, options.precision == "fp16").eval()
     names = module.output_names
     example = torch.zeros((options.batch, 3, *metadata.input_size))
     buffer = io.BytesIO()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import YoloxkitError
 from .deps import require
 from .metadata import ExportMetadata
 from .onnx_export import read_onnx_metadata
@@ -12,23 +13,28 @@ from .onnx_export import read_onnx_metadata
 RT_INFO_SECTION = "yoloxkit"
 
 
-def export_openvino(onnx_path: str | Path, xml_path: str | Path, half: bool = False) -> ExportMetadata:
+def export_openvino(onnx_path: str | Path, xml_path: str | Path, precision: str | None = None) -> ExportMetadata:
     """Convert a yoloxkit ONNX export to OpenVINO IR at ``xml_path`` (the ``.bin`` beside it).
 
-    ``half`` stores the weights as FP16 (``compress_to_fp16``; the CPU plugin still computes
-    in FP32 unless told otherwise); by default they stay FP32. The ONNX file's metadata is
-    written into the IR's ``rt_info`` under ``yoloxkit`` with the precision updated.
+    ``precision`` (default: the ONNX file's) is recorded in the IR and chooses how it runs:
+    ``fp16`` stores the weights as FP16 (``compress_to_fp16``; the backend still computes in
+    FP32); ``bf16`` keeps FP32 weights and makes the backend compute in bfloat16 (AMX /
+    AVX512-BF16); ``int8`` needs an INT8 (QDQ) ONNX file, whose quantised part OpenVINO runs in
+    INT8. The ONNX file's metadata is written into the IR's ``rt_info`` under ``yoloxkit``.
     Returns that metadata.
     """
     ov = require("openvino")
     source = read_onnx_metadata(onnx_path)
-    entries = source.to_strings() | {"precision": "fp16" if half else source.precision}
+    precision = precision or source.precision
+    if (precision == "int8") != (source.precision == "int8"):
+        raise YoloxkitError(f"{onnx_path}: an {precision} IR is made from an int8 ONNX file only, and an int8 file gives an int8 IR")
+    entries = source.to_strings() | {"precision": precision}
     model = ov.convert_model(str(onnx_path))
     for key, value in entries.items():
         model.set_rt_info(value, [RT_INFO_SECTION, key])
     xml_path = Path(xml_path)
     xml_path.parent.mkdir(parents=True, exist_ok=True)
-    ov.save_model(model, str(xml_path), compress_to_fp16=half)
+    ov.save_model(model, str(xml_path), compress_to_fp16=precision == "fp16")
     return ExportMetadata.from_strings(entries, str(xml_path))
 
 

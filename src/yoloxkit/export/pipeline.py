@@ -1,8 +1,16 @@
-"""Export a Detector to ONNX or OpenVINO IR, then check every written model against PyTorch."""
+"""Export a Detector to ONNX or OpenVINO IR, then check every written model against PyTorch.
+
+Precisions (``ExportOptions.precision``): ``fp32`` (default); ``fp16`` (ONNX: FP16 inside the
+graph; OpenVINO: FP16 weights); ``bf16`` (OpenVINO only: FP32 IR run in bfloat16); ``int8``
+(post-training quantisation of the FP32 ONNX file on calibration images; the OpenVINO IR is
+converted from the INT8 file). bf16 and int8 exports with the check on need a labelled dataset
+(``data``): their accuracy contract is the mAP drop, not bit parity.
+"""
 
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -17,6 +25,7 @@ from .backends import open_backend
 from .metadata import ExportMetadata
 from .onnx_export import ExportOptions, export_onnx
 from .openvino_export import export_openvino
+from .quantize import CALIBRATION_COUNT, quantize_onnx
 from .parity import ParityReport, Tolerance, check_parity, load_parity_images
 from .runtime import ExportedDetector
 
@@ -61,6 +70,7 @@ def export_model(
     tolerance: Tolerance | None = None,
     data: str | Path | None = None,
     split: str = "val",
+    calibration: list[np.ndarray] | None = None,
     log: Callable[[str], None] = print,
 ) -> ExportResult:
     """Export ``detector`` into ``out_dir`` as ``{name}.onnx`` (and ``{name}.xml/.bin`` for OpenVINO).
@@ -71,21 +81,29 @@ def export_model(
     report, and a YoloxkitError says what differed. ``export.json`` is written in every case.
     With ``data`` (and ``check``), decoded exports are also evaluated on ``split`` of that
     labelled dataset beside PyTorch, and fail when their COCO AP differs by more than
-    :data:`~yoloxkit.export.accuracy.MAP_TOLERANCE`.
+    the tolerance of the precision (:data:`~yoloxkit.export.accuracy.MAP_TOLERANCES`).
+    ``calibration``: BGR images for int8 (default: :data:`~yoloxkit.export.quantize.CALIBRATION_COUNT`
+    images from :func:`~yoloxkit.export.parity.load_parity_images`).
     """
-    if fmt not in FORMATS:
-        raise YoloxkitError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    precision = _check_precision(fmt, options, check, data)
     out_dir = Path(out_dir)
     name = name or detector.model_name
     started = time.perf_counter()
     onnx_path = out_dir / f"{name}.onnx"
-    # OpenVINO's FP16 IR is an FP32 graph with FP16-stored weights: its ONNX stays FP32.
-    metadata = export_onnx(detector, onnx_path, replace(options, half=options.half and fmt == "onnx"))
+    if precision == "int8":
+        calibration = calibration if calibration is not None else load_parity_images(None, CALIBRATION_COUNT)
+        with tempfile.TemporaryDirectory(prefix="yoloxkit-export-") as tmp:
+            fp32 = export_onnx(detector, Path(tmp) / onnx_path.name, replace(options, precision="fp32"))
+            log(f"quantising to INT8 on {len(calibration)} calibration images")
+            metadata = quantize_onnx(Path(tmp) / onnx_path.name, onnx_path, calibration, fp32.contract, fp32)
+    else:
+        # OpenVINO's FP16 and BF16 IRs are made from an FP32 ONNX file.
+        metadata = export_onnx(detector, onnx_path, replace(options, precision=precision if fmt == "onnx" else "fp32"))
     files, models = [onnx_path], [onnx_path]
     log(f"wrote {onnx_path} ({_megabytes(onnx_path)})")
     if fmt == "openvino":
         xml_path = out_dir / f"{name}.xml"
-        metadata = export_openvino(onnx_path, xml_path, half=options.half)
+        metadata = export_openvino(onnx_path, xml_path, precision)
         files += [xml_path, xml_path.with_suffix(".bin")]
         models.append(xml_path)
         log(f"wrote {xml_path} (+ .bin, {_megabytes(xml_path.with_suffix('.bin'))})")
@@ -116,6 +134,23 @@ def export_model(
             "(--no-check keeps an unchecked export)"
         )
     return result
+
+
+def _check_precision(fmt: str, options: ExportOptions, check: bool, data: str | Path | None) -> str:
+    """The export's precision, once the format and the checks asked for allow it."""
+    if fmt not in FORMATS:
+        raise YoloxkitError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    precision = options.precision
+    if precision == "bf16" and fmt != "openvino":
+        raise YoloxkitError("bf16 is an OpenVINO precision (ONNX Runtime's CPU provider has no bf16 convolutions): use --format openvino")
+    if precision in ("bf16", "int8") and check and data is None:
+        raise YoloxkitError(
+            f"a {precision} export is checked by its mAP drop on a labelled dataset: give --check-data DIR "
+            "(images of your task), or --no-check to skip every check"
+        )
+    if precision in ("bf16", "int8") and (options.nms is not None or not options.decode):
+        raise YoloxkitError(f"{precision} exports have decoded outputs (no --raw, no --nms): their accuracy is checked by mAP")
+    return precision
 
 
 def _megabytes(path: Path) -> str:

@@ -129,6 +129,44 @@ class Detector:
         spec = get_spec(name)
         return cls(spec.build(num_classes), spec.name, class_names, None, device, pretrained=False)
 
+    # ----------------------------------------------------------------------------- training
+    def train(
+        self,
+        data: str | Path,
+        out: str | Path = "runs/train",
+        epochs: int = 300,
+        batch: int = 64,
+        config: str | Path | None = None,
+        overrides: Sequence[str] = (),
+        **settings: object,
+    ) -> "Detector":
+        """Train on ``data`` and return the best model (``best.pt``, else ``last.pt``) as a Detector.
+
+        A detector with trained weights is fine-tuned from them (its classes decide the class
+        mapping, ``finetune.class_mode`` says whether they are kept); an untrained one trains
+        from scratch. ``settings`` are top-level config fields (``device``, ``seed``, ``amp``,
+        ...), ``overrides`` any field as ``"section.field=value"``; see ``yoloxkit train``.
+        """
+        import tempfile
+
+        from .checkpoints import save_checkpoint
+        from .train.config import make_train_config
+        from .train.trainer import Trainer
+
+        with tempfile.TemporaryDirectory(prefix="yoloxkit-start-") as scratch:
+            weights = None
+            if self.pretrained:
+                weights = Path(scratch) / "start.pt"
+                save_checkpoint(weights, self._model, self.model_name, self.class_names, self.contract.to_dict())
+            size = list(self.contract.input_size)
+            cfg = make_train_config(
+                config, [f"augment.input_size={size}", *overrides], data=str(data), model=self.model_name,
+                weights=str(weights) if weights else None, out=Path(out), epochs=epochs, batch=batch, **settings,
+            )  # fmt: skip
+            summary = Trainer(cfg).fit()
+        best = summary["checkpoints"].get("best.pt") or summary["checkpoints"]["last.pt"]
+        return Detector.from_checkpoint(best, device=self.device)
+
     # ----------------------------------------------------------------------------- inference
     @property
     def model(self) -> YOLOX:

@@ -35,7 +35,7 @@ def make_polygons(quads: np.ndarray) -> np.ndarray:
     return polygons
 
 
-def _extents(quads: np.ndarray) -> np.ndarray:
+def polygon_extents(quads: np.ndarray) -> np.ndarray:
     """``[N, 4]`` axis-aligned extents (x1, y1, x2, y2) of ``[N, 8]`` polygons."""
     xs, ys = quads[:, 0::2], quads[:, 1::2]
     return np.stack([xs.min(1), ys.min(1), xs.max(1), ys.max(1)], 1)
@@ -49,7 +49,7 @@ def paired_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     shapely = _shapely()
     a, b = np.asarray(a, np.float64).reshape(-1, 8), np.asarray(b, np.float64).reshape(-1, 8)
-    ea, eb = _extents(a), _extents(b)
+    ea, eb = polygon_extents(a), polygon_extents(b)
     near = np.flatnonzero(
         (np.minimum(ea[:, 2:], eb[:, 2:]) - np.maximum(ea[:, :2], eb[:, :2]) >= 0).all(1)
     )
@@ -72,7 +72,7 @@ def window_iof(quads: np.ndarray, windows: np.ndarray, eps: float = 1e-6) -> np.
     iof = np.zeros((len(quads), len(windows)))
     if not len(quads) or not len(windows):
         return iof
-    extents = _extents(quads)
+    extents = polygon_extents(quads)
     lt = np.maximum(extents[:, None, :2], windows[None, :, :2])
     rb = np.minimum(extents[:, None, 2:], windows[None, :, 2:])
     rows, cols = np.nonzero(((rb - lt).clip(min=0)).prod(-1) > 0)

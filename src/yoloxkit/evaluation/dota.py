@@ -28,13 +28,15 @@ import numpy as np
 
 from ..datasets.categories import DOTA_V1_CLASSES, infer_names
 from ..datasets.dota import LABEL_DIRS
-from ..dota.polygons import paired_iou
+from ..dota.polygons import paired_iou, polygon_extents
 from ..dota.task1 import Task1Detections
 from ..errors import YoloxkitError
 from .voc import class_ap
 
 #: IoU thresholds of the COCO-style numbers.
 COCO_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2).tolist())
+#: Most (detection x object) extent comparisons done at once.
+_CHUNK_PAIRS = 1 << 22
 
 
 @dataclass
@@ -89,6 +91,44 @@ def load_dota_ground_truth(folder: Path, class_names: Sequence[str] | None = Non
         np.array([r[2] for r in rows], dtype=np.int64),
         np.array([r[3] for r in rows], dtype=bool),
     )
+
+
+class SparsePolygonIoU:
+    """Exact polygon IoU of every same-image (detection, object) pair of one class, computed once.
+
+    Only pairs whose axis-aligned extents touch get a polygon intersection (the others have
+    IoU 0, as the devkit's candidate filter implies). The instance is the ``iou`` function given
+    to :func:`yoloxkit.evaluation.voc.class_ap`, whose "boxes" are then ``[N, 1]`` row indices:
+    the IoU of any pair is a lookup, and it is reused for every IoU threshold.
+    """
+
+    def __init__(self, det_image: np.ndarray, det_quads: np.ndarray, gt_image: np.ndarray, gt_quads: np.ndarray) -> None:
+        self.num_gt = max(len(gt_image), 1)
+        det_ext, gt_ext = polygon_extents(det_quads), polygon_extents(gt_quads)
+        pairs = []
+        for image in np.intersect1d(det_image, gt_image):
+            dets, gts = np.flatnonzero(det_image == image), np.flatnonzero(gt_image == image)
+            step = max(_CHUNK_PAIRS // len(gts), 1)
+            for start in range(0, len(dets), step):
+                d = dets[start : start + step]
+                a, b = det_ext[d][:, None], gt_ext[gts][None]
+                near = ((np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2])) >= 0).all(-1)
+                rows, cols = np.nonzero(near)
+                pairs.append((d[rows], gts[cols]))
+        d_idx = np.concatenate([p[0] for p in pairs]) if pairs else np.zeros(0, np.int64)
+        g_idx = np.concatenate([p[1] for p in pairs]) if pairs else np.zeros(0, np.int64)
+        keys = d_idx * self.num_gt + g_idx
+        order = np.argsort(keys)
+        self.keys = keys[order]
+        self.values = paired_iou(det_quads[d_idx[order]], gt_quads[g_idx[order]])
+
+    def __call__(self, det_rows: np.ndarray, gt_rows: np.ndarray) -> np.ndarray:
+        """IoU of paired row indices (``[P, 1]`` each)."""
+        keys = det_rows[:, 0] * self.num_gt + gt_rows[:, 0]
+        if not len(self.keys):
+            return np.zeros(len(keys))
+        pos = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return np.where(self.keys[pos] == keys, self.values[pos], 0.0)
 
 
 @dataclass
@@ -163,10 +203,10 @@ def evaluate_task1(
         det_image = np.array([image_index[image] for image in det.images], dtype=np.int64)
         g = gt.category == k
         counts[k] = len(det_image)
+        iou = SparsePolygonIoU(det_image, det.quads, gt.image[g], gt.quads[g])
+        det_rows, gt_rows = np.arange(len(det_image))[:, None], np.arange(int(g.sum()))[:, None]
         for t, threshold in enumerate(thresholds):
-            ap11, _ = class_ap(
-                det_image, det.scores, det.quads, gt.image[g], gt.quads[g], gt.difficult[g], paired_iou, threshold
-            )
+            ap11, _ = class_ap(det_image, det.scores, det_rows, gt.image[g], gt_rows, gt.difficult[g], iou, threshold)
             ap[t, k] = 0.0 if np.isnan(ap11) else ap11  # the devkit's AP of a class without objects
     positives = np.bincount(gt.category[~gt.difficult], minlength=num_classes)
     return DotaResult(list(gt.class_names), thresholds, ap, positives, counts)

@@ -143,6 +143,10 @@ class Trainer:
         self.net: nn.Module = self.model
         if self.world.distributed and len(self.freeze_schedule.steps) > 1:
             raise YoloxkitError("finetune.unfreeze: progressive unfreezing is not supported with several processes")
+        if cfg.sync_bn and self.world.distributed:
+            if self.device.type != "cuda":
+                raise YoloxkitError("sync_bn: SyncBatchNorm needs CUDA (PyTorch has no CPU implementation); use finetune.freeze_bn on CPU")
+            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         if self.world.distributed:
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None, broadcast_buffers=False

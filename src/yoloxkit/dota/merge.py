@@ -86,7 +86,8 @@ def merge_detections(
     parts = list(parts)
     if not parts:
         raise YoloxkitError(f"no patch detections to merge for {source or 'the image'}")
-    oriented = {det.boxes.format.oriented for det, _ in parts}
+    # a patch without detections says nothing about the box type (its predictions.json entry has no boxes)
+    oriented = {det.boxes.format.oriented for det, _ in parts if len(det)} or {parts[0][0].boxes.format.oriented}
     if len(oriented) > 1:
         raise YoloxkitError(f"cannot merge oriented and axis-aligned detections of {source or 'one image'}")
     target = BoxFormat.RBOX if oriented.pop() else BoxFormat.XYXY

@@ -10,6 +10,10 @@ Every other key is mapped exactly as an MMDetection YOLOX key
 (:func:`yoloxkit.checkpoints.mmdet_to_megvii_key`): ``neck.out_convs`` become the head's
 ``stems``, ``main_conv/short_conv/final_conv/blocks`` become ``conv1/conv2/conv3/m``, and so on.
 Keys outside the model (the EMA copy ``ema_*``, ``data_preprocessor.*``) map to ``None``.
+
+:func:`yoloxkit.checkpoints.read_checkpoint` reads such files through its MMDetection branch;
+it keeps the angle convs once its prefix table holds the pair ``_ANGLE_PREFIX`` below, and
+:func:`is_rotated_state_dict` is what tells ``infer_architecture`` to pick a rotated model.
 """
 
 from __future__ import annotations

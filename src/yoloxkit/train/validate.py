@@ -9,6 +9,7 @@ COCO's 80), detections of classes outside the dataset are dropped and the others
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,6 +23,8 @@ from ..evaluation.groundtruth import load_ground_truth
 from ..evaluation.inference import predict_into
 from ..models.yolox import YOLOX
 from ..structures.detections import Detections
+
+logger = logging.getLogger("yoloxkit")
 
 
 class Validator:
@@ -45,23 +48,28 @@ class Validator:
         self.conf, self.iou, self.batch = conf, iou, batch
         index = {name: i for i, name in enumerate(self.gt.names)}
         self._to_dataset = np.array([index.get(name, -1) for name in self.model_class_names], dtype=np.int64)
+        self.nonfinite = 0  # detections left out by the last validation
 
     @torch.no_grad()
     def __call__(self, model: YOLOX, device: torch.device) -> dict[str, float]:
         """COCO metrics of ``model`` (left in eval mode) on the split."""
         detector = Detector(model, self.model_name, self.model_class_names, self.contract, device, pretrained=False)
         evaluator = Evaluator(self.gt, self.conf)
+        self.nonfinite = 0
         predict_into(evaluator, detector, self.conf, self.iou, self.batch, progress=False, transform=self._remap)
+        if self.nonfinite:
+            logger.warning("validation: %d detections with non-finite boxes or scores left out (the model is still unstable)", self.nonfinite)
         coco = evaluator.coco()
         return {"mAP50_95": float(coco["AP"]), "mAP50": float(coco["AP50"]), "mAP75": float(coco["AP75"])}
 
     def _remap(self, detections: list[Detections]) -> list[Detections]:
-        if self.model_class_names == self.gt.names:
-            return detections
+        """Drop non-finite boxes (an early model can overflow its size decode) and classes outside the dataset."""
         remapped = []
         for det in detections:
             classes = self._to_dataset[det.class_ids]
-            keep = classes >= 0
+            finite = np.isfinite(det.boxes.data).all(axis=1) & np.isfinite(det.scores)
+            keep = (classes >= 0) & finite
+            self.nonfinite += int((~finite).sum())
             remapped.append(Detections(det.boxes[keep], det.scores[keep], classes[keep],
                                        self.gt.names, det.image_size, det.source))  # fmt: skip
         return remapped

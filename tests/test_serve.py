@@ -164,3 +164,16 @@ def test_yoloxkit_serve_answers_on_localhost(detector, image_file, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_serving_an_exported_model(detector, image_file, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from yoloxkit.export import ExportedDetector, ExportOptions, export_model
+
+    export_model(detector, tmp_path, "onnx", ExportOptions(), check=False, log=lambda _: None)
+    exported = ExportedDetector.from_file(tmp_path / "yolox-nano.onnx", threads=1)
+    client = TestClient(create_app(exported, conf=0.0001))
+    info = client.get("/model").json()
+    assert (info["backend"], info["precision"], info["file"]) == ("onnxruntime", "fp32", "yolox-nano.onnx")
+    response = client.post("/predict", files={"file": ("a.jpg", image_file.read_bytes(), "image/jpeg")})
+    assert response.json() == exported.predict(read_image(image_file), conf=0.0001)[0].to_dict() | {"file": "a.jpg"}

@@ -145,7 +145,7 @@ def _check_precision(fmt: str, options: ExportOptions, check: bool, data: str | 
         raise YoloxkitError("bf16 is an OpenVINO precision (ONNX Runtime's CPU provider has no bf16 convolutions): use --format openvino")
     if precision in ("bf16", "int8") and check and data is None:
         raise YoloxkitError(
-            f"a {precision} export is checked by its mAP drop on a labelled dataset: give --check-data DIR "
+            f"{'an' if precision == 'int8' else 'a'} {precision} export is checked by its mAP drop on a labelled dataset: give --check-data DIR "
             "(images of your task), or --no-check to skip every check"
         )
     if precision in ("bf16", "int8") and (options.nms is not None or not options.decode):

@@ -49,6 +49,7 @@ class ExportedDetector(Detector):
                 )
             contract = PreprocessContract(size, contract.pad_value, contract.legacy)
         self.backend = backend
+        self._model = None  # no PyTorch network (inherited methods may look at it; ``model`` raises)
         self.model_name = meta.model
         self.class_names = list(meta.class_names)
         self.contract = contract

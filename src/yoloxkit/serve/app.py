@@ -39,7 +39,13 @@ def describe_backend(detector: Detector) -> dict:
     backend = getattr(detector, "backend", None)
     if backend is None:
         return {"backend": "pytorch", "device": str(detector.device), "precision": "fp32"}
-    return {"backend": backend.kind, "device": "cpu", "precision": backend.metadata.precision, "file": backend.path.name}
+    return {
+        "backend": backend.kind,
+        "device": "cpu",
+        "precision": backend.precision,
+        "compute_precision": backend.compute_precision,
+        "file": backend.path.name,
+    }
 
 
 def create_app(

@@ -52,6 +52,7 @@ _MMDET_PREFIXES = [
     ("bbox_head.multi_level_conv_cls.", "head.cls_preds."),
     ("bbox_head.multi_level_conv_reg.", "head.reg_preds."),
     ("bbox_head.multi_level_conv_obj.", "head.obj_preds."),
+    ("bbox_head.multi_level_conv_ang.", "head.ang_preds."),  # ai4rs Rotated YOLOX (models/rotated_keys.py)
 ]
 _MMDET_PREFIXES.sort(key=lambda pair: -len(pair[0]))
 _MMDET_PARTS = [
@@ -219,7 +220,7 @@ def infer_architecture(state_dict: Mapping[str, torch.Tensor]) -> Architecture:
     depthwise = any(k.startswith("backbone.backbone.dark2.0.dconv.") for k in state_dict)
     width = base / 64
     name = None
-    for candidate in list_models():
+    for candidate in list_models(rotated="head.ang_preds.0.weight" in state_dict):
         spec = get_spec(candidate)
         if (
             int(spec.width * 64) == base

@@ -17,6 +17,7 @@ from .data.preprocess import PreprocessContract, preprocess_batch
 from .errors import YoloxkitError
 from .models import YOLOX, canonical_name, get_spec
 from .models.inference import optimize_for_inference
+from .models.rotated import RotatedYOLOX, rotated_postprocess
 from .ops import postprocess
 from .structures import Boxes, BoxFormat, Detections
 
@@ -239,15 +240,22 @@ class Detector:
     def _detect(self, batch: torch.Tensor, conf: float, iou: float, class_agnostic: bool) -> list[torch.Tensor]:
         """Network input ``[B, 3, H, W]`` -> per-image postprocess rows (runtime backends override this)."""
         outputs = self._inference_model()(batch.to(self.device))
+        if isinstance(self._model, RotatedYOLOX):
+            return rotated_postprocess(outputs.float(), conf, iou, class_agnostic)
         return postprocess(outputs.float(), conf, iou, class_agnostic)
 
     def _to_detections(
         self, rows: torch.Tensor, ratio: float, size: tuple[int, int], source: str | None
     ) -> Detections:
+        # Rows end with (obj, class_prob, class); rotated rows (rotated_postprocess) start with an
+        # rbox (cx, cy, w, h, angle) whose angle the letterbox scale does not change.
+        box_format = BoxFormat.RBOX if rows.shape[1] == 8 else BoxFormat.XYXY
+        coords = rows[:, : box_format.width].numpy().copy()
+        coords[:, :4] /= ratio
         return Detections(
-            boxes=Boxes(rows[:, :4].numpy() / ratio, BoxFormat.XYXY),
-            scores=(rows[:, 4] * rows[:, 5]).numpy(),
-            class_ids=rows[:, 6].long().numpy(),
+            boxes=Boxes(coords, box_format),
+            scores=(rows[:, -3] * rows[:, -2]).numpy(),
+            class_ids=rows[:, -1].long().numpy(),
             class_names=self.class_names,
             image_size=(int(size[0]), int(size[1])),
             source=source,

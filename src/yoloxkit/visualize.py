@@ -22,10 +22,14 @@ def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
     thickness = max(1, round(min(image.shape[:2]) / 300))
     font_scale = max(0.4, min(image.shape[:2]) / 1000)
     boxes = detections.boxes.convert(BoxFormat.XYXY).numpy().data
-    for box, score, cid, name in zip(boxes, detections.scores, detections.class_ids, detections.labels):
+    polygons = detections.boxes.convert(BoxFormat.QBOX).numpy().data if detections.boxes.format.oriented else None
+    for k, (box, score, cid, name) in enumerate(zip(boxes, detections.scores, detections.class_ids, detections.labels)):
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         color = class_color(int(cid))
-        cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+        if polygons is None:
+            cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
+        else:  # oriented: the rotated polygon, the label above its enclosing box
+            cv2.polylines(canvas, [polygons[k].reshape(4, 2).round().astype(np.int32)], True, color, thickness, cv2.LINE_AA)
         label = f"{name} {score:.2f}"
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, 1)
         top = max(y1 - th - base - 2, 0)

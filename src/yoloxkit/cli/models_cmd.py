@@ -17,7 +17,7 @@ def model_table() -> list[dict]:
     takes no memory and the FLOP pass computes nothing (seconds instead of a minute on CPU).
     """
     rows = []
-    for name in list_models():
+    for name in list_models() + list_models(rotated=True):
         spec = get_spec(name)
         with torch.device("meta"):
             network = create(name)

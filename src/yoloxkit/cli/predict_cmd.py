@@ -12,6 +12,7 @@ from tqdm import tqdm
 from ..data.coco import COCO_CATEGORY_IDS, COCO_CLASSES
 from ..data.sources import Frame, Source
 from ..detector import Detector
+from ..dota.slicer import SlicedDetector
 from ..errors import YoloxkitError
 from ..structures import Detections
 from ..visualize import draw_detections
@@ -32,11 +33,15 @@ def predict(
     save_txt: bool = typer.Option(False, "--save-txt", help="Also write YOLO txt labels (with scores)."),
     draw: bool = typer.Option(True, "--draw/--no-draw", help="Write images (or a video) with boxes drawn."),
     legacy: bool = typer.Option(False, "--legacy", help="Old normalised preprocessing for pre-2021-08 weights."),
+    slice_size: int = typer.Option(None, "--slice", help="Predict large images tile by tile (tile size in pixels), merged back."),
+    slice_gap: int = typer.Option(200, "--slice-gap", help="Overlap between tiles with --slice."),
 ) -> None:
     """Run a detector and write predictions.json, COCO results, optional YOLO txt and drawn images."""
     _check_options(conf, iou, batch)
     frames = Source(source)
     detector = load_detector(weights, model, size, device, legacy)
+    if slice_size:
+        detector = SlicedDetector(detector, slice_size, slice_gap, batch_size=batch)
     run_prediction(detector, frames, out, conf, iou, batch, class_agnostic, save_txt, draw)
 
 

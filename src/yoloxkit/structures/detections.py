@@ -33,17 +33,21 @@ class Detections:
         return [self.class_names[i] for i in self.class_ids.tolist()]
 
     def to_dict(self) -> dict:
-        """JSON-ready dict: file, width, height and a list of detections."""
+        """JSON-ready dict: file, width, height and a list of detections.
+
+        Each detection has ``box`` (xyxy; the enclosing box for oriented detections) and, for
+        oriented detections, ``rbox`` (cx, cy, w, h, angle in radians) and ``polygon`` (4 corners).
+        """
         xyxy = self.boxes.convert(BoxFormat.XYXY).tolist()
-        return {
-            "file": self.source,
-            "width": int(self.image_size[1]),
-            "height": int(self.image_size[0]),
-            "detections": [
-                {"box": box, "score": float(score), "class_id": int(cid), "class_name": name}
-                for box, score, cid, name in zip(xyxy, self.scores.tolist(), self.class_ids.tolist(), self.labels)
-            ],
-        }
+        entries = [
+            {"box": box, "score": float(score), "class_id": int(cid), "class_name": name}
+            for box, score, cid, name in zip(xyxy, self.scores.tolist(), self.class_ids.tolist(), self.labels)
+        ]
+        if self.boxes.format.oriented:
+            rboxes, polygons = self.boxes.convert(BoxFormat.RBOX).tolist(), self.boxes.convert(BoxFormat.QBOX).tolist()
+            for entry, rbox, polygon in zip(entries, rboxes, polygons):
+                entry["rbox"], entry["polygon"] = rbox, polygon
+        return {"file": self.source, "width": int(self.image_size[1]), "height": int(self.image_size[0]), "detections": entries}
 
     def to_coco(self, image_id: int, category_ids: Sequence[int] | None = None) -> list[dict]:
         """COCO results entries (bbox = x, y, w, h); ``category_ids`` maps class index -> id."""

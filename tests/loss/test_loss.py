@@ -126,5 +126,28 @@ def test_from_list_pads():
     assert targets.classes.dtype == torch.int64 and targets.boxes.dtype == torch.float32
 
 
+def test_rows_of_the_wrong_width_are_a_clear_error():
+    with pytest.raises(ValueError, match=r"targets of image 1 must be \[n, 5\] \(class, cx, cy, w, h\)"):
+        Targets.from_list([torch.zeros(1, 5), torch.zeros(2, 6)])
+    with pytest.raises(ValueError, match=r"padded labels must be \[B, M, 5\]"):
+        Targets.from_padded(torch.zeros(2, 120, 6))
+    with pytest.raises(ValueError, match="box_dim"):
+        Targets.from_list([torch.zeros(1, 4)], box_dim=3)
+
+
+def test_normalizer_divides_every_term():
+    """The trainer's hook: the loss normaliser is ``normalizer(positives)``, at least 1."""
+    gen = torch.Generator().manual_seed(11)
+    targets = Targets.from_padded(random_labels(gen, 2, 96, [3, 1]))
+    levels = synthetic_levels(gen, targets, 96)
+    loss_fn = YOLOXLoss(STRIDES, SimOTAAssigner("megvii2023"), use_l1=True)
+    base = loss_fn(levels, targets)
+    loss_fn.normalizer = lambda num_fg: num_fg * 4
+    scaled = loss_fn(levels, targets)
+    for name in ("iou", "obj", "cls", "l1", "total"):
+        assert torch.allclose(scaled[name] * 4, base[name], rtol=1e-6), name
+    assert torch.equal(scaled["num_fg"], base["num_fg"])
+
+
 def test_default_assigner_is_the_released_weights_variant():
     assert YOLOXLoss().assigner.variant.name == "original"

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from yoloxkit.loss import SimOTAAssigner, Targets, YOLOXLoss
 from yoloxkit.loss.rotated import (
     RotatedSimOTAAssigner,
     RotatedYOLOXLoss,
@@ -216,5 +217,45 @@ def test_gradients_reach_every_rotated_channel():
 
 
 def test_targets_of_the_wrong_width_are_a_clear_error():
-    with pytest.raises(ValueError, match=r"\[n, 6\]"):
+    with pytest.raises(ValueError, match=r"targets of image 0 must be \[n, 6\] \(class, cx, cy, w, h, angle\)"):
         rotated_targets([torch.zeros(2, 5)])
+
+
+def test_rotated_targets_are_targets_with_five_box_values():
+    gen = torch.Generator().manual_seed(5)
+    objects = [random_objects(gen, 3), random_objects(gen, 0), random_objects(gen, 2)]
+    targets = rotated_targets(objects)
+    assert targets.boxes.shape == (3, 3, 5)
+    padded = torch.zeros(3, 120, 6)
+    for i, rows in enumerate(objects):
+        padded[i, : len(rows)] = rows
+    from_padded = Targets.from_padded(padded, box_dim=5)
+    assert torch.equal(from_padded.mask, targets.mask)
+    assert torch.equal(from_padded.classes[targets.mask], targets.classes[targets.mask])
+    assert torch.equal(from_padded.boxes[targets.mask], targets.boxes[targets.mask])
+
+
+def test_rotated_loss_shares_the_axis_aligned_loss_and_its_normalizer():
+    gen = torch.Generator().manual_seed(6)
+    levels = random_levels(gen, 2)
+    targets = rotated_targets([random_objects(gen, 4), random_objects(gen, 2)])
+    loss_fn = RotatedYOLOXLoss(use_l1=True)
+    assert isinstance(loss_fn, YOLOXLoss) and isinstance(loss_fn.assigner, SimOTAAssigner)
+    assert "angle_norm_factor=5.0" in repr(loss_fn) and "RotatedSimOTAAssigner(center_radius=2.5" in repr(loss_fn)
+    base = loss_fn(levels, targets)
+    loss_fn.normalizer = lambda num_fg: num_fg * 4
+    scaled = loss_fn(levels, targets)
+    assert base["num_fg"] > 0
+    for name in ("iou", "obj", "cls", "l1", "total"):
+        assert torch.allclose(scaled[name] * 4, base[name], rtol=1e-6), name
+
+
+def test_rotated_names_are_exported():
+    import yoloxkit.loss
+    import yoloxkit.ops
+    from yoloxkit.ops import rotated as rotated_ops
+
+    assert yoloxkit.loss.RotatedYOLOXLoss is RotatedYOLOXLoss
+    assert yoloxkit.loss.rotated_targets is rotated_targets
+    assert yoloxkit.ops.rotated_iou is rotated_iou
+    assert yoloxkit.ops.batched_rotated_nms is rotated_ops.batched_rotated_nms

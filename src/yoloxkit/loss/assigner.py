@@ -33,8 +33,6 @@ from .targets import Targets
 
 #: Clamp of the log terms in torch's ``binary_cross_entropy``.
 _LOG_CLAMP = -100.0
-#: Added to the IoU before its log in the IoU cost.
-_IOU_COST_EPS = 1e-8
 
 
 @dataclass(frozen=True)
@@ -75,8 +73,14 @@ class SimOTAAssigner:
 
     ``variant`` is ``"original"`` (default) or ``"megvii2023"`` (see the module docstring) or a
     :class:`SimOTAVariant`; ``candidate_topk`` is the number of top IoUs summed for dynamic-k;
-    cost = ``cls_weight`` * class cost + ``iou_weight`` * (-log(IoU + 1e-8)) + penalty.
+    cost = ``cls_weight`` * class cost + ``iou_weight`` * (-log(IoU + iou_cost_eps)) + penalty.
+
+    ``__call__`` = :meth:`geometry` (candidates), :meth:`pairwise_iou`, :meth:`cost`,
+    :meth:`match`; a subclass for another box type overrides the first two and ``iou_cost_eps``.
     """
+
+    #: Added to the IoU before its log in the IoU cost.
+    iou_cost_eps: float = 1e-8
 
     def __init__(
         self,
@@ -104,17 +108,33 @@ class SimOTAAssigner:
     def __call__(self, preds: FlatPredictions, targets: Targets) -> Assignment:
         """Assign ground truths to anchors for every image of the batch at once."""
         valid = targets.mask
-        penalty_free, candidates = self.geometry(preds.layout, targets)
+        penalty_free, candidates = self.geometry(preds, targets)
         usable = candidates.unsqueeze(1) & valid.unsqueeze(2)  # [B, G, A]
+        ious = self.pairwise_iou(preds, targets, usable)
+        return self.match(self.cost(preds, targets, ious, penalty_free, usable), ious, usable, valid)
 
-        ious = cxcywh_iou(targets.boxes.unsqueeze(-1).unbind(2), preds.boxes.detach().unsqueeze(1).unbind(2))
+    def pairwise_iou(self, preds: FlatPredictions, targets: Targets, usable: torch.Tensor) -> torch.Tensor:
+        """IoU ``[B, G, A]`` of every ground truth with every predicted box (``usable`` unused here)."""
+        return cxcywh_iou(targets.boxes.unsqueeze(-1).unbind(2), preds.boxes.detach().unsqueeze(1).unbind(2))
+
+    def cost(
+        self,
+        preds: FlatPredictions,
+        targets: Targets,
+        ious: torch.Tensor,
+        penalty_free: torch.Tensor,
+        usable: torch.Tensor,
+    ) -> torch.Tensor:
+        """``[B, G, A]`` matching cost: class, IoU and penalty terms, infinite where not usable."""
         cost = self.class_cost(preds.obj.detach(), preds.cls.detach(), targets.classes)
         if self.cls_weight != 1.0:
             cost.mul_(self.cls_weight)
-        cost += torch.log(ious + _IOU_COST_EPS).mul_(-self.iou_weight)
+        cost += torch.log(ious + self.iou_cost_eps).mul_(-self.iou_weight)
         cost += (~penalty_free) * self.variant.penalty
-        cost.masked_fill_(~usable, float("inf"))
+        return cost.masked_fill_(~usable, float("inf"))
 
+    def match(self, cost: torch.Tensor, ious: torch.Tensor, usable: torch.Tensor, valid: torch.Tensor) -> Assignment:
+        """Dynamic-k matching of ``[B, G, A]`` costs and IoUs; ``valid`` ``[B, G]`` marks real ground truths."""
         # Dynamic k per ground truth: int(sum of its top IoUs over the candidates), at least 1.
         k_max = min(self.candidate_topk, cost.shape[2])
         top_ious = ious.masked_fill(~usable, 0.0).topk(k_max, dim=2).values
@@ -134,22 +154,20 @@ class SimOTAAssigner:
         iou = ious.gather(1, gt_index.unsqueeze(1)).squeeze(1).masked_fill_(~fg, 0.0)
         return Assignment(fg, gt_index, iou, fg.sum())
 
-    def geometry(
-        self, layout: tuple[tuple[tuple[int, int], int], ...], targets: Targets
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def geometry(self, preds: FlatPredictions, targets: Targets) -> tuple[torch.Tensor, torch.Tensor]:
         """Penalty-free pairs ``[B, G, A]`` and candidate anchors ``[B, A]``.
 
-        ``layout`` gives ((H, W), stride) per level in anchor order. A region test factorises
-        into a column test and a row test, so each level costs ``[B, G, W]`` and ``[B, G, H]``
-        comparisons and one outer AND. Comparisons are the reference's: strictly inside,
-        bounds computed with the same float32 operations (``x - left > 0`` iff ``x > left``).
+        ``preds.layout`` gives ((H, W), stride) per level in anchor order. A region test
+        factorises into a column test and a row test, so each level costs ``[B, G, W]`` and
+        ``[B, G, H]`` comparisons and one outer AND. Comparisons are the reference's: strictly
+        inside, bounds computed with the same float32 operations (``x - left > 0`` iff ``x > left``).
         """
         cx, cy, w, h = targets.boxes.unsqueeze(-1).unbind(2)  # [B, G, 1] each
         valid = targets.mask.unsqueeze(2)
         box_x = (cx - 0.5 * w, cx + 0.5 * w)
         box_y = (cy - 0.5 * h, cy + 0.5 * h)
         free, candidates = [], []
-        for (height, width), stride in layout:
+        for (height, width), stride in preds.layout:
             xs = _anchor_centres(width, stride, cx.device)
             ys = _anchor_centres(height, stride, cx.device)
             radius = torch.tensor(float(stride), device=cx.device, dtype=torch.float32) * self.variant.center_radius

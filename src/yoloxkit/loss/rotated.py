@@ -29,44 +29,27 @@ import dataclasses
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ..models.head import STRIDES
 from ..ops.rotated import rotated_iou_aligned, rotated_iou_matched
-from .assigner import Assignment, SimOTAAssigner, SimOTAVariant
+from .assigner import SimOTAAssigner, SimOTAVariant
+from .positives import Positives
 from .predictions import FlatPredictions, flatten_levels
 from .targets import Targets
-from .yolox_loss import _l1_targets, _masked_sum, _Positives
+from .yolox_loss import YOLOXLoss
 
-#: Added to the IoU before its log in the assignment cost (mmdet's SimOTAAssigner EPS).
-_IOU_COST_EPS = 1e-7
 #: Lower clamp of the IoU in the loss (``RotatedIoULoss(eps=1e-16)``).
 _IOU_LOSS_EPS = 1e-16
 #: The angle is divided by this in the L1 term (config ``angle_norm_factor``).
 ANGLE_NORM_FACTOR = 5.0
 
 
-def rotated_targets(
-    per_image: Sequence[torch.Tensor], device: torch.device | str | None = None
-) -> Targets:
+def rotated_targets(per_image: Sequence[torch.Tensor], device: torch.device | str | None = None) -> Targets:
     """Pad per-image ``[n_i, 6]`` rows (class, cx, cy, w, h, angle) into rotated :class:`Targets`."""
-    size = max([len(rows) for rows in per_image] + [1])
-    labels = torch.zeros(len(per_image), size, 6, device=device)
-    mask = torch.zeros(len(per_image), size, dtype=torch.bool, device=device)
-    for i, rows in enumerate(per_image):
-        if rows.ndim != 2 or rows.shape[1] != 6:
-            raise ValueError(
-                f"rotated targets of image {i} must be [n, 6] (class, cx, cy, w, h, angle), got {tuple(rows.shape)}"
-            )
-        labels[i, : len(rows)] = rows.to(labels)
-        mask[i, : len(rows)] = True
-    return Targets(labels[..., 1:].contiguous(), labels[..., 0].long(), mask)
+    return Targets.from_list(per_image, device, box_dim=5)
 
 
-def flatten_rotated_levels(
-    levels: Sequence[torch.Tensor], strides: Sequence[int]
-) -> FlatPredictions:
+def flatten_rotated_levels(levels: Sequence[torch.Tensor], strides: Sequence[int]) -> FlatPredictions:
     """Flatten the rotated head's maps (layout in the module docstring) into :class:`FlatPredictions`.
 
     ``raw`` keeps the axis-aligned layout ``[B, 5 + C, A]`` (tx, ty, tw, th, obj, cls), so the
@@ -74,13 +57,9 @@ def flatten_rotated_levels(
     (cx, cy, w, h, angle) with the **raw** angle: every use in training is pi-periodic (IoU),
     and the L1 term needs the raw value, as the reference.
     """
-    axis_aligned = flatten_levels(
-        [torch.cat([level[:, :4], level[:, 5:]], 1) for level in levels], strides
-    )
+    axis_aligned = flatten_levels([torch.cat([level[:, :4], level[:, 5:]], 1) for level in levels], strides)
     angle = torch.cat([level[:, 4:5].flatten(2) for level in levels], 2).float()
-    return dataclasses.replace(
-        axis_aligned, boxes=torch.cat([axis_aligned.boxes, angle], 1)
-    )
+    return dataclasses.replace(axis_aligned, boxes=torch.cat([axis_aligned.boxes, angle], 1))
 
 
 class RotatedSimOTAAssigner(SimOTAAssigner):
@@ -90,9 +69,12 @@ class RotatedSimOTAAssigner(SimOTAAssigner):
     or within ``center_radius`` strides of its centre (an axis-aligned square, not rotated);
     cost = ``cls_weight`` * class BCE + ``iou_weight`` * (-log(rotated IoU + 1e-7)) + 1e5 outside
     "box and centre"; dynamic k from the top ``candidate_topk`` IoUs; conflicts go to the
-    cheapest ground truth. Exact rotated IoUs are computed only for candidate pairs whose
-    circumscribed circles meet (one host synchronisation to list them).
+    cheapest ground truth (the cost and the matching are :class:`SimOTAAssigner`'s). Exact
+    rotated IoUs are computed only for candidate pairs (one host synchronisation to list them).
     """
+
+    #: mmdet's ``SimOTAAssigner`` EPS.
+    iou_cost_eps = 1e-7
 
     def __init__(
         self,
@@ -101,12 +83,7 @@ class RotatedSimOTAAssigner(SimOTAAssigner):
         iou_weight: float = 3.0,
         cls_weight: float = 1.0,
     ) -> None:
-        super().__init__(
-            SimOTAVariant("rotated", center_radius, True, 1e5),
-            candidate_topk,
-            iou_weight,
-            cls_weight,
-        )
+        super().__init__(SimOTAVariant("rotated", center_radius, True, 1e5), candidate_topk, iou_weight, cls_weight)
 
     def __repr__(self) -> str:
         return (
@@ -118,82 +95,31 @@ class RotatedSimOTAAssigner(SimOTAAssigner):
             )
         )
 
-    @torch.no_grad()
-    def __call__(self, preds: FlatPredictions, targets: Targets) -> Assignment:
-        """Assign ground-truth rboxes to anchors for every image of the batch at once."""
-        valid = targets.mask
-        penalty_free, candidates = self.rotated_geometry(preds, targets)
-        usable = candidates.unsqueeze(1) & valid.unsqueeze(2)  # [B, G, A]
-        ious = self.pairwise_iou(preds, targets, usable)
-        cost = self.class_cost(preds.obj.detach(), preds.cls.detach(), targets.classes)
-        if self.cls_weight != 1.0:
-            cost.mul_(self.cls_weight)
-        cost += torch.log(ious + _IOU_COST_EPS).mul_(-self.iou_weight)
-        cost += (~penalty_free) * self.variant.penalty
-        cost.masked_fill_(~usable, float("inf"))
-        return self.match(cost, ious, usable, valid)
-
-    def match(
-        self,
-        cost: torch.Tensor,
-        ious: torch.Tensor,
-        usable: torch.Tensor,
-        valid: torch.Tensor,
-    ) -> Assignment:
-        """Dynamic-k matching on ``[B, G, A]`` costs and IoUs (the axis-aligned assigner's rule)."""
-        k_max = min(self.candidate_topk, cost.shape[2])
-        dynamic_k = (
-            ious.masked_fill(~usable, 0.0).topk(k_max, dim=2).values.sum(2).int()
-        )
-        dynamic_k = dynamic_k.clamp_(min=1).masked_fill_(~valid, 0)
-        order = cost.topk(k_max, dim=2, largest=False).indices  # [B, G, k_max]
-        chosen = (
-            torch.arange(k_max, device=cost.device) < dynamic_k.unsqueeze(2)
-        ) & usable.gather(2, order)
-        selected = torch.zeros_like(usable).scatter_(2, order, chosen)
-        count = selected.sum(1)
-        fg = count > 0
-        first = selected.int().argmax(1)  # the only ground truth where count == 1
-        gt_index = torch.where(count > 1, cost.argmin(1), first)
-        iou = ious.gather(1, gt_index.unsqueeze(1)).squeeze(1).masked_fill_(~fg, 0.0)
-        return Assignment(fg, gt_index, iou, fg.sum())
-
-    def rotated_geometry(
-        self, preds: FlatPredictions, targets: Targets
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def geometry(self, preds: FlatPredictions, targets: Targets) -> tuple[torch.Tensor, torch.Tensor]:
         """Penalty-free pairs ``[B, G, A]`` (in box AND in centre square) and candidate anchors ``[B, A]``."""
         centres = (preds.grid + 0.5) * preds.strides  # [2, A] anchor centres
         cx, cy, w, h, angle = targets.boxes.unsqueeze(-1).unbind(2)  # [B, G, 1] each
         dx, dy = centres[0] - cx, centres[1] - cy
         cos, sin = torch.cos(angle), torch.sin(angle)
-        along, across = (
-            cos * dx + sin * dy,
-            cos * dy - sin * dx,
-        )  # offset in the box frame
+        along, across = cos * dx + sin * dy, cos * dy - sin * dx  # offset in the box frame
         in_box = (along.abs() < w / 2) & (across.abs() < h / 2)
         radius = preds.strides * self.variant.center_radius
         in_centre = (dx.abs() < radius) & (dy.abs() < radius)
         candidates = ((in_box | in_centre) & targets.mask.unsqueeze(2)).any(1)
         return in_box & in_centre, candidates
 
-    @staticmethod
-    def pairwise_iou(
-        preds: FlatPredictions, targets: Targets, usable: torch.Tensor
-    ) -> torch.Tensor:
+    def pairwise_iou(self, preds: FlatPredictions, targets: Targets, usable: torch.Tensor) -> torch.Tensor:
         """Exact rotated IoU ``[B, G, A]`` of the usable (ground truth, anchor) pairs, 0 elsewhere."""
         image, gt, anchor = torch.nonzero(usable, as_tuple=True)
-        values = rotated_iou_matched(
-            targets.boxes[image, gt], preds.boxes.detach()[image, :, anchor]
-        )
-        return torch.zeros(usable.shape, device=usable.device).index_put_(
-            (image, gt, anchor), values.float()
-        )
+        values = rotated_iou_matched(targets.boxes[image, gt], preds.boxes.detach()[image, :, anchor])
+        return torch.zeros(usable.shape, device=usable.device).index_put_((image, gt, anchor), values.float())
 
 
-class RotatedYOLOXLoss(nn.Module):
+class RotatedYOLOXLoss(YOLOXLoss):
     """``loss(levels, targets) -> {"total", "iou", "obj", "cls", "l1", "num_fg", "num_gt"}``.
 
-    ai4rs ``RotatedYOLOXHead.loss_by_feat`` with ``N = max(positives in the batch, 1)``:
+    ai4rs ``RotatedYOLOXHead.loss_by_feat`` with ``N = max(positives in the batch, 1)`` (through
+    ``normalizer``, as :class:`YOLOXLoss`, whose ``obj``/``cls`` terms and normalisation it shares):
 
     * ``iou``: ``reg_weight`` (5) * sum over positives of (1 - IoU^2) / N, the exact
       differentiable rotated IoU clamped at 1e-16 (``RotatedIoULoss(mode='square')``);
@@ -214,70 +140,25 @@ class RotatedYOLOXLoss(nn.Module):
         reg_weight: float = 5.0,
         angle_norm_factor: float = ANGLE_NORM_FACTOR,
     ) -> None:
-        super().__init__()
-        self.strides = tuple(strides)
-        self.assigner = assigner or RotatedSimOTAAssigner()
-        self.use_l1 = use_l1
-        self.reg_weight = reg_weight
+        super().__init__(strides, assigner or RotatedSimOTAAssigner(), use_l1, reg_weight)
         self.angle_norm_factor = angle_norm_factor
 
     def extra_repr(self) -> str:
-        return f"strides={self.strides}, assigner={self.assigner}, use_l1={self.use_l1}, reg_weight={self.reg_weight}"
+        return f"{super().extra_repr()}, angle_norm_factor={self.angle_norm_factor}"
 
-    def forward(
-        self, levels: Sequence[torch.Tensor], targets: Targets
-    ) -> dict[str, torch.Tensor]:
-        preds = flatten_rotated_levels(levels, self.strides)
-        return self.compute(preds, targets, self.assigner(preds, targets))
+    def flatten(self, levels: Sequence[torch.Tensor]) -> FlatPredictions:
+        """The rotated head's raw maps as :class:`FlatPredictions` (:func:`flatten_rotated_levels`)."""
+        return flatten_rotated_levels(levels, self.strides)
 
-    def compute(
-        self, preds: FlatPredictions, targets: Targets, assignment: Assignment
-    ) -> dict[str, torch.Tensor]:
-        """The loss terms for a given assignment (``forward`` = flatten, assign, compute)."""
-        num_fg = assignment.num_fg.clamp(min=1).float()
-        pos = _Positives.gather(
-            preds, targets, assignment, self.assigner.candidate_topk
+    def box_loss(self, pos: Positives) -> torch.Tensor:
+        """``1 - IoU^2`` ``[K]``, the exact rotated IoU of each positive with its ground truth, clamped at 1e-16."""
+        ious = rotated_iou_aligned(pos.finite_pred_boxes(), pos.gt_boxes).clamp(min=_IOU_LOSS_EPS)
+        return 1 - ious**2
+
+    def l1_terms(self, pos: Positives) -> tuple[torch.Tensor, torch.Tensor]:
+        """The axis-aligned L1 pair, each side extended by its angle ``/ angle_norm_factor``."""
+        predicted, target = super().l1_terms(pos)
+        return (
+            torch.cat([predicted, pos.pred_boxes[:, 4:] / self.angle_norm_factor], 1),
+            torch.cat([target, pos.gt_boxes[:, 4:] / self.angle_norm_factor], 1),
         )
-
-        pred_boxes = torch.where(
-            pos.valid[:, None], pos.pred_boxes, pos.gt_boxes
-        )  # padding: finite
-        ious = rotated_iou_aligned(pred_boxes, pos.gt_boxes).clamp(min=_IOU_LOSS_EPS)
-        loss_iou = self.reg_weight * _masked_sum(1 - ious**2, pos.valid) / num_fg
-
-        loss_obj = (
-            F.binary_cross_entropy_with_logits(
-                preds.obj, assignment.fg.float(), reduction="sum"
-            )
-            / num_fg
-        )
-        cls_target = (
-            F.one_hot(pos.gt_classes, pos.cls_logits.shape[1]) * pos.iou[:, None]
-        )
-        loss_cls = F.binary_cross_entropy_with_logits(
-            pos.cls_logits, cls_target, reduction="none"
-        )
-        loss_cls = _masked_sum(loss_cls, pos.valid[:, None]) / num_fg
-
-        if self.use_l1:
-            raw = torch.cat(
-                [pos.raw_boxes, pos.pred_boxes[:, 4:] / self.angle_norm_factor], 1
-            )
-            box_targets = _l1_targets(
-                dataclasses.replace(pos, gt_boxes=pos.gt_boxes[:, :4])
-            )
-            target = torch.cat(
-                [box_targets, pos.gt_boxes[:, 4:] / self.angle_norm_factor], 1
-            )
-            loss_l1 = _masked_sum((raw - target).abs(), pos.valid[:, None]) / num_fg
-        else:
-            loss_l1 = num_fg.new_zeros(())
-        return {
-            "total": loss_iou + loss_obj + loss_cls + loss_l1,
-            "iou": loss_iou,
-            "obj": loss_obj,
-            "cls": loss_cls,
-            "l1": loss_l1,
-            "num_fg": assignment.num_fg.float(),
-            "num_gt": targets.num_gt.float(),
-        }

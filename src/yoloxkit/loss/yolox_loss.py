@@ -19,7 +19,6 @@ synchronisation.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +27,7 @@ from torch import nn
 from ..models.head import STRIDES
 from .assigner import Assignment, SimOTAAssigner
 from .iou import cxcywh_iou
+from .positives import Positives
 from .predictions import FlatPredictions, flatten_levels
 from .targets import Targets
 
@@ -45,6 +45,9 @@ class YOLOXLoss(nn.Module):
     Every value is a 0-dim tensor; ``num_fg`` / ``num_gt`` count positives / objects in the batch
     (the reference logs their ratio as its ``num_fg``). Set ``use_l1`` for the no-augmentation
     phase.
+
+    ``forward`` = :meth:`flatten`, assign, :meth:`compute`; the box-type specific parts are
+    :meth:`flatten`, :meth:`box_loss` and :meth:`l1_terms` (overridden for rotated boxes).
     """
 
     def __init__(
@@ -67,18 +70,20 @@ class YOLOXLoss(nn.Module):
         return f"strides={self.strides}, assigner={self.assigner}, use_l1={self.use_l1}, reg_weight={self.reg_weight}"
 
     def forward(self, levels: Sequence[torch.Tensor], targets: Targets) -> dict[str, torch.Tensor]:
-        preds = flatten_levels(levels, self.strides)
+        preds = self.flatten(levels)
         assignment = self.assigner(preds, targets)
         return self.compute(preds, targets, assignment)
+
+    def flatten(self, levels: Sequence[torch.Tensor]) -> FlatPredictions:
+        """The head's raw maps as :class:`FlatPredictions` (:func:`flatten_levels`)."""
+        return flatten_levels(levels, self.strides)
 
     def compute(self, preds: FlatPredictions, targets: Targets, assignment: Assignment) -> dict[str, torch.Tensor]:
         """The loss terms for a given assignment (``forward`` = flatten, assign, compute)."""
         num_fg = self.normalizer(assignment.num_fg.float()).clamp(min=1)
-        pos = _Positives.gather(preds, targets, assignment, self.assigner.candidate_topk)
+        pos = Positives.gather(preds, targets, assignment, self.assigner.candidate_topk)
 
-        pred_boxes = torch.where(pos.valid[:, None], pos.pred_boxes, pos.gt_boxes)  # padding: finite
-        ious = cxcywh_iou(pred_boxes.unbind(1), pos.gt_boxes.unbind(1), _IOU_LOSS_EPS)
-        loss_iou = _masked_sum(1 - ious**2, pos.valid) / num_fg
+        loss_iou = _masked_sum(self.box_loss(pos), pos.valid) / num_fg
 
         obj_target = assignment.fg.float()
         loss_obj = F.binary_cross_entropy_with_logits(preds.obj, obj_target, reduction="none").sum() / num_fg
@@ -88,7 +93,8 @@ class YOLOXLoss(nn.Module):
         loss_cls = _masked_sum(loss_cls, pos.valid[:, None]) / num_fg
 
         if self.use_l1:
-            loss_l1 = _masked_sum((pos.raw_boxes - _l1_targets(pos)).abs(), pos.valid[:, None]) / num_fg
+            predicted, target = self.l1_terms(pos)
+            loss_l1 = _masked_sum((predicted - target).abs(), pos.valid[:, None]) / num_fg
         else:
             loss_l1 = num_fg.new_zeros(())
 
@@ -103,52 +109,15 @@ class YOLOXLoss(nn.Module):
             "num_gt": targets.num_gt.float(),
         }
 
+    def box_loss(self, pos: Positives) -> torch.Tensor:
+        """``1 - IoU^2`` ``[K]`` of each positive's box with its ground truth (``+1e-16`` in the union)."""
+        ious = cxcywh_iou(pos.finite_pred_boxes().unbind(1), pos.gt_boxes.unbind(1), _IOU_LOSS_EPS)
+        return 1 - ious**2
 
-@dataclass(frozen=True)
-class _Positives:
-    """Positive anchors gathered into ``K`` rows, in batch order; ``valid`` marks the real rows.
-
-    Padding rows hold other anchors with a unit ground-truth box and class 0, so that every
-    value stays finite; the loss masks them out.
-    """
-
-    valid: torch.Tensor  # [K]
-    raw_boxes: torch.Tensor  # [K, 4] raw (tx, ty, tw, th)
-    pred_boxes: torch.Tensor  # [K, 4] decoded (cx, cy, w, h)
-    cls_logits: torch.Tensor  # [K, C]
-    gt_boxes: torch.Tensor  # [K, 4]
-    gt_classes: torch.Tensor  # [K]
-    iou: torch.Tensor  # [K] IoU of prediction and ground truth at assignment
-    cells: torch.Tensor  # [K, 2] grid cell (x, y)
-    strides: torch.Tensor  # [K, 1]
-
-    @classmethod
-    def gather(cls, preds: FlatPredictions, targets: Targets, assignment: Assignment, topk: int) -> _Positives:
-        """At most ``topk`` positives per ground truth, so ``K = B * G * topk`` rows suffice."""
-        capacity = min(assignment.fg.numel(), targets.mask.numel() * topk)
-        # Positives first, in batch order (a stable sort: no host synchronisation, any device).
-        flat = torch.argsort((~assignment.fg.flatten()).byte(), stable=True)[:capacity]
-        valid = torch.arange(capacity, device=flat.device) < assignment.num_fg
-        image, anchor = flat // assignment.fg.shape[1], flat % assignment.fg.shape[1]
-        gt = assignment.gt_index[image, anchor]
-        rows = preds.raw[image, :, anchor]  # [K, 5 + C]
-        return cls(
-            valid=valid,
-            raw_boxes=rows[:, :4],
-            pred_boxes=preds.boxes[image, :, anchor],
-            cls_logits=rows[:, 5:],
-            gt_boxes=torch.where(valid[:, None], targets.boxes[image, gt], 1.0),
-            gt_classes=targets.classes[image, gt].masked_fill(~valid, 0),
-            iou=assignment.iou[image, anchor],
-            cells=preds.grid[:, anchor].t(),
-            strides=preds.strides[anchor].unsqueeze(1),
-        )
-
-
-def _l1_targets(pos: _Positives) -> torch.Tensor:
-    """Raw-output targets ``[K, 4]``: (cx/s - gx, cy/s - gy, log(w/s + eps), log(h/s + eps))."""
-    scaled = pos.gt_boxes / pos.strides
-    return torch.cat([scaled[:, :2] - pos.cells, torch.log(scaled[:, 2:] + _L1_LOG_EPS)], 1)
+    def l1_terms(self, pos: Positives) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw (tx, ty, tw, th) ``[K, 4]`` and their targets (cx/s - gx, cy/s - gy, log(w/s + eps), log(h/s + eps))."""
+        scaled = pos.gt_boxes[:, :4] / pos.strides
+        return pos.raw_boxes, torch.cat([scaled[:, :2] - pos.cells, torch.log(scaled[:, 2:] + _L1_LOG_EPS)], 1)
 
 
 def _masked_sum(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

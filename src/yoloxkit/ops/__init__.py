@@ -1,6 +1,23 @@
-"""Tensor operations: NMS and the YOLOX postprocess."""
+"""Tensor operations: NMS, the YOLOX postprocess, and rotated-box IoU and NMS."""
 
 from .nms import batched_nms, box_iou, nms
 from .postprocess import postprocess
+from .rotated import (
+    batched_rotated_nms,
+    rotated_iou,
+    rotated_iou_aligned,
+    rotated_iou_matched,
+    rotated_nms,
+)
 
-__all__ = ["batched_nms", "box_iou", "nms", "postprocess"]
+__all__ = [
+    "batched_nms",
+    "batched_rotated_nms",
+    "box_iou",
+    "nms",
+    "postprocess",
+    "rotated_iou",
+    "rotated_iou_aligned",
+    "rotated_iou_matched",
+    "rotated_nms",
+]

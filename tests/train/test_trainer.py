@@ -66,10 +66,13 @@ def raw_weights(run: Path) -> dict[str, torch.Tensor]:
 
 
 def test_fit_writes_checkpoints_logs_and_summary(synth: Path, tmp_path: Path) -> None:
-    summary = Trainer(config(synth, tmp_path / "run", epochs=2)).fit()
+    # also exercises periodic checkpoints, progressive unfreezing and repeat-factor sampling
+    extra = ["checkpoint.every=1", "checkpoint.keep=1", "finetune.unfreeze=backbone@0,none@1", "loader.sampling=repeat_factor"]
+    summary = Trainer(config(synth, tmp_path / "run", *extra, epochs=2)).fit()
     run = tmp_path / "run"
     for name in ("last.pt", "best.pt", "metrics.csv", "summary.json", "config.yaml", "losses.png", "lr.png", "map.png"):
         assert (run / name).exists(), name
+    assert sorted(p.name for p in run.glob("epoch_*.pt")) == ["epoch_2.pt"]
     assert summary["stop_reason"] == "completed" and summary["epochs_run"] == 2
     assert json.loads((run / "summary.json").read_text())["classes"] == summary["classes"]
     rows = (run / "metrics.csv").read_text().splitlines()

@@ -36,8 +36,9 @@ from ..datasets.load import load_dataset
 from ..detector import resolve_device
 from ..errors import YoloxkitError
 from ..loader import LoaderConfig, images_to_device, make_train_loader
-from ..loss import SimOTAAssigner, Targets, YOLOXLoss
-from ..models import create
+from ..loss import RotatedSimOTAAssigner, RotatedYOLOXLoss, SimOTAAssigner, Targets, YOLOXLoss
+from ..models import create, get_spec
+from ..structures.boxes import BoxFormat, convert
 from ..models.yolox import YOLOX
 from .amp import AmpPolicy
 from .config import TrainConfig
@@ -53,7 +54,7 @@ from .sampling import image_classes_of, make_sampler
 from .schedule import LRSchedule
 from .state import BEST, LAST, Progress, capture_rng, read_resume, restore_rng, rotate_periodic, write_run_checkpoint
 from .summary import format_summary, write_summary
-from .validate import Validator
+from .validate import RotatedValidator, Validator
 
 logger = logging.getLogger("yoloxkit")
 
@@ -85,6 +86,9 @@ class Trainer:
                 f"(it has {', '.join(self.dataset.splits)}); make one with `yoloxkit data split`"
             )
         self.amp = AmpPolicy.resolve(config.amp, self.device)
+        self.rotated = get_spec(config.model).rotated
+        if self.rotated and self.dataset.box_format not in (BoxFormat.QBOX, BoxFormat.RBOX):
+            raise YoloxkitError(f"model: {config.model} needs oriented boxes (DOTA, YOLO-OBB), the dataset has {self.dataset.box_format.value} boxes")
         self.input_size = tuple(config.augment.input_size)
         self.progress = Progress()
         self.load_report: LoadReport | None = None
@@ -157,8 +161,10 @@ class Trainer:
         groups = build_param_groups(self.model, cfg.optim.weight_decay, cfg.optim.lr_mult)
         self.optimizer = make_sgd(groups, cfg.optim.warmup_lr, cfg.optim.momentum, cfg.optim.nesterov)
         self.scaler = self.amp.make_scaler()
-        assigner = SimOTAAssigner(cfg.assigner)
-        self.criterion = YOLOXLoss(self.model.head.strides, assigner, use_l1=False)
+        if self.rotated:
+            self.criterion: YOLOXLoss = RotatedYOLOXLoss(self.model.head.strides, RotatedSimOTAAssigner())
+        else:
+            self.criterion = YOLOXLoss(self.model.head.strides, SimOTAAssigner(cfg.assigner), use_l1=False)
         if self.world.distributed:  # normalise by the mean positives over processes (as MMDetection)
             self.criterion.normalizer = lambda n: mean_over_processes(n, self.world)
 
@@ -189,7 +195,8 @@ class Trainer:
         self.validator = None
         val_split = cfg.loader.val_split
         if val_split is not None and val_split in self.dataset.splits and self.world.main:
-            self.validator = Validator(
+            kind = RotatedValidator if self.rotated else Validator
+            self.validator = kind(
                 self.dataset, val_split, cfg.model, self.class_names, self.input_size, cfg.val.conf, cfg.val.iou, cfg.val.batch
             )
         elif val_split is not None and val_split not in self.dataset.splits and self.world.main:
@@ -321,15 +328,15 @@ class Trainer:
         lr = schedule(t)
         set_lr(self.optimizer, lr)
         images = images_to_device(batch.images, self.device)
-        labels = batch.targets.to(self.device, non_blocking=True)
+        labels = self._label_rows(batch.targets).to(self.device, non_blocking=True)
         size = self._multiscale_size(t)
         if size != tuple(images.shape[2:]):
             scale_y, scale_x = size[0] / images.shape[2], size[1] / images.shape[3]
             images = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
             labels = labels.clone()
-            labels[..., 1::2] *= scale_x  # cx, w
-            labels[..., 2::2] *= scale_y  # cy, h
-        targets = Targets.from_padded(labels)
+            labels[..., 1:5:2] *= scale_x  # cx, w (an rbox angle is kept: the aspect ratio is)
+            labels[..., 2:5:2] *= scale_y  # cy, h
+        targets = Targets.from_padded(labels, box_dim=5 if self.rotated else 4)
         targets = dataclasses.replace(targets, classes=self.class_map[targets.classes])
         with self.amp.autocast():
             levels = self.net(images)
@@ -349,6 +356,15 @@ class Trainer:
         values["num_fg"] = numbers[5] / max(numbers[6], 1.0)  # positives per object, as the reference logs
         values["grad_norm"] = grad_norm
         return values
+
+    def _label_rows(self, targets: torch.Tensor) -> torch.Tensor:
+        """Loader rows -> the loss's rows: (class, cx, cy, w, h), or (class, cx, cy, w, h, angle) from polygons."""
+        if not self.rotated:
+            return targets
+        real = targets.abs().sum(2) > 0
+        rbox = convert(targets[..., 1:].reshape(-1, 8).numpy(), BoxFormat.QBOX, BoxFormat.RBOX)
+        rows = torch.cat([targets[..., :1], torch.from_numpy(rbox).float().reshape(*targets.shape[:2], 5)], 2)
+        return rows * real[..., None]
 
     def _optimizer_step(self) -> float:
         """Unscale, clip, step, zero the gradients, update the EMA; the total gradient norm."""

@@ -2,7 +2,8 @@
 # The GPU checks of the training step, in one run (about 4-6 minutes on one H200):
 #   1. versions and the GPU (nvidia-smi, torch, CUDA);
 #   2. pytest tests/test_cuda.py tests/loss (CUDA against CPU; the loss against the reference);
-#   3. benchmarks/train_step.py --device cuda --amp --cases s-640-64 (float16 AMP, both sides).
+#   3. benchmarks/train_step.py --device cuda --amp --cases s-640-64 (float16 AMP, both sides),
+#      then with --amp bf16 (bfloat16 autocast on our side, the reference in float16).
 # Results go to $OUT (default: benchmarks/results/gpu). Without CUDA every step is skipped
 # cleanly (the tests skip, the benchmark is not started) and the script exits 0.
 #
@@ -44,6 +45,9 @@ status=0
 if "$PYTHON" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
     "$PYTHON" benchmarks/train_step.py --device cuda --amp --cases s-640-64 --repeats "${BENCH_REPEATS:-5}" \
         --warmup 2 --json "$OUT/train_step_gpu.json" 2>&1 | tee "$OUT/train_step_gpu.txt" || status=1
+    # bfloat16 autocast (no scaler) on our side, against the same float16 reference.
+    "$PYTHON" benchmarks/train_step.py --device cuda --amp bf16 --cases s-640-64 --repeats "${BENCH_REPEATS:-5}" \
+        --warmup 2 --json "$OUT/train_step_gpu_bf16.json" 2>&1 | tee "$OUT/train_step_gpu_bf16.txt" || status=1
 else
     echo "no CUDA: GPU benchmark skipped" | tee "$OUT/train_step_gpu.txt"
 fi

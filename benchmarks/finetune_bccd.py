@@ -212,7 +212,7 @@ def train_reference(recipe: Recipe, data_dir: Path, num_classes: int, init: dict
             targets = targets.to(device, non_blocking=True).to(data_type)
             targets.requires_grad = False
             inps, targets = config.preprocess(inps, targets, input_size)
-            with torch.autocast("cuda", enabled=amp) if device.type == "cuda" else torch.autocast("cpu", enabled=False):
+            with torch.autocast(device.type, enabled=amp):
                 outputs = model(inps, targets)
             loss = outputs["total_loss"]
             optimizer.zero_grad()

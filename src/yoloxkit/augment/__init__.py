@@ -1,4 +1,5 @@
-"""The reference's YOLOX training augmentation on yoloxkit's box type (axis-aligned boxes and polygons).
+"""The reference's YOLOX training augmentation on yoloxkit's box type (axis-aligned boxes and polygons),
+and the Rotated YOLOX recipe (``AugmentConfig.for_model("rotated-yolox-s")``) in the same pipeline.
 
 Typical use::
 

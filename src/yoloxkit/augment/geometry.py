@@ -1,4 +1,4 @@
-"""Moving boxes with their image: affine maps, scale-and-shift, horizontal flip, clipping.
+"""Moving boxes with their image: affine maps, scale-and-shift, flips, clipping, centre tests.
 
 Axis-aligned boxes (``xyxy``) are moved through their four corners and replaced by the enclosing
 box, as the reference does. Polygons (``qbox``) move vertex by vertex, so a rotation or shear
@@ -51,16 +51,46 @@ def clip_boxes(boxes: Boxes, width: float, height: float) -> Boxes:
     return Boxes(data, boxes.format)
 
 
-def flip_boxes(boxes: Boxes, width: float) -> Boxes:
-    """Mirror left-right in an image ``width`` pixels wide (``x -> width - x``).
+def reflect_boxes(boxes: Boxes, width: float | None = None, height: float | None = None) -> Boxes:
+    """Mirror left-right in an image ``width`` wide (``x -> width - x``), top-bottom in one ``height``
+    high (``y -> height - y``), or both at once (diagonal flip, a 180-degree turn).
 
-    ``xyxy`` corners swap (x1' = W - x2); a polygon keeps its first vertex and its turning
-    direction (vertices 1, 4, 3, 2), so clockwise DOTA polygons stay clockwise.
+    ``xyxy`` corners swap (x1' = W - x2). A polygon keeps its first vertex; a one-axis mirror also
+    keeps its turning direction (vertices 1, 4, 3, 2), so clockwise DOTA polygons stay clockwise,
+    and the diagonal flip, a rotation, keeps the vertex order as it is.
     """
+    if width is None and height is None:
+        raise ValueError("reflect_boxes needs a width, a height or both")
     if boxes.format == BoxFormat.QBOX:
-        points = boxes.data.reshape(-1, 4, 2)[:, [0, 3, 2, 1]]  # fancy indexing: a copy
-        points[..., 0] = width - points[..., 0]
+        points = boxes.data.reshape(-1, 4, 2).copy()
+        if (width is None) != (height is None):
+            points = points[:, [0, 3, 2, 1]]
+        if width is not None:
+            points[..., 0] = width - points[..., 0]
+        if height is not None:
+            points[..., 1] = height - points[..., 1]
         return Boxes(points.reshape(-1, 8), boxes.format)
     data = boxes.data.copy()
-    data[:, 0], data[:, 2] = width - boxes.data[:, 2], width - boxes.data[:, 0]
+    if width is not None:
+        data[:, 0], data[:, 2] = width - boxes.data[:, 2], width - boxes.data[:, 0]
+    if height is not None:
+        data[:, 1], data[:, 3] = height - boxes.data[:, 3], height - boxes.data[:, 1]
     return Boxes(data, boxes.format)
+
+
+def flip_boxes(boxes: Boxes, width: float) -> Boxes:
+    """Mirror left-right in an image ``width`` pixels wide (``x -> width - x``); see :func:`reflect_boxes`."""
+    return reflect_boxes(boxes, width=width)
+
+
+def centres(boxes: Boxes) -> np.ndarray:
+    """``[N, 2]`` box centres: of the minimum-area rectangle for polygons (the reference's rbox), else the middle."""
+    if boxes.format == BoxFormat.QBOX:
+        return convert(boxes.data, BoxFormat.QBOX, BoxFormat.RBOX)[:, :2]
+    return convert(boxes.data, boxes.format, BoxFormat.CXCYWH)[:, :2]
+
+
+def centres_inside(boxes: Boxes, shape: tuple[int, int]) -> np.ndarray:
+    """True for boxes whose centre lies strictly inside an image of ``shape`` (h, w) (``is_inside`` of mmrotate)."""
+    c = centres(boxes)
+    return (c[:, 0] > 0) & (c[:, 0] < shape[1]) & (c[:, 1] > 0) & (c[:, 1] < shape[0])

@@ -17,7 +17,10 @@ import cv2
 import numpy as np
 
 from ..structures.boxes import Boxes
+from .affine import visible_region, warp_image
+from .fit import fit_image, fit_scale
 from .geometry import clip_boxes, scale_shift
+from .sample import SampleSource
 
 Rect = tuple[int, int, int, int]  # x1, y1, x2, y2
 
@@ -88,3 +91,47 @@ def mosaic_boxes(boxes: list[Boxes], tiles: list[Tile], scales: list[float], siz
     moved = [scale_shift(b, scale, *tile.offset) for b, tile, scale in zip(boxes, tiles, scales)]
     joined = Boxes(np.concatenate([b.data for b in moved]), boxes[0].format)
     return clip_boxes(joined, 2 * size[1], 2 * size[0])
+
+
+@dataclass(frozen=True)
+class MosaicLayout:
+    """Where the four images of a mosaic go, and their objects on the 2H x 2W canvas."""
+
+    indices: list[int]
+    tiles: list[Tile]
+    boxes: Boxes
+    classes: np.ndarray
+
+
+def layout_mosaic(source: SampleSource, indices: list[int], centre: tuple[int, int], size: tuple[int, int]) -> MosaicLayout:
+    """Tiles and canvas objects of images ``indices`` (positions 0..3) around ``centre``; nothing is decoded.
+
+    Every image is refitted to ``size`` first, as the reference does.
+    """
+    tiles, scales, boxes, classes = [], [], [], []
+    for position, i in enumerate(indices):
+        scale, height, width = fit_scale(*source.shape(i), size)
+        tiles.append(place_tile(position, centre, (height, width), size))
+        scales.append(scale)
+        tile_boxes, tile_classes = source.objects(i)
+        boxes.append(tile_boxes)
+        classes.append(tile_classes)
+    return MosaicLayout(list(indices), tiles, mosaic_boxes(boxes, tiles, scales, size), np.concatenate(classes))
+
+
+def render_mosaic(
+    source: SampleSource, layout: MosaicLayout, matrix: np.ndarray, out_shape: tuple[int, int], size: tuple[int, int],
+    pad_value: int = 114, border_value: int = 114,
+) -> np.ndarray:  # fmt: skip
+    """The canvas warped by ``matrix`` (2x3, canvas pixels -> output pixels) into an ``out_shape`` (h, w) image.
+
+    Only the tiles that overlap the canvas part the output can see are decoded and painted;
+    canvas pixels without an image are ``pad_value``, output pixels beyond the canvas
+    ``border_value``. ``size`` is the input size the tiles were fitted to.
+    """
+    region = visible_region(matrix, out_shape, (2 * size[0], 2 * size[1]))
+    if region is None:
+        return np.full((*out_shape, 3), border_value, dtype=np.uint8)
+    images = [fit_image(source.image(i), size)[0] if overlaps(tile.canvas, region) else None
+              for i, tile in zip(layout.indices, layout.tiles)]  # fmt: skip
+    return warp_image(paint(images, layout.tiles, region, pad_value), matrix, out_shape, region[:2], border_value)

@@ -1,5 +1,8 @@
 """The reference's training pipeline composed from the transforms of this package.
 
+``AugmentConfig.recipe`` chooses the reference: ``"rotated_yolox"`` hands every sample to
+:class:`~yoloxkit.augment.rotated.RotatedRecipe`; the rest of this module is the YOLOX one.
+
 Order (reference ``MosaicDetection.__getitem__`` + ``TrainTransform``): with probability
 ``mosaic_prob`` (and unless mosaic is closed for the last epochs) mosaic -> random affine ->
 mixup (probability ``mixup_prob``, only when objects are left); otherwise the fitted image
@@ -13,17 +16,17 @@ Validation uses :func:`yoloxkit.data.preprocess.letterbox`, the preprocessing co
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from ..data.preprocess import letterbox
-from .affine import affine_matrix, sample_affine, visible_region, warp_image
+from .affine import affine_matrix, sample_affine
 from .color import hsv_jitter, sample_hsv_offsets
 from .config import AugmentConfig
-from .fit import fit_image, fit_scale
-from .geometry import clip_boxes, flip_boxes, scale_shift, warp_boxes
+from .flip import choose_flip, flip_sample
+from .geometry import clip_boxes, scale_shift, warp_boxes
 from .mixup import mixup, sample_mixup
-from .mosaic import mosaic_boxes, overlaps, paint, place_tile, sample_centre
+from .mosaic import layout_mosaic, render_mosaic, sample_centre
+from .rotated import RotatedRecipe
 from .sample import Sample, SampleSource, load
 from .targets import keep_mask, pad_targets
 
@@ -40,21 +43,28 @@ def letterbox_sample(sample: Sample, size: tuple[int, int], pad_value: int = 114
     return sample.with_boxes(scale_shift(sample.boxes, r), image)
 
 
-def mirror(sample: Sample) -> Sample:
-    """The sample flipped left-right."""
-    return sample.with_boxes(flip_boxes(sample.boxes, sample.image.shape[1]), cv2.flip(sample.image, 1))
-
-
 class TrainPipeline:
-    """Training samples from a :class:`SampleSource`, drawn with the reference's distributions."""
+    """Training samples from a :class:`SampleSource`, drawn with the reference's distributions.
 
-    def __init__(self, source: SampleSource, config: AugmentConfig) -> None:
+    ``class_names`` (the dataset's, in class-index order; default: the source's ``class_names``
+    attribute when it has one) resolve the rotated recipe's ``rect_obj_classes``.
+    """
+
+    def __init__(self, source: SampleSource, config: AugmentConfig, class_names: list[str] | None = None) -> None:
         self.source = source
         self.config = config
-        self._mixable = any(source.has_objects(i) for i in range(len(source))) if config.enable_mixup else False
+        rotated = config.recipe == "rotated_yolox"
+        names = class_names if class_names is not None else getattr(source, "class_names", None)
+        self._rotated = RotatedRecipe(source, config, names) if rotated else None
+        self._mixable = any(source.has_objects(i) for i in range(len(source))) if config.enable_mixup and not rotated else False
 
     def __call__(self, index: int, rng: np.random.Generator, mosaic: bool = True) -> tuple[np.ndarray, np.ndarray]:
-        """Image ``index`` (plus random partners) as ``(uint8 HxWx3 image, [max_labels, 1 + D] targets)``."""
+        """Image ``index`` (plus random partners) as ``(uint8 HxWx3 image, [max_labels, 1 + D] targets)``.
+
+        ``mosaic=False`` is the no-augmentation stage of the last epochs.
+        """
+        if self._rotated is not None:
+            return self._rotated(index, rng, mosaic)
         cfg = self.config
         if mosaic and rng.random() < cfg.mosaic_prob:
             sample = self.mosaic(index, rng)
@@ -75,24 +85,9 @@ class TrainPipeline:
         centre = sample_centre(rng, cfg.mosaic_center, size)
         indices = [index, *rng.integers(0, len(self.source), 3).tolist()]
         matrix = affine_matrix(sample_affine(rng, cfg), size)
-        region = visible_region(matrix, size, (2 * size[0], 2 * size[1]))
-        tiles, scales, boxes, classes, images = [], [], [], [], []
-        for position, i in enumerate(indices):
-            scale, height, width = fit_scale(*self.source.shape(i), size)  # the reference refits every tile
-            tile = place_tile(position, centre, (height, width), size)
-            tile_boxes, tile_classes = self.source.objects(i)
-            tiles.append(tile)
-            scales.append(scale)
-            boxes.append(tile_boxes)
-            classes.append(tile_classes)
-            visible = region is not None and overlaps(tile.canvas, region)
-            images.append(fit_image(self.source.image(i), size)[0] if visible else None)
-        if region is None:
-            image = np.full((*size, 3), cfg.pad_value, dtype=np.uint8)
-        else:
-            canvas = paint(images, tiles, region, cfg.pad_value)
-            image = warp_image(canvas, matrix, size, region[:2], cfg.pad_value)
-        canvas_boxes, classes = mosaic_boxes(boxes, tiles, scales, size), np.concatenate(classes)
+        layout = layout_mosaic(self.source, indices, centre, size)
+        image = render_mosaic(self.source, layout, matrix, size, size, cfg.pad_value, cfg.pad_value)
+        canvas_boxes, classes = layout.boxes, layout.classes
         if cfg.drop_cut_boxes:
             keep = canvas_boxes.area() > 0
             canvas_boxes, classes = canvas_boxes[keep], classes[keep]
@@ -107,16 +102,17 @@ class TrainPipeline:
         return mixup(sample, load(self.source, index), params, self.config.pad_value)
 
     def finish(self, sample: Sample, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """HSV, flip, letterbox, box filtering and label padding (reference ``TrainTransform``)."""
+        """HSV, flip, letterbox, box filtering and label padding (reference ``TrainTransform``).
+
+        The flip is the reference's horizontal one unless vertical or diagonal probabilities are set.
+        """
         cfg, size = self.config, self.config.input_size
         if not len(sample):
             return letterbox_sample(sample, size, cfg.pad_value).image, pad_targets(sample.boxes, sample.classes, cfg.max_labels)
         image = sample.image
         if rng.random() < cfg.hsv_prob:
             image = hsv_jitter(image, sample_hsv_offsets(rng, cfg.hsv_gains))
-        flipped = sample.with_boxes(sample.boxes, image)
-        if rng.random() < cfg.flip_prob:
-            flipped = mirror(flipped)
+        flipped = flip_sample(sample.with_boxes(sample.boxes, image), choose_flip(rng, cfg))
         out = letterbox_sample(flipped, size, cfg.pad_value)
         keep = keep_mask(out.boxes, size, cfg.min_box_side)
         if keep.any():

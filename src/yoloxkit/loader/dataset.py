@@ -51,6 +51,11 @@ class TrainSource:
     def __len__(self) -> int:
         return len(self.records)
 
+    @property
+    def class_names(self) -> list[str]:
+        """Class names in class-index order (resolves the rotated recipe's ``rect_obj_classes``)."""
+        return self.records.class_names
+
     def shape(self, index: int) -> tuple[int, int]:
         """(height, width) of fitted image ``index``, from its annotated size."""
         return self.records.fitted_shape(index)

@@ -211,7 +211,12 @@ class TrainConfig:
 def model_defaults(model: str) -> dict[str, Any]:
     """The reference's settings for ``model`` as plain data (yolox-nano/tiny: 416, mosaic 0.5..1.5, ...)."""
     name = canonical_name(model)
-    multiscale = MultiscaleConfig(random_size=(10, 20)) if name in ("yolox-nano", "yolox-tiny") else MultiscaleConfig()
+    if get_spec(name).rotated:
+        multiscale = MultiscaleConfig(enabled=False)  # the rotated reference trains at a fixed 1024
+    elif name in ("yolox-nano", "yolox-tiny"):
+        multiscale = MultiscaleConfig(random_size=(10, 20))
+    else:
+        multiscale = MultiscaleConfig()
     return to_dict(TrainConfig(model=name, augment=AugmentConfig.for_model(name), multiscale=multiscale))
 
 

@@ -274,9 +274,11 @@ class Trainer:
 
     def _train_epoch(self, epoch: int, schedule: LRSchedule, log: RunLog | None, bar: TrainProgress) -> int:
         cfg = self.config
-        no_aug = epoch >= cfg.augment.no_aug_start_epoch(cfg.epochs)
-        if no_aug:
+        no_aug_start = cfg.augment.no_aug_start_epoch(cfg.epochs)
+        if epoch >= no_aug_start:
             self.loader.close_mosaic()
+        # L1 starts with the no-aug phase (YOLOX); the rotated reference's hook fires one epoch earlier
+        if epoch >= no_aug_start - (1 if self.rotated else 0):
             self.criterion.use_l1 = True
         freeze = self.freeze_schedule.spec_at(epoch)
         apply_freeze(self.model, freeze)

@@ -318,6 +318,7 @@ def run_seed(recipe: Recipe, source: Path, sides: list[str]) -> dict[str, dict]:
 # -------------------------------------------------------------------------------------- report
 SIDES = ("reference", "yoloxkit")
 FIELDS = ("mAP50_95", "mAP50", "mAP75", "train_time_s", "images", "images_per_s")
+VERDICT = {True: "met", False: "NOT met", None: "undecided (the reference scored 0)"}
 
 
 def summarise(per_seed: list[dict[str, dict]]) -> dict:
@@ -332,7 +333,7 @@ def summarise(per_seed: list[dict[str, dict]]) -> dict:
     summary["ratio"] = ours["mAP50_95"] / ref["mAP50_95"] if ref["mAP50_95"] > 0 else None  # None: the reference scored 0
     summary["ratio_mAP50"] = ours["mAP50"] / ref["mAP50"] if ref["mAP50"] > 0 else None
     summary["ratio_images_per_s"] = ours["images_per_s"] / ref["images_per_s"]
-    summary["target_met"] = ours["mAP50_95"] >= ref["mAP50_95"]
+    summary["target_met"] = ours["mAP50_95"] >= ref["mAP50_95"] if ref["mAP50_95"] > 0 else None  # None: nothing learnt
     return summary
 
 
@@ -352,7 +353,7 @@ def print_table(summary: dict, seeds: list[int]) -> None:
     print(
         f"ratio (yoloxkit / reference mAP50:95) {ratios[0]}, mAP50 {ratios[1]}, "
         f"images/s {summary['ratio_images_per_s']:.2f}; means over seeds {seeds}; target yoloxkit >= reference: "
-        f"{'met' if summary['target_met'] else 'NOT met'}"
+        f"{VERDICT[summary['target_met']]}"
     )
 
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import hub
-from ..checkpoints import read_checkpoint
+from ..checkpoints import LoadedCheckpoint, read_checkpoint
 from ..config import dump_yaml, from_dict, to_dict
 from ..data.preprocess import PreprocessContract
 from ..datasets import Dataset
@@ -68,13 +68,17 @@ class Trainer:
     ``dataset`` replaces ``config.data`` with an already loaded dataset.
     """
 
-    def __init__(self, config: TrainConfig, dataset: Dataset | None = None, resume_from: str | Path | None = None) -> None:
+    def __init__(
+        self, config: TrainConfig, dataset: Dataset | None = None, resume_from: LoadedCheckpoint | str | Path | None = None
+    ) -> None:
         self.device = resolve_device(None if config.device == "auto" else config.device)
         self.world = init_world(self.device)
         if self.world.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", self.world.local_rank)
             torch.cuda.set_device(self.device)
-        self.resume_checkpoint = read_resume(Path(resume_from)) if resume_from is not None else None
+        if resume_from is not None and not isinstance(resume_from, LoadedCheckpoint):
+            resume_from = read_resume(Path(resume_from))
+        self.resume_checkpoint = resume_from
         self.config = config
         self.out = Path(config.out)
         self.dataset = dataset if dataset is not None else load_dataset(config.data) if config.data else None
@@ -117,7 +121,7 @@ class Trainer:
         if epochs is not None:
             config = config.with_epochs(epochs)
         changes.setdefault("out", path.parent if path.suffix == ".pt" else path)
-        return cls(dataclasses.replace(config, **changes), dataset, resume_from=checkpoint.path)
+        return cls(dataclasses.replace(config, **changes), dataset, resume_from=checkpoint)
 
     def _build_model(self) -> None:
         cfg = self.config
@@ -292,6 +296,7 @@ class Trainer:
         bar.start_epoch(epoch + 1)
         watch = DataTimeWatch()
         sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
         seen = 0
         tick = time.perf_counter()
         for i, batch in enumerate(self.loader):
@@ -302,7 +307,8 @@ class Trainer:
             seen += len(batch.indices) * self.world.size
             values |= {"data_time": data_time, "compute_time": compute_time, "images_per_s": len(batch.indices) * self.world.size / max(data_time + compute_time, 1e-9)}
             for key, value in values.items():
-                sums[key] = sums.get(key, 0.0) + value
+                if math.isfinite(value):  # grad_norm is NaN between accumulation steps, inf on skipped AMP steps
+                    sums[key], counts[key] = sums.get(key, 0.0) + value, counts.get(key, 0) + 1
             if self.world.main:
                 watch.add(data_time, compute_time)  # warns when loading is slower than compute
             bar.update(values)
@@ -311,7 +317,7 @@ class Trainer:
             tick = time.perf_counter()
         self.progress.iteration = (epoch + 1) * self.iters_per_epoch
         bar.end_epoch()
-        self._epoch_means = {k: v / self.iters_per_epoch for k, v in sums.items()}
+        self._epoch_means = {k: v / counts[k] for k, v in sums.items()}
         return seen
 
     def _multiscale_size(self, t: int) -> tuple[int, int]:

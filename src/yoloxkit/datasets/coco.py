@@ -14,6 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..structures.boxes import BoxFormat, convert
 from .fileio import json_number, read_text, write_text
 from .model import Annotations, Category, Dataset, ImageRecord, Split
@@ -117,7 +119,9 @@ def read_coco(path: Path, report: Report, image_root: Path | None = None) -> Dat
             continue
         masks += int(not oriented and bool(ann.get("segmentation")))
         flags = (bool(ann.get("iscrowd", 0)), bool(ann.get("difficult", 0)), bool(ann.get("truncated", 0)))
-        rows[ann["image_id"]].append((box, ann["category_id"], *flags))
+        area = ann.get("area")
+        area = float(area) if isinstance(area, (int, float)) and not isinstance(area, bool) and math.isfinite(area) else None
+        rows[ann["image_id"]].append((box, ann["category_id"], *flags, area))
     if masks:
         report.counts["segmentations_not_kept"] = report.counts.get("segmentations_not_kept", 0) + masks
     records = [
@@ -150,8 +154,9 @@ def _annotation_box(ann: dict, oriented: bool) -> list[float] | None:
 def _annotations(rows: list, box_format: BoxFormat) -> Annotations:
     if not rows:
         return Annotations.empty(box_format)
-    boxes, ids, crowd, difficult, truncated = zip(*rows)
-    return Annotations.from_lists(box_format, list(boxes), list(ids), list(crowd), list(difficult), list(truncated))
+    boxes, ids, crowd, difficult, truncated, area = zip(*rows)
+    known = None if all(a is None for a in area) else list(area)
+    return Annotations.from_lists(box_format, list(boxes), list(ids), list(crowd), list(difficult), list(truncated), known)
 
 
 def to_coco_dict(dataset: Dataset, split: Split) -> dict:
@@ -167,6 +172,8 @@ def to_coco_dict(dataset: Dataset, split: Split) -> dict:
         xyxy = convert(ann.boxes.data, ann.boxes.format, BoxFormat.XYXY)
         xywh = convert(xyxy, BoxFormat.XYXY, BoxFormat.XYWH)
         areas = ann.boxes.area()
+        if ann.area is not None:  # the file's own area (e.g. of a segmentation) wins where it gave one
+            areas = np.where(np.isnan(ann.area), areas, ann.area)
         for k in range(len(ann)):
             entry: dict[str, Any] = {
                 "id": len(annotations) + 1,

@@ -34,13 +34,18 @@ class Category:
 
 @dataclass(eq=False)
 class Annotations:
-    """The objects of one image, column-wise: boxes, category ids and per-object flags."""
+    """The objects of one image, column-wise: boxes, category ids and per-object flags.
+
+    ``area`` keeps COCO's per-object ``area`` (the segmentation area, which sizes objects into
+    small/medium/large) when a file gave one; NaN where unknown, and writers fall back to the box area.
+    """
 
     boxes: Boxes
     category_ids: np.ndarray  # int64 [N]
     iscrowd: np.ndarray  # bool [N]
     difficult: np.ndarray  # bool [N]
     truncated: np.ndarray  # bool [N]
+    area: np.ndarray | None = None  # float64 [N], NaN = unknown; None = none known
 
     @classmethod
     def from_lists(
@@ -51,8 +56,9 @@ class Annotations:
         iscrowd: list[bool] | None = None,
         difficult: list[bool] | None = None,
         truncated: list[bool] | None = None,
+        area: list[float | None] | None = None,
     ) -> "Annotations":
-        """Build from Python lists; missing flag lists mean all False."""
+        """Build from Python lists; missing flag lists mean all False, a missing area list none known."""
         n = len(category_ids)
         data = np.asarray(boxes, dtype=np.float64).reshape(n, box_format.width)
 
@@ -65,6 +71,7 @@ class Annotations:
             flags(iscrowd),
             flags(difficult),
             flags(truncated),
+            None if area is None else np.array([np.nan if a is None else a for a in area], dtype=np.float64).reshape(n),
         )
 
     @classmethod
@@ -83,10 +90,11 @@ class Annotations:
             self.iscrowd[index].reshape(-1),
             self.difficult[index].reshape(-1),
             self.truncated[index].reshape(-1),
+            None if self.area is None else self.area[index].reshape(-1),
         )
 
     def with_boxes(self, boxes: Boxes) -> "Annotations":
-        """The same objects with other boxes (same count)."""
+        """The same objects with other boxes (same count); a given COCO area no longer applies and is dropped."""
         return Annotations(boxes, self.category_ids, self.iscrowd, self.difficult, self.truncated)
 
 

@@ -145,7 +145,8 @@ class Trainer:
             )
             if self.world.main:
                 logger.info("weights %s\n%s", checkpoint.path, self.load_report.summary())
-        self.model: YOLOX = model.to(self.device)
+        self.memory_format = torch.channels_last if cfg.memory_format == "channels_last" else torch.contiguous_format
+        self.model: YOLOX = model.to(self.device, memory_format=self.memory_format)
         self.freeze_schedule = UnfreezeSchedule.from_options(cfg.finetune.freeze, cfg.finetune.unfreeze)
         self.ema = ModelEMA(self.model, cfg.ema.decay, cfg.ema.ramp) if cfg.ema.enabled else None
         self.net: nn.Module = self.model
@@ -344,6 +345,7 @@ class Trainer:
             labels = labels.clone()
             labels[..., 1:5:2] *= scale_x  # cx, w (an rbox angle is kept: the aspect ratio is)
             labels[..., 2:5:2] *= scale_y  # cy, h
+        images = images.contiguous(memory_format=self.memory_format)
         targets = Targets.from_padded(labels, box_dim=5 if self.rotated else 4)
         targets = dataclasses.replace(targets, classes=self.class_map[targets.classes])
         with self.amp.autocast():

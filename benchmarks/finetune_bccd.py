@@ -11,8 +11,9 @@ images, 3 classes) is read by yoloxkit and written once as COCO JSON into a temp
 not).
 
 Initial weights: the reference's own initialisation (``YoloxConfig.get_model()``: its BN eps and
-momentum, prior-probability biases) under ``torch.manual_seed(seed)``, saved once and loaded
-into both models (their state-dict keys are the same).
+momentum, prior-probability biases) under ``torch.manual_seed(seed)``, saved once (as a yoloxkit
+checkpoint with the class names, so that the trainer's loader matches every head row) and
+loaded into both models (their state-dict keys are the same).
 
 Reference side: its trainer (``yolox.core.Trainer``) needs CUDA (``torch.cuda.set_device``,
 a CUDA tensor in ``random_resize``, a CUDA-stream prefetcher), so :func:`train_reference` runs

@@ -80,8 +80,11 @@ def test_models_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert result.code == 0 and result.err == ""
     rows = json.loads(result.out)
     assert isinstance(rows, list)
-    assert [row["name"] for row in rows] == list(PUBLISHED_PARAMS)
-    for row in rows:
+    assert [row["name"] for row in rows] == list(PUBLISHED_PARAMS) + [f"rotated-{name}" for name in PUBLISHED_PARAMS]
+    rotated = {row["name"]: row for row in rows[len(PUBLISHED_PARAMS) :]}
+    assert all(row["input_size"] == [1024, 1024] for row in rotated.values())
+    assert rotated["rotated-yolox-s"]["params"] > PUBLISHED_PARAMS["yolox-s"]  # + the angle branch
+    for row in rows[: len(PUBLISHED_PARAMS)]:
         assert set(row) == {"name", "params", "gflops", "input_size"}
         assert row["params"] == PUBLISHED_PARAMS[row["name"]]
         assert row["gflops"] == pytest.approx(PUBLISHED_GFLOPS[row["name"]], rel=0.04)
@@ -93,8 +96,9 @@ def test_models_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert result.code == 0
     lines = result.out.splitlines()
     assert lines[0].split() == ["model", "params", "GFLOPs", "input"]
-    assert [line.split()[0] for line in lines[1:]] == list(PUBLISHED_PARAMS)
-    assert "99,071,455" in lines[-1] and lines[-1].endswith("640x640")
+    names = [line.split()[0] for line in lines[1:]]
+    assert names == list(PUBLISHED_PARAMS) + [f"rotated-{name}" for name in PUBLISHED_PARAMS]
+    assert "99,071,455" in lines[len(PUBLISHED_PARAMS)] and lines[len(PUBLISHED_PARAMS)].endswith("640x640")
 
 
 # ------------------------------------------------------------------------------ predict outputs

@@ -49,6 +49,9 @@ def _convert(value: Any, hint: Any, path: str) -> Any:  # noqa: C901 - one branc
                 errors.append(str(exc).split(": ", 1)[-1])
         raise YoloxkitError(f"{_where(path)}: {' or '.join(errors)}")
     if origin is Literal:
+        if isinstance(value, bool):  # YAML 1.1 reads a bare off/on/no/yes as a boolean
+            spelled = [word for word in (("off", "no", "false") if not value else ("on", "yes", "true")) if word in args]
+            value = spelled[0] if spelled else value
         if value not in args:
             choices = ", ".join(repr(a) for a in args)
             raise YoloxkitError(f"{_where(path)}: expected one of {choices}, got {value!r}")

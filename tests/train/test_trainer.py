@@ -197,3 +197,16 @@ def test_detector_train_fine_tunes_and_returns_the_best_model(synth: Path, tmp_p
                           overrides=FAST[1:] + ["finetune.class_mode=append"])  # fmt: skip
     assert len(trained.class_names) == 82 and trained.contract.input_size == start.contract.input_size
     assert (tmp_path / "run" / "best.pt").exists()
+
+
+def test_yaml_booleans_read_as_the_words_a_choice_expects(synth: Path, tmp_path: Path) -> None:
+    assert config(synth, tmp_path, "amp=off").amp == "off"  # YAML 1.1 reads a bare `off` as false
+
+
+def test_unnamed_checkpoint_with_the_dataset_class_count_keeps_its_class_rows(synth: Path, tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    own = create("yolox-nano", num_classes=2)
+    torch.save({"model": own.state_dict()}, tmp_path / "own.pth")  # Megvii layout: no class names
+    trainer = Trainer(config(synth, tmp_path / "run", epochs=1, weights=str(tmp_path / "own.pth")))
+    assert torch.equal(trainer.model.state_dict()["head.cls_preds.0.weight"], own.state_dict()["head.cls_preds.0.weight"])
+    assert not trainer.load_report.reinitialised

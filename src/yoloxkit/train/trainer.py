@@ -134,15 +134,16 @@ class Trainer:
         if self.resume_checkpoint is not None:
             self.class_names = list(self.resume_checkpoint.class_names or [])
         elif checkpoint is not None:
-            self.class_names = resolve_class_names(class_names_of(checkpoint), dataset_names, cfg.finetune.class_mode)
+            self.class_names = resolve_class_names(self._checkpoint_names(checkpoint, dataset_names), dataset_names, cfg.finetune.class_mode)
         else:
             self.class_names = dataset_names
         self.class_map = torch.tensor(dataset_class_map(dataset_names, self.class_names), device=self.device)
         model = create(cfg.model, len(self.class_names))
         if checkpoint is not None:
             self.load_report = load_partial(
-                model, checkpoint, self.class_names, class_names_of(checkpoint), cfg.finetune.min_match, cfg.finetune.force
-            )
+                model, checkpoint, self.class_names, self._checkpoint_names(checkpoint, dataset_names),
+                cfg.finetune.min_match, cfg.finetune.force,
+            )  # fmt: skip
             if self.world.main:
                 logger.info("weights %s\n%s", checkpoint.path, self.load_report.summary())
         self.memory_format = torch.channels_last if cfg.memory_format == "channels_last" else torch.contiguous_format
@@ -160,6 +161,17 @@ class Trainer:
             self.net = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None, broadcast_buffers=False
             )
+
+    def _checkpoint_names(self, checkpoint: LoadedCheckpoint, dataset_names: list[str]) -> list[str] | None:
+        """The checkpoint's class names; a file that records none but has the dataset's class count
+        is taken to hold the dataset's classes, by index (a warning says so)."""
+        names = class_names_of(checkpoint)
+        rows = checkpoint.state_dict.get("head.cls_preds.0.weight")
+        if names is None and rows is not None and rows.shape[0] == len(dataset_names):
+            if self.world.main:
+                logger.warning("%s records no class names; its %d classes are taken as the dataset's, by index", checkpoint.path, rows.shape[0])
+            return list(dataset_names)
+        return names
 
     def _build_optimisation(self) -> None:
         cfg = self.config

@@ -169,3 +169,24 @@ def test_map_difference_on_a_labelled_dataset(detector, exported):
     comparison = compare_map(detector, exported, COCO128, "val", batch_size=16)
     assert comparison.passed and abs(comparison.difference) <= 1e-6
     assert "mAP yolox-nano.onnx: PyTorch" in comparison.summary()
+
+
+def test_static_batch_model_predicts_any_number_of_images(detector, export_dir, images):
+    """A batch-2 static graph runs 3 images (chunks of 2, the last padded): the detections equal
+    PyTorch's, so eval/predict with any --batch work on static exports."""
+    result = export_model(detector, export_dir / "static2", "onnx", ExportOptions(batch=2), check=False, log=lambda _: None)
+    static = ExportedDetector.from_file(result.files[0])
+    assert static.backend.metadata.batch == 2 and not static.backend.metadata.dynamic
+    got = static.predict(images[:3], conf=0.3, batch_size=8)
+    expected = detector.predict(images[:3], conf=0.3, batch_size=8)
+    for g, e in zip(got, expected):
+        assert len(g) == len(e)
+        np.testing.assert_allclose(g.boxes.data, e.boxes.data, atol=1e-2)
+
+
+def test_map_gate_is_two_sided_for_fp32_and_a_largest_drop_otherwise():
+    from yoloxkit.export.accuracy import MapComparison
+
+    assert not MapComparison("m.onnx", 0.50, 0.503, 1e-3).passed  # fp32: any change beyond 1e-3 is a bug
+    assert MapComparison("m.xml", 0.50, 0.507, 5e-3, two_sided=False).passed  # bf16: a gain is no failure
+    assert not MapComparison("m.onnx", 0.50, 0.48, 1.5e-2, two_sided=False).passed  # int8: a drop of 0.02 is

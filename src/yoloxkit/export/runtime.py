@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ..data.preprocess import PreprocessContract
@@ -85,7 +86,23 @@ class ExportedDetector(Detector):
         return self._run_decoded
 
     def _run_decoded(self, batch: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.backend.run(batch.numpy())[0])
+        return torch.from_numpy(self._run(batch.numpy())[0])
+
+    def _run(self, batch: np.ndarray) -> list[np.ndarray]:
+        """The backend's outputs for ``batch``; a static-batch graph runs it in chunks of its batch size
+        (the last chunk padded by repeating its last image, the padding's outputs dropped)."""
+        meta = self.backend.metadata
+        size = meta.batch
+        if meta.dynamic or len(batch) == size:
+            return self.backend.run(batch)
+        parts: list[list[np.ndarray]] = []
+        for start in range(0, len(batch), size):
+            chunk = batch[start : start + size]
+            real = len(chunk)
+            if real < size:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - real, axis=0)])
+            parts.append([output[:real] for output in self.backend.run(chunk)])
+        return [np.concatenate(outputs) for outputs in zip(*parts)]
 
     def _detect(self, batch: torch.Tensor, conf: float, iou: float, class_agnostic: bool) -> list[torch.Tensor]:
         settings = self.backend.metadata.nms
@@ -97,7 +114,7 @@ class ExportedDetector(Detector):
                 f"{'class-agnostic' if settings.class_agnostic else 'class-aware'}; asked for conf {conf}, iou {iou}, "
                 f"{'class-agnostic' if class_agnostic else 'class-aware'}: export again with those settings"
             )
-        detections, counts = (torch.from_numpy(a) for a in self.backend.run(batch.numpy()))
+        detections, counts = (torch.from_numpy(a) for a in self._run(batch.numpy()))
         per_image = []
         for rows, count in zip(detections, counts.tolist()):
             rows = rows[:count]

@@ -30,8 +30,8 @@ from ..structures.detections import Detections
 logger = logging.getLogger("yoloxkit")
 
 
-class Validator:
-    """``validator(model) -> {"mAP50_95": ..., "mAP50": ...}`` on one split."""
+class _SplitValidator:
+    """What every validator holds: the model's name and classes, the input contract, thresholds."""
 
     def __init__(
         self,
@@ -44,11 +44,24 @@ class Validator:
         iou: float = 0.65,
         batch: int = 8,
     ) -> None:
-        self.gt = load_ground_truth(dataset, split)
         self.model_name = model_name
         self.model_class_names = list(model_class_names)
         self.contract = PreprocessContract(tuple(input_size))
         self.conf, self.iou, self.batch = conf, iou, batch
+        self._load(dataset, split)
+
+    def _load(self, dataset: Dataset, split: str) -> None:
+        raise NotImplementedError
+
+    def _detector(self, model: YOLOX, device: torch.device) -> Detector:
+        return Detector(model, self.model_name, self.model_class_names, self.contract, device, pretrained=False)
+
+
+class Validator(_SplitValidator):
+    """``validator(model) -> {"mAP50_95": ..., "mAP50": ...}`` on one split."""
+
+    def _load(self, dataset: Dataset, split: str) -> None:
+        self.gt = load_ground_truth(dataset, split)
         index = {name: i for i, name in enumerate(self.gt.names)}
         self._to_dataset = np.array([index.get(name, -1) for name in self.model_class_names], dtype=np.int64)
         self.nonfinite = 0  # detections left out by the last validation
@@ -56,7 +69,7 @@ class Validator:
     @torch.no_grad()
     def __call__(self, model: YOLOX, device: torch.device) -> dict[str, float]:
         """COCO metrics of ``model`` (left in eval mode) on the split."""
-        detector = Detector(model, self.model_name, self.model_class_names, self.contract, device, pretrained=False)
+        detector = self._detector(model, device)
         evaluator = Evaluator(self.gt, self.conf)
         self.nonfinite = 0
         predict_into(evaluator, detector, self.conf, self.iou, self.batch, progress=False, transform=self._remap)
@@ -78,24 +91,14 @@ class Validator:
         return remapped
 
 
-class RotatedValidator:
+class RotatedValidator(_SplitValidator):
     """``validator(model) -> {"mAP50_95", "mAP50", "mAP75"}`` of a rotated model by the DOTA rules.
 
     The split's polygons (qbox annotations) are the ground truth, its ``difficult`` flags are
     ignored objects; images are predicted whole through the preprocessing contract.
     """
 
-    def __init__(
-        self,
-        dataset: Dataset,
-        split: str,
-        model_name: str,
-        model_class_names: Sequence[str],
-        input_size: tuple[int, int],
-        conf: float = 0.01,
-        iou: float = 0.65,
-        batch: int = 8,
-    ) -> None:
+    def _load(self, dataset: Dataset, split: str) -> None:
         from ..evaluation.dota import DotaGroundTruth
         from ..structures.boxes import BoxFormat
 
@@ -115,10 +118,6 @@ class RotatedValidator:
             np.array([r[3] for r in rows], dtype=bool),
         )
         self.paths = [dataset.splits[split].path(record) for record in records]
-        self.model_name = model_name
-        self.model_class_names = list(model_class_names)
-        self.contract = PreprocessContract(tuple(input_size))
-        self.conf, self.iou, self.batch = conf, iou, batch
 
     @torch.no_grad()
     def __call__(self, model: YOLOX, device: torch.device) -> dict[str, float]:
@@ -127,7 +126,7 @@ class RotatedValidator:
         from ..evaluation.dota import evaluate_task1
         from ..structures.boxes import BoxFormat
 
-        detector = Detector(model, self.model_name, self.model_class_names, self.contract, device, pretrained=False)
+        detector = self._detector(model, device)
         found: dict[str, list] = {name: [] for name in self.gt.class_names}
         for start in range(0, len(self.paths), self.batch):
             chunk = [str(p) for p in self.paths[start : start + self.batch]]

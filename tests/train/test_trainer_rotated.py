@@ -3,6 +3,7 @@ validation scores by the DOTA rules, and the checkpoint predicts oriented boxes.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -40,6 +41,12 @@ def test_rotated_model_trains_validates_and_predicts(tmp_path: Path) -> None:
     assert detector.model_name == "rotated-yolox-nano"
     (det,) = detector.predict([str(next((data / "val").iterdir()))], conf=0.0)
     assert det.boxes.format == BoxFormat.RBOX
+    # `yoloxkit eval` scores a rotated model by the DOTA rules: the trainer's validation number
+    with pytest.raises(SystemExit) as done:
+        main(["eval", "--weights", str(tmp_path / "run" / "best.pt"), "--data", str(data), "--out", str(tmp_path / "eval")])
+    assert done.value.code in (0, None)
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["AP50"] == pytest.approx(summary["best"]["val/mAP50"], abs=1e-9)
 
 
 def test_rotated_model_refuses_axis_aligned_data(tmp_path: Path) -> None:

@@ -8,10 +8,13 @@ import typer
 
 from ..errors import YoloxkitError
 from ..evaluation import EvaluationResult, Evaluator, load_ground_truth
+from ..detector import Detector
+from ..evaluation.dota import evaluate_rotated
 from ..evaluation.gallery import write_gallery
 from ..evaluation.inference import TEST_CONF, TEST_IOU, run_evaluation, run_predictions
 from ..evaluation.plots import write_plots
 from ..evaluation.report import summary_text, write_metrics
+from ..models import get_spec
 from .common import load_detector, write_json
 
 DATA = typer.Option(..., "--data", "-d", help="Dataset: folder, data.yaml, COCO JSON or split.yaml.")
@@ -29,8 +32,8 @@ def eval_command(
     predictions: Path = typer.Option(None, "--predictions", "-p", help="COCO results JSON from any detector."),
     data: str = DATA,
     split: str = SPLIT,
-    conf: float = CONF,
-    iou: float = IOU,
+    conf: float = typer.Option(None, "--conf", help="Detector score threshold (default: the reference's test setting, 0.001; 0.01 for rotated models)."),
+    iou: float = typer.Option(None, "--iou", help="NMS IoU threshold (default: the reference's, 0.65; rotated NMS 0.1 for rotated models)."),
     size: int = SIZE,
     model: str = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted)."),
     batch: int = BATCH,
@@ -44,11 +47,21 @@ def eval_command(
     gallery: int = typer.Option(0, "--gallery", help="Draw the N worst images into OUT/gallery."),
     legacy: bool = LEGACY,
 ) -> None:
-    """Evaluate a checkpoint (--weights) or a COCO results file (--predictions) on a dataset split."""
+    """Evaluate a checkpoint (--weights) or a COCO results file (--predictions) on a dataset split.
+
+    Rotated models are scored by the DOTA-devkit Task1 rules (VOC07 AP at rotated IoU 0.5 per
+    class, difficult objects ignored) plus AP75 and mAP over 0.50:0.95.
+    """
     if (weights is None) == (predictions is None):
         raise YoloxkitError(
             "give exactly one of --weights (a checkpoint to run) or --predictions (a COCO results JSON)"
         )
+    check_thresholds(TEST_CONF if conf is None else conf, TEST_IOU if iou is None else iou, batch)  # before any loading
+    detector = load_detector(weights, model, size, device, legacy) if weights is not None else None
+    if detector is not None and get_spec(detector.model_name).rotated:
+        evaluate_rotated_command(detector, data, split, 0.01 if conf is None else conf, 0.1 if iou is None else iou, batch, out)
+        return
+    conf, iou = TEST_CONF if conf is None else conf, TEST_IOU if iou is None else iou
     check_thresholds(conf, iou, batch)
     if not 0.0 <= at_conf <= 1.0 or worst < 0 or gallery < 0:
         raise YoloxkitError(
@@ -58,8 +71,7 @@ def eval_command(
         raise YoloxkitError("--gallery needs --out")
     gt = load_ground_truth(data, split)
     evaluator = Evaluator(gt, at_conf, max(worst, gallery))
-    if weights is not None:
-        detector = load_detector(weights, model, size, device, legacy)
+    if detector is not None:
         result = run_evaluation(evaluator, detector, conf, iou, batch, progress=True)
     else:
         result = run_predictions(evaluator, predictions)
@@ -68,6 +80,17 @@ def eval_command(
         write_outputs(result, out, plots, gallery)
         if weights is not None:
             write_json(out / "predictions_coco.json", evaluator.results())
+        typer.echo(f"results in {out}")
+
+
+def evaluate_rotated_command(detector: Detector, data: str, split: str, conf: float, iou: float, batch: int, out: Path | None) -> None:
+    """The DOTA-rule evaluation of a rotated model: table on the terminal, metrics.json in ``out``."""
+    check_thresholds(conf, iou, batch)
+    result = evaluate_rotated(detector, data, split, conf, iou, batch)
+    typer.echo(result.summary())
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(out / "metrics.json", result.to_dict() | {"settings": {"conf": conf, "iou": iou, "split": split}})
         typer.echo(f"results in {out}")
 
 

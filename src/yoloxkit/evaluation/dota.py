@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets.categories import DOTA_V1_CLASSES, infer_names
+from ..datasets.model import Dataset
+from ..detector import Detector
 from ..datasets.dota import LABEL_DIRS
 from ..dota.polygons import paired_iou, polygon_extents
 from ..dota.task1 import Task1Detections
@@ -210,3 +212,67 @@ def evaluate_task1(
             ap[t, k] = 0.0 if np.isnan(ap11) else ap11  # the devkit's AP of a class without objects
     positives = np.bincount(gt.category[~gt.difficult], minlength=num_classes)
     return DotaResult(list(gt.class_names), thresholds, ap, positives, counts)
+
+
+def ground_truth_of_split(dataset: Dataset, split: str) -> tuple[DotaGroundTruth, list[Path]]:
+    """The polygons of ``split`` (qbox/rbox annotations) as devkit ground truth, and the image paths.
+
+    Images are named by their position in the split; ``difficult`` objects are ignored by the metric.
+    """
+    from ..structures.boxes import BoxFormat
+
+    if split not in dataset.splits:
+        raise YoloxkitError(f"the dataset has no split {split!r} (it has {', '.join(dataset.splits)})")
+    records = dataset.splits[split].images
+    categories = sorted(dataset.categories, key=lambda c: c.id)
+    index = {c.id: k for k, c in enumerate(categories)}
+    rows = [(i, quad, index[int(cid)], bool(difficult))
+            for i, record in enumerate(records)
+            for quad, cid, difficult in zip(record.annotations.boxes.convert(BoxFormat.QBOX).tolist(),
+                                            record.annotations.category_ids, record.annotations.difficult)]  # fmt: skip
+    gt = DotaGroundTruth(
+        [c.name for c in categories],
+        [str(i) for i in range(len(records))],
+        np.array([r[0] for r in rows], dtype=np.int64),
+        np.array([r[1] for r in rows], dtype=np.float64).reshape(-1, 8),
+        np.array([r[2] for r in rows], dtype=np.int64),
+        np.array([r[3] for r in rows], dtype=bool),
+    )
+    return gt, [dataset.splits[split].path(record) for record in records]
+
+
+def predict_task1(
+    detector: Detector, paths: Sequence[Path], class_names: Sequence[str], conf: float, iou: float, batch: int
+) -> dict[str, Task1Detections]:
+    """Detections of ``detector`` on ``paths`` as Task1 rows per class (images named by position).
+
+    Classes of the detector that ``class_names`` does not list, and non-finite boxes, are left out.
+    """
+    from ..structures.boxes import BoxFormat
+
+    found: dict[str, list] = {name: [] for name in class_names}
+    for start in range(0, len(paths), batch):
+        chunk = [str(p) for p in paths[start : start + batch]]
+        for offset, det in enumerate(detector.predict(chunk, conf, iou, batch)):
+            quads = det.boxes.convert(BoxFormat.QBOX).data
+            for quad, score, cid in zip(quads, det.scores, det.class_ids):
+                name = detector.class_names[int(cid)]
+                if name in found and np.isfinite(quad).all():
+                    found[name].append((str(start + offset), float(score), quad))
+    return {
+        name: Task1Detections([r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.float64),
+                              np.array([r[2] for r in rows], dtype=np.float64).reshape(-1, 8))
+        for name, rows in found.items()
+    }  # fmt: skip
+
+
+def evaluate_rotated(
+    detector: Detector, data: str | Path | Dataset, split: str = "val", conf: float = 0.01, iou: float = 0.1, batch: int = 8
+) -> DotaResult:
+    """A rotated detector on ``split`` of an oriented dataset, by the DOTA-devkit Task1 rules
+    (defaults: the reference's test settings, score 0.01, rotated NMS 0.1)."""
+    from ..datasets.load import load_dataset
+
+    dataset = data if isinstance(data, Dataset) else load_dataset(data)
+    gt, paths = ground_truth_of_split(dataset, split)
+    return evaluate_task1(gt, predict_task1(detector, paths, gt.class_names, conf, iou, batch))

@@ -95,51 +95,20 @@ class RotatedValidator(_SplitValidator):
     """``validator(model) -> {"mAP50_95", "mAP50", "mAP75"}`` of a rotated model by the DOTA rules.
 
     The split's polygons (qbox annotations) are the ground truth, its ``difficult`` flags are
-    ignored objects; images are predicted whole through the preprocessing contract.
+    ignored objects; images are predicted whole through the preprocessing contract
+    (:func:`yoloxkit.evaluation.dota.evaluate_rotated`'s steps, with the trainer's thresholds).
     """
 
     def _load(self, dataset: Dataset, split: str) -> None:
-        from ..evaluation.dota import DotaGroundTruth
-        from ..structures.boxes import BoxFormat
+        from ..evaluation.dota import ground_truth_of_split
 
-        records = dataset.splits[split].images
-        names = [c.name for c in sorted(dataset.categories, key=lambda c: c.id)]
-        index = {c.id: k for k, c in enumerate(sorted(dataset.categories, key=lambda c: c.id))}
-        rows = [(i, quad, index[int(cid)], bool(diff))
-                for i, record in enumerate(records)
-                for quad, cid, diff in zip(record.annotations.boxes.convert(BoxFormat.QBOX).tolist(),
-                                           record.annotations.category_ids, record.annotations.difficult)]  # fmt: skip
-        self.gt = DotaGroundTruth(
-            names,
-            [str(i) for i in range(len(records))],
-            np.array([r[0] for r in rows], dtype=np.int64),
-            np.array([r[1] for r in rows], dtype=np.float64).reshape(-1, 8),
-            np.array([r[2] for r in rows], dtype=np.int64),
-            np.array([r[3] for r in rows], dtype=bool),
-        )
-        self.paths = [dataset.splits[split].path(record) for record in records]
+        self.gt, self.paths = ground_truth_of_split(dataset, split)
 
     @torch.no_grad()
     def __call__(self, model: YOLOX, device: torch.device) -> dict[str, float]:
         """DOTA metrics of ``model`` (left in eval mode) on the split."""
-        from ..dota.task1 import Task1Detections
-        from ..evaluation.dota import evaluate_task1
-        from ..structures.boxes import BoxFormat
+        from ..evaluation.dota import evaluate_task1, predict_task1
 
-        detector = self._detector(model, device)
-        found: dict[str, list] = {name: [] for name in self.gt.class_names}
-        for start in range(0, len(self.paths), self.batch):
-            chunk = [str(p) for p in self.paths[start : start + self.batch]]
-            for offset, det in enumerate(detector.predict(chunk, self.conf, self.iou, self.batch)):
-                quads = det.boxes.convert(BoxFormat.QBOX).data
-                for quad, score, cid in zip(quads, det.scores, det.class_ids):
-                    name = self.model_class_names[int(cid)]
-                    if name in found and np.isfinite(quad).all():
-                        found[name].append((str(start + offset), float(score), quad))
-        detections = {
-            name: Task1Detections([r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.float64),
-                                  np.array([r[2] for r in rows], dtype=np.float64).reshape(-1, 8))
-            for name, rows in found.items()
-        }  # fmt: skip
+        detections = predict_task1(self._detector(model, device), self.paths, self.gt.class_names, self.conf, self.iou, self.batch)
         metrics = evaluate_task1(self.gt, detections).metrics()
         return {"mAP50_95": metrics["mAP"], "mAP50": metrics["AP50"], "mAP75": metrics["AP75"]}

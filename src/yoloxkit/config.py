@@ -227,23 +227,9 @@ def dump_yaml(config: Any) -> str:
     return yaml.safe_dump(to_dict(config), sort_keys=False, default_flow_style=False)
 
 
-def field_names(cls: type) -> list[str]:
-    """Dotted names of every leaf field of a config class (for documentation and completion)."""
-    names = []
-    hints = _hints(cls)
-    for f in dataclasses.fields(cls):
-        hint = hints[f.name]
-        if dataclasses.is_dataclass(hint):
-            names += [f"{f.name}.{sub}" for sub in field_names(hint)]
-        else:
-            names.append(f.name)
-    return names
-
-
 __all__ = [
     "apply_overrides",
     "dump_yaml",
-    "field_names",
     "from_dict",
     "load_config",
     "merge",

@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
-
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from ..files import atomic_write
 from .runlog import RunLog
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 MAP_COLUMNS = ("val/mAP50_95", "val/mAP50")
 Row = dict[str, float | str]
@@ -32,6 +34,13 @@ def smooth(values: list[float], span: int) -> list[float]:
         weight = (1 - alpha) * weight + alpha
         out.append(mean / weight)
     return out
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A figure with no GUI backend (matplotlib is imported here, not when the trainer is)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -62,7 +71,7 @@ def _plot_losses(rows: list[Row], path: Path) -> Path | None:
         return None
     cols = min(3, len(names))
     nrows = math.ceil(len(names) / cols)
-    figure = Figure(figsize=(5 * cols, 3.5 * nrows), layout="constrained")
+    figure = _figure((5 * cols, 3.5 * nrows))
     for i, name in enumerate(names):
         _loss_axes(figure.add_subplot(nrows, cols, i + 1), rows, name)
     return _save(figure, path)
@@ -73,7 +82,7 @@ def _plot_lr(rows: list[Row], path: Path) -> Path | None:
     steps, values = _series(rows, scope, "lr")
     if not steps:
         return None
-    figure = Figure(figsize=(6, 3.5), layout="constrained")
+    figure = _figure((6, 3.5))
     axes = figure.add_subplot()
     axes.plot(steps, values, color="tab:green")
     axes.set_title("learning rate")
@@ -87,7 +96,7 @@ def _plot_map(rows: list[Row], path: Path) -> Path | None:
     series = {name: points for name, points in series.items() if points[0]}
     if not series:
         return None
-    figure = Figure(figsize=(6, 4), layout="constrained")
+    figure = _figure((6, 4))
     axes = figure.add_subplot()
     for name, (epochs, values) in series.items():
         axes.plot(epochs, values, "o-", markersize=3, label=name)

@@ -25,10 +25,6 @@ class ModelEMA:
         self.ramp = ramp
         self.updates = updates
 
-    def current_decay(self) -> float:
-        """The decay the next update uses."""
-        return self.decay * (1 - math.exp(-(self.updates + 1) / self.ramp))
-
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         """Blend the live weights of ``model`` into the average."""

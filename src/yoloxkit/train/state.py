@@ -12,7 +12,7 @@ improves; ``epoch_<N>.pt`` every ``checkpoint.every`` epochs, the newest ``check
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -97,7 +97,3 @@ def rotate_periodic(out: Path, epoch: int, keep: int) -> Path:
         old.unlink(missing_ok=True)
     return out / f"epoch_{epoch}.pt"
 
-
-def progress_dict(progress: Progress) -> dict:
-    """Plain data of a :class:`Progress` (for checkpoints and summaries)."""
-    return asdict(progress)

@@ -127,23 +127,22 @@ class Trainer:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         dataset_names = [c.name for c in sorted(self.dataset.categories, key=lambda c: c.id)]
-        checkpoint = None
+        checkpoint = checkpoint_names = None
         if cfg.weights and self.resume_checkpoint is None:
-            path = hub.fetch(cfg.model) if cfg.weights == "pretrained" else cfg.weights
-            checkpoint = read_checkpoint(path)
+            checkpoint = read_checkpoint(hub.fetch(cfg.model) if cfg.weights == "pretrained" else cfg.weights)
+            checkpoint_names = self._checkpoint_names(checkpoint, dataset_names)
         if self.resume_checkpoint is not None:
             self.class_names = list(self.resume_checkpoint.class_names or [])
         elif checkpoint is not None:
-            self.class_names = resolve_class_names(self._checkpoint_names(checkpoint, dataset_names), dataset_names, cfg.finetune.class_mode)
+            self.class_names = resolve_class_names(checkpoint_names, dataset_names, cfg.finetune.class_mode)
         else:
             self.class_names = dataset_names
         self.class_map = torch.tensor(dataset_class_map(dataset_names, self.class_names), device=self.device)
         model = create(cfg.model, len(self.class_names))
         if checkpoint is not None:
             self.load_report = load_partial(
-                model, checkpoint, self.class_names, self._checkpoint_names(checkpoint, dataset_names),
-                cfg.finetune.min_match, cfg.finetune.force,
-            )  # fmt: skip
+                model, checkpoint, self.class_names, checkpoint_names, cfg.finetune.min_match, cfg.finetune.force
+            )
             if self.world.main:
                 logger.info("weights %s\n%s", checkpoint.path, self.load_report.summary())
         self.memory_format = torch.channels_last if cfg.memory_format == "channels_last" else torch.contiguous_format

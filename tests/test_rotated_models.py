@@ -9,7 +9,8 @@ import torch
 
 from yoloxkit.models import canonical_name, create, get_spec, list_models
 from yoloxkit.models.inference import optimize_for_inference
-from yoloxkit.models.rotated import RotatedYOLOX, norm_angle_le90, rotated_postprocess
+from yoloxkit.models.rotated import RotatedYOLOX, norm_angle_le90
+from yoloxkit.ops import rotated_postprocess
 from yoloxkit.models.rotated_keys import ai4rs_to_yoloxkit_key, is_rotated_state_dict, map_ai4rs_state_dict
 
 ROTATED = ["rotated-yolox-nano", "rotated-yolox-tiny", "rotated-yolox-s", "rotated-yolox-m", "rotated-yolox-l", "rotated-yolox-x"]
@@ -122,6 +123,22 @@ def test_postprocess_class_aware_rotated_nms_and_threshold():
     assert len(agnostic) == 2
     (empty,) = rotated_postprocess(_decoded(rows, 2), 0.99, 0.1)
     assert empty.shape == (0, 8)
+
+
+def test_postprocess_batch_equals_each_image_alone():
+    """One batched NMS over image x class groups: images never suppress each other."""
+    gen = torch.Generator().manual_seed(0)
+    n, classes = 300, 3
+    decoded = torch.rand(3, n, 6 + classes, generator=gen)
+    decoded[..., :2] *= 200
+    decoded[..., 2:4] = decoded[..., 2:4] * 40 + 2
+    decoded[..., 4] = (decoded[..., 4] - 0.5) * torch.pi
+    decoded[1] = decoded[0]  # identical images must give identical, independent results
+    batched = rotated_postprocess(decoded, 0.05, 0.1)
+    for b in range(3):
+        (alone,) = rotated_postprocess(decoded[b : b + 1], 0.05, 0.1)
+        assert torch.equal(batched[b], alone)
+    assert torch.equal(batched[0], batched[1]) and len(batched[0]) > 0
 
 
 # ai4rs / MMDetection-3.x names (written from the module layout of mmdet's CSPDarknet, YOLOXPAFPN,

@@ -17,8 +17,8 @@ from .data.preprocess import PreprocessContract, preprocess_batch
 from .errors import YoloxkitError
 from .models import YOLOX, canonical_name, get_spec
 from .models.inference import optimize_for_inference
-from .models.rotated import RotatedYOLOX, rotated_postprocess
-from .ops import postprocess
+from .models.rotated import RotatedYOLOX
+from .ops import postprocess, rotated_postprocess
 from .structures import Boxes, BoxFormat, Detections
 
 ImageInput = str | Path | np.ndarray

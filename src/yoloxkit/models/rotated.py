@@ -11,7 +11,7 @@ Layouts:
 * eval mode ``[B, N, 6 + C]``: (cx, cy, w, h, angle, obj, cls probabilities...) in input pixels,
   with ``cx = (dx + j) * s``, ``w = exp(dw) * s`` and the angle wrapped into ``[-pi/2, pi/2)``
   without any w/h swap (§2.3), so ``w < h`` can occur;
-* :func:`rotated_postprocess` turns the eval output into per-image rows
+* :func:`yoloxkit.ops.rotated_postprocess` turns the eval output into per-image rows
   ``(cx, cy, w, h, angle, obj, class_prob, class_index)`` after class-aware rotated NMS (§2.4).
 """
 
@@ -22,12 +22,8 @@ import math
 import torch
 from torch import nn
 
-from ..ops.rotated import batched_rotated_nms
 from .head import STRIDES, YOLOXHead
 from .yolox import YOLOX
-
-#: Columns before the class scores in the decoded output: cx, cy, w, h, angle, obj.
-ROTATED_BOX_COLUMNS = 6
 
 
 def norm_angle_le90(angle: torch.Tensor) -> torch.Tensor:
@@ -130,31 +126,3 @@ class RotatedYOLOX(YOLOX):
     Eval mode: float BGR 0-255 ``[B, 3, H, W]`` in, ``[B, N, 6 + C]`` out
     (cx, cy, w, h, angle, objectness, class probabilities).
     """
-
-
-def rotated_postprocess(
-    outputs: torch.Tensor,
-    conf_threshold: float = 0.01,
-    iou_threshold: float = 0.1,
-    class_agnostic: bool = False,
-) -> list[torch.Tensor]:
-    """Decoded ``[B, N, 6 + C]`` -> per image ``[K, 8]`` rows, the reference's test-time rules.
-
-    Rows are ``(cx, cy, w, h, angle, obj, class_prob, class_index)`` sorted by descending score
-    ``obj * class_prob``. Each point keeps its best class; points scoring below
-    ``conf_threshold`` are dropped; rotated NMS is class-aware unless ``class_agnostic``; no cap
-    on the number of detections (defaults: score 0.01, IoU 0.1, as ai4rs' test config).
-    """
-    class_prob, class_idx = torch.max(outputs[..., ROTATED_BOX_COLUMNS:], -1)
-    scores = outputs[..., 5] * class_prob
-    results = []
-    for b in range(outputs.shape[0]):
-        (idx,) = torch.nonzero(scores[b] >= conf_threshold, as_tuple=True)
-        rows = torch.cat(
-            [outputs[b, idx, :6], class_prob[b, idx, None], class_idx[b, idx, None].to(outputs.dtype)], 1
-        )
-        groups = torch.zeros_like(idx) if class_agnostic else class_idx[b, idx]
-        keep = batched_rotated_nms(rows[:, :5], scores[b, idx], groups, iou_threshold)
-        keep = keep[torch.argsort(scores[b, idx][keep], descending=True, stable=True)]
-        results.append(rows[keep])
-    return results

@@ -1,7 +1,7 @@
 """Tensor operations: NMS, the YOLOX postprocess, and rotated-box IoU and NMS."""
 
 from .nms import batched_nms, box_iou, nms
-from .postprocess import postprocess
+from .postprocess import postprocess, rotated_postprocess, select_and_suppress
 from .rotated import (
     batched_rotated_nms,
     rotated_iou,
@@ -20,4 +20,6 @@ __all__ = [
     "rotated_iou_aligned",
     "rotated_iou_matched",
     "rotated_nms",
+    "rotated_postprocess",
+    "select_and_suppress",
 ]

@@ -1,4 +1,5 @@
-"""CUDA against CPU: model forward, loss and assignment, an AMP training step, Detector.predict.
+"""CUDA against CPU: model forward, loss and assignment (axis-aligned and rotated), an AMP training
+step, Detector.predict, the rotated postprocess.
 
 Skipped without CUDA (CI has none; ``benchmarks/gpu_checks.sh`` runs it on a GPU machine).
 TF32 is switched off for the comparisons, so both devices compute in float32; tolerances are
@@ -13,9 +14,12 @@ import pytest
 import torch
 
 from tests.loss.helpers import random_labels, synthetic_levels
+from tests.loss.test_rotated_loss import random_levels, random_objects
 from yoloxkit.detector import Detector
 from yoloxkit.loss import SimOTAAssigner, Targets, YOLOXLoss, flatten_levels
+from yoloxkit.loss.rotated import RotatedYOLOXLoss, rotated_targets
 from yoloxkit.models import create
+from yoloxkit.ops import rotated_postprocess
 from yoloxkit.train.amp import AmpPolicy
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -124,3 +128,31 @@ def test_detector_predict_matches_cpu(nano_checkpoint, coco_images):
         boxes_cuda = np.asarray(cuda_det.boxes.data)[order_cuda]
         boxes_cpu = np.asarray(cpu_det.boxes.data)[order_cpu]
         np.testing.assert_allclose(boxes_cuda, boxes_cpu, atol=0.05)
+
+
+def test_rotated_loss_and_gradients_match_cpu():
+    gen = torch.Generator().manual_seed(3)
+    levels = [level.requires_grad_() for level in random_levels(gen, 3)]
+    targets = rotated_targets([random_objects(gen, n) for n in (5, 0, 11)])
+    cuda_levels = [level.detach().to(CUDA).requires_grad_() for level in levels]
+    loss_fn = RotatedYOLOXLoss(use_l1=True)
+    on_cpu, on_cuda = loss_fn(levels, targets), loss_fn(cuda_levels, targets.to(CUDA))
+    for key, value in on_cpu.items():
+        assert relative_difference(on_cuda[key], value) < 1e-4, key
+    on_cpu["total"].backward()
+    on_cuda["total"].backward()
+    for cuda_level, level in zip(cuda_levels, levels):
+        assert relative_difference(cuda_level.grad, level.grad) < 1e-4
+
+
+def test_rotated_postprocess_matches_cpu():
+    gen = torch.Generator().manual_seed(0)
+    decoded = torch.rand(2, 2000, 9, generator=gen, dtype=torch.float64)
+    decoded[..., :2] *= 1024
+    decoded[..., 2:4] = decoded[..., 2:4] * 80 + 2
+    decoded[..., 4] = (decoded[..., 4] - 0.5) * torch.pi
+    on_cpu = rotated_postprocess(decoded, 0.05, 0.1)
+    on_cuda = rotated_postprocess(decoded.to(CUDA), 0.05, 0.1)
+    for cuda_rows, cpu_rows in zip(on_cuda, on_cpu):
+        assert len(cpu_rows) > 0
+        assert torch.equal(cuda_rows.cpu(), cpu_rows)

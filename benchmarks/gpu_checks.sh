@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# The GPU checks of the training step, in one run (about 4-6 minutes on one H200):
+# The GPU checks of training, in one run (about 5-8 minutes on one H200):
 #   1. versions and the GPU (nvidia-smi, torch, CUDA);
 #   2. pytest tests/test_cuda.py tests/loss (CUDA against CPU; the loss against the reference);
-#   3. benchmarks/train_step.py --device cuda --amp --cases s-640-64 (float16 AMP, both sides),
-#      then with --amp bf16 (bfloat16 autocast on our side, the reference in float16).
+#   3. benchmarks/train_step.py --device cuda --amp --cases s-640-64 (float16 AMP, both sides);
+#   4. benchmarks/rotated_gpu_train.py: rotated-yolox-s, 3 epochs on split DOTA-like scenes
+#      (images/s, memory);
+#   5. benchmarks/train_step.py with --amp bf16 (bfloat16 autocast on our side, the reference in
+#      float16).
 # Results go to $OUT (default: benchmarks/results/gpu). Without CUDA every step is skipped
 # cleanly (the tests skip, the benchmark is not started) and the script exits 0.
 #
 # Environment, all optional:
 #   OUT             where the logs and JSON go
-#   DATASETS        a folder holding coco128/ (images/train2017, labels/train2017); linked to
+#   DATASETS        a folder holding coco128/ (images/train2017, labels/train2017) and
+#                   dota_sample/; linked to
 #                   ../shared/datasets when that does not exist (the tests and the benchmark
 #                   read COCO128 from there)
 #   WHEELS          a folder of wheels installed with --no-deps into /tmp/site first (the
@@ -45,6 +49,9 @@ status=0
 if "$PYTHON" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
     "$PYTHON" benchmarks/train_step.py --device cuda --amp --cases s-640-64 --repeats "${BENCH_REPEATS:-5}" \
         --warmup 2 --json "$OUT/train_step_gpu.json" 2>&1 | tee "$OUT/train_step_gpu.txt" || status=1
+    "$PYTHON" benchmarks/rotated_gpu_train.py --device cuda --workers 12 \
+        --json "$OUT/rotated_gpu_train.json" > "$OUT/rotated_gpu_train.txt" 2>&1 || status=1
+    tail -n 40 "$OUT/rotated_gpu_train.txt"
     # bfloat16 autocast (no scaler) on our side, against the same float16 reference.
     "$PYTHON" benchmarks/train_step.py --device cuda --amp bf16 --cases s-640-64 --repeats "${BENCH_REPEATS:-5}" \
         --warmup 2 --json "$OUT/train_step_gpu_bf16.json" 2>&1 | tee "$OUT/train_step_gpu_bf16.txt" || status=1

@@ -3,6 +3,12 @@
 Each class is a shape/colour pair (``red-rectangle``, ``green-ellipse``, ...) drawn as a filled
 polygon on a smooth random texture. Labels are computed from the polygon itself: the tight
 axis-aligned box, or with ``rotated`` the shape's own rotated rectangle as a ``qbox``.
+
+Object sides are drawn independently in ``object_size`` (fractions of the shorter image side),
+so some objects are nearly square; ``aspect`` draws the long side there and the short side as
+long / ``U(aspect)`` instead, giving elongated objects whose orientation is well defined (the
+rotated learning test uses it). Rotated objects turn by ``U[-90, 90)`` degrees, so their le90
+angles cover the whole range, both ends included.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..errors import YoloxkitError
 from ..structures.boxes import BoxFormat, convert
 from .categories import from_names
 from .model import Annotations, Dataset, ImageRecord, Split
@@ -20,6 +27,8 @@ from .model import Annotations, Dataset, ImageRecord, Split
 SHAPES = ("rectangle", "ellipse", "triangle", "diamond")
 COLOURS = {"red": (40, 40, 220), "green": (60, 190, 60), "blue": (210, 90, 30), "yellow": (40, 220, 230),
            "magenta": (200, 60, 200), "cyan": (210, 210, 50), "white": (245, 245, 245), "black": (15, 15, 15)}  # fmt: skip
+#: Default (low, high) object side, as a fraction of the shorter image side.
+OBJECT_SIZE = (0.06, 0.3)
 
 
 def class_names(count: int) -> list[str]:
@@ -49,14 +58,26 @@ def _texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
-def render(rng: np.random.Generator, size: tuple[int, int], classes: int, rotated: bool, max_objects: int) -> tuple[np.ndarray, list, list]:
+def _sides(rng: np.random.Generator, object_size: tuple[float, float], aspect: tuple[float, float] | None, scale: int) -> tuple[float, float]:
+    """Width and height of one object: both in ``object_size``, or the long one there and the short one long / U(aspect)."""
+    if aspect is None:
+        w, h = rng.uniform(*object_size, size=2) * scale
+        return float(w), float(h)
+    long = float(rng.uniform(*object_size)) * scale
+    return long, long / float(rng.uniform(*aspect))
+
+
+def render(
+    rng: np.random.Generator, size: tuple[int, int], classes: int, rotated: bool, max_objects: int,
+    object_size: tuple[float, float] = OBJECT_SIZE, aspect: tuple[float, float] | None = None,
+) -> tuple[np.ndarray, list, list]:  # fmt: skip
     """One image (BGR) with its boxes (xyxy or qbox rows) and 0-based class indices."""
     height, width = size
     image = _texture(rng, height, width)
     boxes, labels = [], []
     for _ in range(int(rng.integers(0, max_objects + 1))):
         klass = int(rng.integers(classes))
-        w, h = rng.uniform(0.06, 0.3, size=2) * min(width, height)
+        w, h = _sides(rng, object_size, aspect, min(width, height))
         angle = float(rng.uniform(-np.pi / 2, np.pi / 2)) if rotated else 0.0
         half = 0.5 * (abs(w * np.cos(angle)) + abs(h * np.sin(angle))), 0.5 * (abs(w * np.sin(angle)) + abs(h * np.cos(angle)))
         cx, cy = rng.uniform(half[0], width - half[0]), rng.uniform(half[1], height - half[1])
@@ -75,14 +96,24 @@ def render(rng: np.random.Generator, size: tuple[int, int], classes: int, rotate
 def synthesize(
     folder: Path, images: int, classes: int, rotated: bool = False, size: tuple[int, int] = (320, 320),
     val_fraction: float = 0.2, seed: int = 0, max_objects: int = 6,
+    object_size: tuple[float, float] = OBJECT_SIZE, aspect: tuple[float, float] | None = None,
 ) -> Dataset:  # fmt: skip
-    """Render ``images`` PNGs into ``folder`` and return their dataset (splits ``train`` and ``val``)."""
+    """Render ``images`` PNGs into ``folder`` and return their dataset (splits ``train`` and ``val``).
+
+    ``object_size`` (low, high): object sides as fractions of the shorter image side;
+    ``aspect`` (low, high): long / short side ratio of every object (None: sides drawn independently).
+    The defaults render exactly what earlier versions rendered for a seed.
+    """
+    if len(object_size) != 2 or not 0 < object_size[0] <= object_size[1] <= 1:
+        raise YoloxkitError(f"object_size must be (low, high) with 0 < low <= high <= 1, got {tuple(object_size)}")
+    if aspect is not None and (len(aspect) != 2 or not 1 <= aspect[0] <= aspect[1]):
+        raise YoloxkitError(f"aspect must be (low, high) with 1 <= low <= high, got {tuple(aspect)}")
     rng = np.random.default_rng(seed)
     names = class_names(classes)
     box_format = BoxFormat.QBOX if rotated else BoxFormat.XYXY
     records = []
     for i in tqdm(range(images), desc="rendering", unit="img", disable=None):
-        image, boxes, labels = render(rng, size, classes, rotated, max_objects)
+        image, boxes, labels = render(rng, size, classes, rotated, max_objects, object_size, aspect)
         file_name = f"synth_{i:06d}.png"
         cv2.imwrite(str(folder / file_name), image)
         annotations = Annotations.from_lists(box_format, boxes, [k + 1 for k in labels])

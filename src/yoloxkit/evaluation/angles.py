@@ -15,6 +15,7 @@ errors too.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -82,7 +83,7 @@ class AngleErrors:
         """Error statistics per bin of the object angle; ``edges`` in degrees (the last bin includes its upper edge)."""
         degrees = np.degrees(self.angle)
         bins = []
-        for k, (low, high) in enumerate(zip(edges[:-1], edges[1:])):
+        for k, (low, high) in enumerate(itertools.pairwise(edges)):
             inside = (degrees >= low) & ((degrees < high) if k < len(edges) - 2 else (degrees <= high))
             part = self.select(inside)
             top = float(np.degrees(part.error.max())) if len(part.error) else float("nan")

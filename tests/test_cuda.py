@@ -94,7 +94,7 @@ def test_amp_training_step_is_finite(mode):
     loss_fn = YOLOXLoss()
     before = [p.detach().clone() for p in model.parameters()]
     finite_steps = 0
-    for _ in range(4):
+    for _ in range(16):  # GradScaler starts at 2**16 and halves the scale at each overflow
         optimizer.zero_grad(set_to_none=True)
         with policy.autocast():
             levels = model(images)
@@ -123,7 +123,8 @@ def test_detector_predict_matches_cpu(nano_checkpoint, coco_images):
     for cuda_det, cpu_det in zip(on_cuda, on_cpu):
         assert len(cuda_det) == len(cpu_det)
         order_cpu, order_cuda = np.argsort(-cpu_det.scores, kind="stable"), np.argsort(-cuda_det.scores, kind="stable")
-        np.testing.assert_allclose(cuda_det.scores[order_cuda], cpu_det.scores[order_cpu], atol=1e-4)
+        # Fused conv+BN layers in float32; cuDNN and oneDNN sum in different orders (H200: 1.4e-4).
+        np.testing.assert_allclose(cuda_det.scores[order_cuda], cpu_det.scores[order_cpu], atol=5e-4)
         np.testing.assert_array_equal(cuda_det.class_ids[order_cuda], cpu_det.class_ids[order_cpu])
         boxes_cuda = np.asarray(cuda_det.boxes.data)[order_cuda]
         boxes_cpu = np.asarray(cpu_det.boxes.data)[order_cpu]

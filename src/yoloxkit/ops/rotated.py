@@ -7,25 +7,38 @@ Intersection area without vertex sorting
 ----------------------------------------
 The boundary of the intersection of two convex polygons A and B is made of the parts of A's
 edges inside B and the parts of B's edges inside A. Each part is one segment, found by clipping
-the edge against the other rectangle's four half-planes in that rectangle's own frame (where
-it is axis-aligned); Green's theorem turns each segment ``P(t0) -> P(t1)`` of an edge
+the edge against the other rectangle's two slabs ``|x| <= W``, ``|y| <= H`` in that rectangle's
+own frame (Liang-Barsky); Green's theorem turns each segment ``P(t0) -> P(t1)`` of an edge
 ``P(t) = p + t d`` into ``(t1 - t0) * (p x d) / 2`` and the sum of those terms is the area.
 With the origin at the midpoint of the two centres, ``p x d`` of an edge of A is
-``(delta / 2) x d + w h / 2`` (``delta`` = centre of A minus centre of B), a quantity every frame
-agrees on. So each pair costs a fixed amount of elementwise work (8 edges x 4 half-planes): no
-candidate vertices, no sort, no loop, and the result is differentiable almost everywhere in
-the five parameters of both boxes. It is the same area as spec section 3.2/3.3's clipping
-(24 candidate vertices, angular sort, shoelace).
+``+-(c x u) + w h / 2`` (``c`` = A's centre in B's frame, ``u`` its half-width or half-height
+vector), a quantity every frame agrees on. So each pair costs a fixed amount of elementwise work
+(8 edges x 2 slabs): no candidate vertices, no sort, no loop, and the result is differentiable
+almost everywhere in the five parameters of both boxes. It is the same area as spec section
+3.2/3.3's clipping (24 candidate vertices, angular sort, shoelace).
+
+Per box, ``cos``/``sin`` of the angle are computed once (:func:`_box_table`); per pair, the two
+frames need only the relative angle's ``cos``/``sin`` (products of the boxes' ones). One
+coordinate of an edge, ``start + t * step``, is inside a slab ``|x| <= W`` for ``t`` between
+``(W - start) / step`` and ``(-W - start) / step``; the numerators of all 8 edges x 2 slabs
+are one small matrix product of the centres, half-side vectors and slab sizes
+(:data:`_TO_SLAB`).
 
 Coincident edges (identical or nested boxes sharing a side, boxes touching along a side) would
 be counted twice or in a random way by floating point, so an edge of A lying on a side line of
 B (both ends within ``1e-10`` of the pair's scale, float64) is decided once for both boxes: it
 belongs to A's part when the two boxes are on the same side of the line, and to neither part
-when they are on opposite sides (a contact of zero area); B's copy of it never counts.
+when they are on opposite sides (a contact of zero area); B's copy of it never counts. Only
+pairs with an edge (nearly) parallel to a side of the other box can have such edges, so the
+no-gradient path (:func:`rotated_iou`, :func:`rotated_iou_matched`) runs this "careful" variant
+only for them; for every other pair it would change nothing.
 
 Computations run in float64 whatever the input dtype (results are returned in the input's
-floating dtype). :func:`rotated_iou` skips pairs whose circumscribed circles are apart (IoU 0
-exactly) and evaluates the others in chunks of bounded memory.
+floating dtype). The no-gradient path decides most pairs without clipping, exactly: pairs whose
+circumscribed circles are apart, and pairs separated along one of the four box axes
+(separating-axis theorem), have IoU 0; a box inside the other (its extent along both of the
+other's axes fits) has IoU ``small area / big area``. Only the remaining pairs are clipped, in
+chunks of bounded memory.
 
 NMS follows mmcv's ``nms_rotated`` / ``batched_nms`` (spec section 3.4): greedy by descending
 score, a box is suppressed when its IoU with a kept box of the same class is ``>= threshold``;
@@ -36,16 +49,63 @@ coordinates lose no precision). The greedy machinery is the axis-aligned NMS's
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from .nms import greedy_nms
 
-#: Pairs evaluated at once by :func:`rotated_iou` (each pair holds ~100 float64 temporaries).
-_CHUNK_PAIRS = 1 << 15
+#: Pairs clipped at once on the CPU (sized for the cache: ~150 float64 temporaries per pair) and on GPUs.
+_CHUNK_PAIRS_CPU = 1 << 13
+_CHUNK_PAIRS_GPU = 1 << 20
 #: Relative distance under which an edge counts as lying on the other box's side line.
 _COINCIDENT_TOLERANCE = 1e-10
 #: Relative edge-vector component under which an edge counts as parallel to a slab.
 _PARALLEL_TOLERANCE = 1e-13
+#: Pairs whose smallest edge-vector component exceeds this many coincidence tolerances have no
+#: edge on a side line of the other box: they are clipped without the coincident-edge rules.
+_GENERIC_MARGIN = 10.0
+#: Corner ``k`` of a box is ``centre + a_k * half-width vector + b_k * half-height vector``
+#: (counter-clockwise); edge ``k`` runs from corner ``k`` to corner ``k + 1``.
+_CORNER_SIGNS = ((1.0, -1.0, -1.0, 1.0), (1.0, 1.0, -1.0, -1.0))
+
+
+def _start_matrix() -> torch.Tensor:
+    """``[8, 4]``: ``(W - x_k, -W - x_k)`` for the start coordinate ``x_k`` of the four edges.
+
+    Columns are one coordinate of the box centre ``c``, of its half-width vector ``u`` and
+    half-height vector ``v``, and the slab's half-size ``W``; edge ``k`` starts at corner ``k``
+    (:data:`_CORNER_SIGNS`).
+    """
+    rows = [
+        (-1.0, -a, -b, side) for side in (1.0, -1.0) for a, b in zip(*_CORNER_SIGNS)
+    ]
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+_TO_SLAB = _start_matrix()
+
+
+class _Frames(NamedTuple):
+    """Each box of a pair seen from the other box's frame, rows ``(A in B: x, y; B in A: x, y)``.
+
+    ``centre``, ``along_w``, ``along_h`` ``[4, P]``: the box's centre (origin: the other box's
+    centre), half-width and half-height vectors; ``half`` ``[4, P]``: half-sizes of the
+    clipping box, which is ``|x| <= half[0 or 2]``, ``|y| <= half[1 or 3]`` in its own frame;
+    ``area`` ``[2, P]``: areas of A and B; ``scale`` ``[P]``: size of the pair, for the
+    relative tolerances.
+    """
+
+    centre: torch.Tensor
+    along_w: torch.Tensor
+    along_h: torch.Tensor
+    half: torch.Tensor
+    area: torch.Tensor
+    scale: torch.Tensor
+
+    def take(self, index: torch.Tensor) -> _Frames:
+        """The pairs at ``index``."""
+        return _Frames(*(values.index_select(-1, index) for values in self))
 
 
 def _check(boxes: torch.Tensor, name: str) -> None:
@@ -55,152 +115,158 @@ def _check(boxes: torch.Tensor, name: str) -> None:
         )
 
 
-def _in_other_frame(
-    dx: torch.Tensor,
-    dy: torch.Tensor,
-    cos: torch.Tensor,
-    sin: torch.Tensor,
-    size: torch.Tensor,
-    other: torch.Tensor,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One box seen from the other box's frame, where the other box is ``|x| <= W, |y| <= H``.
+def _box_table(boxes: torch.Tensor) -> torch.Tensor:
+    """Per box ``[N, 7]``: ``cx, cy, cos, sin, w / 2, h / 2, w * h`` (differentiable)."""
+    angle = boxes[:, 4]
+    return torch.stack(
+        [boxes[:, 0], boxes[:, 1], torch.cos(angle), torch.sin(angle), boxes[:, 2] / 2,
+         boxes[:, 3] / 2, boxes[:, 2] * boxes[:, 3]],
+        1,
+    )  # fmt: skip
 
-    ``(dx, dy)``: its centre in the other's frame; ``(cos, sin)``: its angle relative to the
-    other; ``size``/``other``: ``(w, h)`` of it / of the other, ``[..., 2]``. Corners are
-    ``(+w/2, +h/2), (-w/2, +h/2), (-w/2, -h/2), (+w/2, -h/2)`` (counter-clockwise), edge ``k``
-    runs from corner ``k`` to ``k + 1``. Returns the corner coordinates ``x, y [..., 5]`` (first
-    corner repeated), the edge vectors ``ex, ey [..., 4]`` and ``k [..., 4]``, the
-    Green's-theorem weight ``p x d`` of each edge (origin at the midpoint of the centres).
+
+def _frames(table_a: torch.Tensor, table_b: torch.Tensor) -> _Frames:
+    """Frames of aligned pairs of :func:`_box_table` rows ``[P, 7]``."""
+    xa, ya, cos_a, sin_a, wa, ha, area_a = table_a.unbind(1)
+    xb, yb, cos_b, sin_b, wb, hb, area_b = table_b.unbind(1)
+    dx, dy = xa - xb, ya - yb
+    # cos and sin of the relative angle (A's minus B's).
+    cos_t, sin_t = cos_a * cos_b + sin_a * sin_b, sin_a * cos_b - cos_a * sin_b
+    centre = torch.stack(
+        [cos_b * dx + sin_b * dy, cos_b * dy - sin_b * dx, -(cos_a * dx + sin_a * dy), sin_a * dx - cos_a * dy]
+    )  # fmt: skip
+    along_w = torch.stack([wa * cos_t, wa * sin_t, wb * cos_t, -wb * sin_t])
+    along_h = torch.stack([-ha * sin_t, ha * cos_t, hb * sin_t, hb * cos_t])
+    half = torch.stack([wb, hb, wa, ha])
+    scale = dx.abs() + dy.abs() + 2 * (wa + ha + wb + hb)
+    return _Frames(centre, along_w, along_h, half, torch.stack([area_a, area_b]), scale)
+
+
+def _coincident_edges(
+    frames: _Frames, lo: torch.Tensor, hi: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Apply the coincident-edge rules to the slab intervals ``lo, hi [4 edges, 4, P]``.
+
+    An edge of A on a side line of B gets that slab's interval ``[0, 1]`` when A is on the inner
+    side, else an empty one. Returns the new intervals and ``[4, P]``: B's edges to drop.
     """
-    half_w, half_h = size[..., 0] / 2, size[..., 1] / 2
-    wx, wy = cos * half_w, sin * half_w  # half-width vector
-    hx, hy = -sin * half_h, cos * half_h  # half-height vector
-    signs = ((1.0, 1.0), (-1.0, 1.0), (-1.0, -1.0), (1.0, -1.0), (1.0, 1.0))
-    x = torch.stack([dx + a * wx + b * hx for a, b in signs], -1)
-    y = torch.stack([dy + a * wy + b * hy for a, b in signs], -1)
-    edge_x = torch.stack([-wx, -hx, wx, hx], -1) * 2
-    edge_y = torch.stack([-wy, -hy, wy, hy], -1) * 2
-    cross_w, cross_h = dx * wy - dy * wx, dx * hy - dy * hx  # delta x half-vectors
-    k = torch.stack([-cross_w, -cross_h, cross_w, cross_h], -1) + (
-        size[..., 0] * size[..., 1] / 2
-    ).unsqueeze(-1)
-    return x, y, edge_x, edge_y, k
+    centre, half = frames.centre[:2], frames.half[:2]
+    tol = frames.scale * _COINCIDENT_TOLERANCE
+    signs_w, signs_h = (
+        torch.tensor(signs, dtype=centre.dtype, device=centre.device)[:, None, None]
+        for signs in _CORNER_SIGNS
+    )
+    # A's corners in B's frame, [4 corners, (x, y), P].
+    corners = centre + signs_w * frames.along_w[:2] + signs_h * frames.along_h[:2]
+    at_plus, at_minus = (corners - half).abs() <= tol, (corners + half).abs() <= tol
+    plus, minus = at_plus & at_plus.roll(-1, 0), at_minus & at_minus.roll(-1, 0)
+    inner = (plus & (centre < half)) | (minus & (centre > -half))
+    on_line = plus | minus
+    outer = (~inner).to(lo.dtype)
+    lo = torch.cat([torch.where(on_line, outer, lo[:, :2]), lo[:, 2:]], 1)
+    hi = torch.cat([torch.where(on_line, 1 - outer, hi[:, :2]), hi[:, 2:]], 1)
+    # B's copy of such an edge (B's edges are its +y, -x, -y, +x sides) never counts.
+    dropped_b = torch.stack(
+        [plus[:, 1].any(0), minus[:, 0].any(0), minus[:, 1].any(0), plus[:, 0].any(0)]
+    )
+    return lo, hi, dropped_b
 
 
-def _slab(
-    start: torch.Tensor, step: torch.Tensor, half: torch.Tensor, tiny: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Parameter interval ``[lo, hi]`` of ``start + t * step`` inside ``[-half, half]`` (Liang-Barsky).
+def _clipped_area(frames: _Frames, careful: bool) -> torch.Tensor:
+    """Intersection area ``[P]`` by edge clipping and Green's theorem (differentiable).
 
-    A step below ``tiny`` (an edge parallel to the slab) is replaced by ``tiny``: the interval is
-    then everything or nothing, as it should, unless the edge lies on the slab's line (handled by
-    the caller).
+    ``careful`` applies the coincident-edge rules and guards steps parallel to a slab; without
+    it every edge-vector component must be clearly non-zero (see :data:`_GENERIC_MARGIN`).
     """
-    inverse = 1 / torch.where(step.abs() > tiny, step, tiny)
-    t_plus, t_minus = (half - start) * inverse, (-half - start) * inverse
-    return torch.minimum(t_plus, t_minus), torch.maximum(t_plus, t_minus)
-
-
-def _on_lines(
-    coordinate: torch.Tensor, half: torch.Tensor, tol: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Edges ``[..., 4]`` lying on the line ``+half`` / ``-half`` (both ends within ``tol``)."""
-    plus, minus = (coordinate - half).abs() <= tol, (coordinate + half).abs() <= tol
-    return plus[..., :-1] & plus[..., 1:], minus[..., :-1] & minus[..., 1:]
-
-
-def _lengths(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    edge_x: torch.Tensor,
-    edge_y: torch.Tensor,
-    other: torch.Tensor,
-    tiny: torch.Tensor,
-    fixed_x: torch.Tensor,
-    fixed_y: torch.Tensor,
-) -> torch.Tensor:
-    """Parameter length ``[..., 4]`` of each edge inside the other box ``|x| <= W, |y| <= H``.
-
-    ``fixed_x``/``fixed_y`` (0 computed, 1 no constraint, -1 empty) override one slab per edge.
-    """
-    lo_x, hi_x = _slab(x[..., :-1], edge_x, other[..., 0, None] / 2, tiny)
-    lo_y, hi_y = _slab(y[..., :-1], edge_y, other[..., 1, None] / 2, tiny)
-    lo_x, hi_x = (
-        torch.where(fixed_x != 0, (fixed_x < 0).to(x.dtype), lo_x),
-        torch.where(fixed_x != 0, (fixed_x > 0).to(x.dtype), hi_x),
-    )
-    lo_y, hi_y = (
-        torch.where(fixed_y != 0, (fixed_y < 0).to(x.dtype), lo_y),
-        torch.where(fixed_y != 0, (fixed_y > 0).to(x.dtype), hi_y),
-    )
-    lo = torch.maximum(lo_x, lo_y).clamp(min=0)
-    hi = torch.minimum(hi_x, hi_y).clamp(max=1)
-    return (hi - lo).clamp(min=0)
-
-
-def _intersection(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Intersection area of aligned float64 rboxes ``[..., 5]`` (broadcast), differentiable."""
-    dx, dy = a[..., 0] - b[..., 0], a[..., 1] - b[..., 1]
-    cos_a, sin_a = torch.cos(a[..., 4]), torch.sin(a[..., 4])
-    cos_b, sin_b = torch.cos(b[..., 4]), torch.sin(b[..., 4])
-    turn = a[..., 4] - b[..., 4]
-    cos_t, sin_t = torch.cos(turn), torch.sin(turn)
-    size_a, size_b = a[..., 2:4], b[..., 2:4]
-    # A in B's frame (rotate delta by -theta_b) and B in A's frame (rotate -delta by -theta_a).
-    centre_ax, centre_ay = cos_b * dx + sin_b * dy, -sin_b * dx + cos_b * dy
-    xa, ya, exa, eya, ka = _in_other_frame(
-        centre_ax, centre_ay, cos_t, sin_t, size_a, size_b
-    )
-    xb, yb, exb, eyb, kb = _in_other_frame(
-        -(cos_a * dx + sin_a * dy),
-        sin_a * dx - cos_a * dy,
-        cos_t,
-        -sin_t,
-        size_b,
-        size_a,
-    )
-    with torch.no_grad():
-        scale = (dx.abs() + dy.abs() + size_a.sum(-1) + size_b.sum(-1)).unsqueeze(-1)
-        tol, tiny = scale * _COINCIDENT_TOLERANCE, scale * _PARALLEL_TOLERANCE
-        half_w, half_h = size_b[..., 0, None] / 2, size_b[..., 1, None] / 2
-        # Edges of A on a side line of B: kept whole when A is on the inner side, else dropped.
-        plus_x, minus_x = _on_lines(xa, half_w, tol)
-        plus_y, minus_y = _on_lines(ya, half_h, tol)
-        inner_x = (plus_x & (centre_ax < half_w[..., 0]).unsqueeze(-1)) | (
-            minus_x & (centre_ax > -half_w[..., 0]).unsqueeze(-1)
+    centre, along_w, along_h = frames[:3]
+    if careful:
+        tiny = frames.scale * _PARALLEL_TOLERANCE
+        inv_w = 0.5 / torch.where(along_w.abs() > tiny, along_w, tiny)
+        inv_h = 0.5 / torch.where(along_h.abs() > tiny, along_h, tiny)
+    else:
+        inv_w, inv_h = 0.5 / along_w, 0.5 / along_h
+    # 1 / (edge step) and W - start, -W - start: [4 edges, (A in B: x, y; B in A: x, y), P].
+    steps = torch.stack([-inv_w, -inv_h, inv_w, inv_h])
+    to_slab = _TO_SLAB.to(centre.device) @ torch.stack(frames[:4]).view(4, -1)
+    crossing = to_slab.view(2, 4, 4, -1) * steps  # t where the edge meets x = W, x = -W
+    lo = torch.minimum(crossing[0], crossing[1])
+    hi = torch.maximum(crossing[0], crossing[1])
+    if careful:
+        lo, hi, dropped_b = _coincident_edges(frames, lo, hi)
+    lo = torch.maximum(lo[:, 0::2], lo[:, 1::2]).clamp(min=0)
+    hi = torch.minimum(hi[:, 0::2], hi[:, 1::2]).clamp(max=1)
+    # Parameter length of each edge inside the other box, [4 edges, (A, B), P].
+    length = (hi - lo).clamp(min=0)
+    if careful:
+        length = torch.stack(
+            [length[:, 0], length[:, 1].masked_fill(dropped_b, 0.0)], 1
         )
-        inner_y = (plus_y & (centre_ay < half_h[..., 0]).unsqueeze(-1)) | (
-            minus_y & (centre_ay > -half_h[..., 0]).unsqueeze(-1)
-        )
-        fixed_x = torch.where(
-            plus_x | minus_x, torch.where(inner_x, 1.0, -1.0), 0.0
-        ).to(dx.dtype)
-        fixed_y = torch.where(
-            plus_y | minus_y, torch.where(inner_y, 1.0, -1.0), 0.0
-        ).to(dx.dtype)
-        # B's copy of such an edge (B's side order: +y, -x, -y, +x) never counts.
-        coincident_b = torch.stack(
-            [plus_y.any(-1), minus_x.any(-1), minus_y.any(-1), plus_x.any(-1)], -1
-        )
-        no_fix = torch.zeros_like(fixed_x)
-    length_a = _lengths(xa, ya, exa, eya, size_b, tiny, fixed_x, fixed_y)
-    length_b = _lengths(xb, yb, exb, eyb, size_a, tiny, no_fix, no_fix).masked_fill(
-        coincident_b, 0.0
+    cross_w = centre[0::2] * along_w[1::2] - centre[1::2] * along_w[0::2]
+    cross_h = centre[0::2] * along_h[1::2] - centre[1::2] * along_h[0::2]
+    twice = (
+        length.sum(0) * frames.area / 2
+        + (length[2] - length[0]) * cross_w
+        + (length[3] - length[1]) * cross_h
+    ).sum(0)
+    return (twice / 2).clamp(min=0)
+
+
+def _decided_intersection(frames: _Frames) -> torch.Tensor:
+    """Intersection area ``[P]`` (no gradient), deciding separated and nested pairs without clipping."""
+    abs_w, abs_h = frames.along_w.abs(), frames.along_h.abs()
+    extent = abs_w + abs_h
+    gap = frames.centre.abs() - frames.half  # [4, P]
+    out_of = gap > extent  # separated along that axis
+    fits = gap <= -extent  # inside the slab
+    separated = (out_of[0] | out_of[1]) | (out_of[2] | out_of[3])
+    a_inside, b_inside = fits[0] & fits[1], fits[2] & fits[3]
+    inter = torch.where(
+        a_inside, frames.area[0], torch.where(b_inside, frames.area[1], 0.0)
     )
-    area = (length_a * ka).sum(-1) + (length_b * kb).sum(-1)
-    return (area / 2).clamp(min=0)
+    clip = ~(separated | a_inside | b_inside)
+    parallel = torch.minimum(abs_w, abs_h) <= frames.scale * (
+        _COINCIDENT_TOLERANCE * _GENERIC_MARGIN
+    )
+    parallel = (parallel[0] | parallel[1]) | (parallel[2] | parallel[3])
+    for subset, careful in ((clip & ~parallel, False), (clip & parallel, True)):
+        index = torch.nonzero(subset).squeeze(1)
+        if index.numel():
+            inter[index] = _clipped_area(frames.take(index), careful)
+    return inter
 
 
-def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU of aligned rboxes (broadcast), float64, differentiable; 0 where the union is empty."""
-    inter = _intersection(a, b)
-    union = a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter
+def _ratio(inter: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
+    """IoU from the intersection ``[P]`` and the areas ``[2, P]``; 0 where the union is empty."""
+    union = area[0] + area[1] - inter
     nonempty = union > 0
     return torch.where(
         nonempty,
         inter / torch.where(nonempty, union, torch.ones_like(union)),
         torch.zeros_like(union),
     )
+
+
+def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU ``[K]`` of aligned float64 rboxes ``[K, 5]``, differentiable (every pair clipped carefully)."""
+    frames = _frames(_box_table(a), _box_table(b))
+    return _ratio(_clipped_area(frames, careful=True), frames.area)
+
+
+@torch.no_grad()
+def _iou_of_pairs(
+    table_a: torch.Tensor, table_b: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor
+) -> torch.Tensor:
+    """IoU ``[P]`` of the pairs ``(rows[i], cols[i])`` of two box tables, in chunks (no gradient)."""
+    out = torch.zeros(rows.shape[0], dtype=torch.float64, device=rows.device)
+    chunk = _CHUNK_PAIRS_CPU if rows.device.type == "cpu" else _CHUNK_PAIRS_GPU
+    for start in range(0, rows.shape[0], chunk):
+        end = start + chunk
+        frames = _frames(
+            table_a.index_select(0, rows[start:end]),
+            table_b.index_select(0, cols[start:end]),
+        )
+        out[start:end] = _ratio(_decided_intersection(frames), frames.area)
+    return out.clamp_(max=1.0)
 
 
 def _float_dtype(*tensors: torch.Tensor) -> torch.dtype:
@@ -229,7 +295,7 @@ def rotated_iou_matched(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Exact IoU ``[K]`` of matched rbox pairs (``[K, 5]`` each) without gradient, in bounded memory.
 
     Pairs whose circumscribed circles do not meet are 0 without computation; the others are
-    evaluated ``_CHUNK_PAIRS`` at a time (float64 inside, inputs' dtype out). Used for SimOTA's
+    decided or clipped in chunks (float64 inside, inputs' dtype out). Used for SimOTA's
     (valid anchors x ground truths) IoUs.
     """
     _check(a, "a")
@@ -240,17 +306,15 @@ def rotated_iou_matched(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         torch.hypot(a64[:, 0] - b64[:, 0], a64[:, 1] - b64[:, 1]) <= reach
     ).squeeze(1)
     out = torch.zeros(a.shape[0], dtype=torch.float64, device=a.device)
-    for start in range(0, near.shape[0], _CHUNK_PAIRS):
-        pairs = near[start : start + _CHUNK_PAIRS]
-        out[pairs] = _iou(a64[pairs], b64[pairs])
-    return out.clamp_(max=1.0).to(_float_dtype(a, b))
+    out[near] = _iou_of_pairs(_box_table(a64), _box_table(b64), near, near)
+    return out.to(_float_dtype(a, b))
 
 
 @torch.no_grad()
 def rotated_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Exact pairwise IoU ``[N, M]`` of rboxes ``a [N, 5]`` and ``b [M, 5]`` (no gradient).
 
-    Only pairs whose circumscribed circles meet are evaluated (:func:`rotated_iou_matched`).
+    Only pairs whose circumscribed circles meet are evaluated, as :func:`rotated_iou_matched`.
     """
     _check(a, "a")
     _check(b, "b")
@@ -264,7 +328,9 @@ def rotated_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         gap <= radius_a[:, None] + radius_b[None, :], as_tuple=True
     )
     out = torch.zeros(a.shape[0], b.shape[0], dtype=_float_dtype(a, b), device=a.device)
-    out[rows, cols] = rotated_iou_matched(a64[rows], b64[cols]).to(out.dtype)
+    out[rows, cols] = _iou_of_pairs(_box_table(a64), _box_table(b64), rows, cols).to(
+        out.dtype
+    )
     return out
 
 

@@ -174,6 +174,11 @@ class Detector:
         """The underlying network (a plain ``nn.Module``)."""
         return self._model
 
+    @property
+    def rotated(self) -> bool:
+        """Whether the detector predicts rotated boxes (Rotated YOLOX: rbox rows, rotated NMS)."""
+        return isinstance(self._model, RotatedYOLOX)
+
     def _inference_model(self) -> nn.Module:
         """The network ``predict`` runs: with ``fuse`` (the default) an optimised copy.
 
@@ -240,7 +245,7 @@ class Detector:
     def _detect(self, batch: torch.Tensor, conf: float, iou: float, class_agnostic: bool) -> list[torch.Tensor]:
         """Network input ``[B, 3, H, W]`` -> per-image postprocess rows (runtime backends override this)."""
         outputs = self._inference_model()(batch.to(self.device))
-        if isinstance(self._model, RotatedYOLOX):
+        if self.rotated:
             return rotated_postprocess(outputs.float(), conf, iou, class_agnostic)
         return postprocess(outputs.float(), conf, iou, class_agnostic)
 

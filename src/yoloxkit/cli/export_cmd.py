@@ -22,7 +22,7 @@ def export(
     dynamic: bool = typer.Option(False, "--dynamic", help="Dynamic batch, height and width."),
     batch: int = typer.Option(1, "--batch", help="Batch size of the graph (the example batch with --dynamic)."),
     decode: bool = typer.Option(True, "--decode/--raw", help="Decoded boxes in the graph, or the raw head output."),
-    nms: bool = typer.Option(False, "--nms", help="NMS in the graph: outputs detections [B, max_det, 7] and num_detections [B]."),
+    nms: bool = typer.Option(False, "--nms", help="NMS in the graph: outputs detections [B, max_det, 7] and num_detections [B] (not for rotated models: their NMS runs on the host)."),
     conf: float = typer.Option(0.25, "--conf", help="With --nms: score threshold baked into the graph."),
     iou: float = typer.Option(0.45, "--iou", help="With --nms: NMS IoU threshold baked into the graph."),
     class_agnostic: bool = typer.Option(False, "--class-agnostic", help="With --nms: one NMS over all classes."),
@@ -72,7 +72,7 @@ def export(
     )  # fmt: skip
     meta = result.metadata
     typer.echo(
-        f"exported {meta.model} ({meta.outputs} outputs, {meta.precision}, input {meta.input_size[0]}x{meta.input_size[1]}, "
+        f"exported {meta.model} ({meta.outputs}{' rbox' if meta.rotated else ''} outputs, {meta.precision}, input {meta.input_size[0]}x{meta.input_size[1]}, "
         f"{'dynamic' if meta.dynamic else f'batch {meta.batch}'}) to {out} in {result.seconds:.1f}s; report in {out / 'export.json'}"
     )
 

@@ -4,6 +4,11 @@ Both detectors are evaluated by :func:`yoloxkit.evaluation.evaluate` on the same
 reference's test settings (conf 0.001, NMS IoU 0.65), so the comparison includes everything
 ``predict`` does. Only ``decoded`` exports can be evaluated this way: a graph with NMS has its
 thresholds baked in, and a raw graph leaves the decode to the caller.
+
+Rotated models are evaluated by :func:`yoloxkit.evaluation.dota.evaluate_rotated` instead (the
+DOTA-devkit Task1 rules at the reference's test settings, score 0.01, rotated NMS 0.1) on an
+oriented dataset, and compared by its COCO-style ``mAP`` (mean AP over IoU 0.50:0.95) with the
+same tolerances.
 """
 
 from __future__ import annotations
@@ -59,15 +64,25 @@ class MapComparison:
 def compare_map(
     detector: Detector, exported: ExportedDetector, data: str | Path, split: str = "val", batch_size: int = 8
 ) -> MapComparison:
-    """Evaluate ``detector`` and ``exported`` on ``split`` of ``data``; return both COCO APs.
+    """Evaluate ``detector`` and ``exported`` on ``split`` of ``data``; return both COCO APs
+    (rotated models: both DOTA-rule mAPs, see the module docstring).
 
     The tolerance is that of the exported model's precision (:data:`MAP_TOLERANCES`): both ways
     for fp32, a largest drop for the reduced precisions.
     """
-    from ..evaluation import evaluate
-
-    ap = [evaluate(d, data, split, batch_size=batch_size).coco["AP"] for d in (detector, exported)]
+    ap = [_average_precision(d, data, split, batch_size) for d in (detector, exported)]
     precision = exported.backend.precision
     return MapComparison(
         exported.backend.path.name, float(ap[0]), float(ap[1]), MAP_TOLERANCES[precision], precision in EXACT_PRECISIONS
     )
+
+
+def _average_precision(detector: Detector, data: str | Path, split: str, batch_size: int) -> float:
+    """COCO AP@[.5:.95] of an axis-aligned detector; DOTA-rule mAP (IoU 0.50:0.95) of a rotated one."""
+    if detector.rotated:
+        from ..evaluation.dota import evaluate_rotated
+
+        return evaluate_rotated(detector, data, split, batch=batch_size).metrics()["mAP"]
+    from ..evaluation import evaluate
+
+    return evaluate(detector, data, split, batch_size=batch_size).coco["AP"]

@@ -15,6 +15,16 @@ structured values are JSON. The keys:
 ``batch``             the static batch size (the example batch when dynamic)
 ``precision``         ``fp32`` | ``fp16`` | ``bf16`` (OpenVINO) | ``int8``
 ``strides``           JSON list of the head's strides
+
+Rotated models (Rotated YOLOX) add three keys and write ``format_version`` ``"2"``, so that a
+yoloxkit that does not know them refuses the file instead of reading its rboxes as boxes:
+
+``box_type``          ``rbox`` (absent, i.e. ``hbb``, for axis-aligned models)
+``angle_version``     ``le90``: angles in radians in ``[-pi/2, pi/2)``
+``postprocess``       JSON ``{"nms": "rotated", "where": "host", "conf": 0.01, "iou": 0.1}``: the
+                      graph ends at the decoded ``[B, N, 6 + C]``; the runtime applies
+                      :func:`yoloxkit.ops.rotated_postprocess` (class-aware exact rotated NMS,
+                      IoU >= ``iou``); the thresholds are the reference's test settings
 """
 
 from __future__ import annotations
@@ -29,8 +39,14 @@ from ..errors import YoloxkitError
 from .nms import NMSSettings
 
 FORMAT = "yoloxkit-export"
-FORMAT_VERSION = 1
+#: Version written for rotated exports; axis-aligned exports keep version 1 (their keys are unchanged).
+FORMAT_VERSION = 2
 OUTPUT_KINDS = ("decoded", "raw", "nms")
+#: ``hbb``: axis-aligned YOLOX (cx, cy, w, h); ``rbox``: Rotated YOLOX (cx, cy, w, h, angle).
+BOX_TYPES = ("hbb", "rbox")
+#: Score and rotated-NMS IoU thresholds of the reference's test settings (ai4rs rotated_yolox
+#: ``test_cfg``; the defaults of :func:`yoloxkit.ops.rotated_postprocess`), recorded in rotated exports.
+ROTATED_THRESHOLDS = {"conf": 0.01, "iou": 0.1}
 #: Arithmetic precisions of an export (see ``docs/deployment.md``).
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
@@ -48,6 +64,7 @@ class ExportMetadata:
     batch: int = 1
     precision: str = "fp32"
     strides: tuple[int, ...] = (8, 16, 32)
+    box_type: str = "hbb"
     yoloxkit_version: str = __version__
 
     def __post_init__(self) -> None:
@@ -57,6 +74,15 @@ class ExportMetadata:
             raise YoloxkitError("NMS settings are given exactly when the outputs are 'nms'")
         if self.precision not in PRECISIONS:
             raise YoloxkitError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.box_type not in BOX_TYPES:
+            raise YoloxkitError(f"box_type must be one of {', '.join(BOX_TYPES)}, got {self.box_type!r}")
+        if self.rotated and self.nms is not None:
+            raise YoloxkitError("rotated exports have no NMS in the graph (it runs on the host)")
+
+    @property
+    def rotated(self) -> bool:
+        """Whether the model predicts rotated boxes (rbox ``cx, cy, w, h, angle``, le90)."""
+        return self.box_type == "rbox"
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -65,9 +91,9 @@ class ExportMetadata:
 
     def to_strings(self) -> dict[str, str]:
         """The string entries written into the model file."""
-        return {
+        entries = {
             "format": FORMAT,
-            "format_version": str(FORMAT_VERSION),
+            "format_version": str(FORMAT_VERSION if self.rotated else 1),
             "yoloxkit_version": self.yoloxkit_version,
             "model": self.model,
             "class_names": json.dumps(list(self.class_names)),
@@ -80,6 +106,13 @@ class ExportMetadata:
             "precision": self.precision,
             "strides": json.dumps(list(self.strides)),
         }
+        if self.rotated:
+            entries |= {
+                "box_type": self.box_type,
+                "angle_version": "le90",
+                "postprocess": json.dumps({"nms": "rotated", "where": "host", **ROTATED_THRESHOLDS}),
+            }
+        return entries
 
     @classmethod
     def from_strings(cls, entries: Mapping[str, str], source: str = "model") -> "ExportMetadata":
@@ -92,6 +125,8 @@ class ExportMetadata:
             raise YoloxkitError(
                 f"{source} was exported by a newer yoloxkit ({entries.get('yoloxkit_version')}); upgrade to read it"
             )
+        if entries.get("box_type") == "rbox" and entries.get("angle_version") != "le90":
+            raise YoloxkitError(f"{source}: rotated export with angle version {entries.get('angle_version')!r}; yoloxkit reads le90")
         try:
             nms = json.loads(entries["nms"])
             return cls(
@@ -104,6 +139,7 @@ class ExportMetadata:
                 batch=int(entries["batch"]),
                 precision=entries["precision"],
                 strides=tuple(json.loads(entries["strides"])),
+                box_type=entries.get("box_type", "hbb"),
                 yoloxkit_version=entries["yoloxkit_version"],
             )
         except (KeyError, ValueError, TypeError) as exc:

@@ -18,6 +18,7 @@ import torch
 from ..data.preprocess import PreprocessContract
 from ..detector import Detector
 from ..errors import YoloxkitError
+from ..models.rotated import RotatedYOLOX
 from .deps import require
 from .graph import ExportModule
 from .metadata import PRECISIONS, ExportMetadata
@@ -54,6 +55,13 @@ def export_metadata(detector: Detector, options: ExportOptions) -> ExportMetadat
     contract = detector.contract
     if options.input_size is not None:
         contract = PreprocessContract(options.input_size, contract.pad_value, contract.legacy)
+    rotated = isinstance(detector.model, RotatedYOLOX)
+    if rotated and options.nms is not None:
+        raise YoloxkitError(
+            f"{detector.model_name}: rotated models are exported without NMS in the graph (drop --nms): the graph "
+            "ends at the decoded [B, N, 6 + C] output and the runtime applies the exact rotated NMS on the host "
+            "(docs/deployment.md, Rotated models)"
+        )
     if options.nms is not None:
         outputs = "nms"
     else:
@@ -68,6 +76,7 @@ def export_metadata(detector: Detector, options: ExportOptions) -> ExportMetadat
         batch=options.batch,
         precision=options.precision,
         strides=tuple(detector.model.head.strides),
+        box_type="rbox" if rotated else "hbb",
     )
 
 
@@ -80,7 +89,8 @@ def export_onnx(detector: Detector, path: str | Path, options: ExportOptions = E
 
     Input ``images``: float32 ``[B, 3, H, W]`` exactly as :func:`~yoloxkit.data.preprocess.
     preprocess_batch` makes it. Outputs: ``outputs`` (decoded or raw), or ``detections`` and
-    ``num_detections`` with NMS. ``options.dynamic`` makes B, H and W dynamic.
+    ``num_detections`` with NMS. Rotated models give ``outputs [B, N, 6 + C]`` (cx, cy, w, h,
+    angle, obj, cls...) and refuse NMS in the graph (their NMS runs on the host). ``options.dynamic`` makes B, H and W dynamic.
     """
     if options.precision not in ("fp32", "fp16"):
         raise YoloxkitError(f"export_onnx writes fp32 or fp16 graphs, not {options.precision} (use export_model)")

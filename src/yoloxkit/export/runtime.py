@@ -10,7 +10,10 @@ postprocessing and ``Detections`` code; only the network call is the backend's:
 * ``nms`` exports: the graph's rows are used as they are, which needs the thresholds asked for
   to be those baked into the graph (a higher ``conf`` is fine: greedy NMS at a higher score
   threshold keeps exactly the kept rows above it);
-* ``raw`` exports are refused: their decode is left to the caller's runtime by design.
+* ``raw`` exports are refused: their decode is left to the caller's runtime by design;
+* rotated exports (metadata ``box_type`` ``rbox``) are ``decoded`` graphs: the inherited
+  ``_detect`` applies :func:`yoloxkit.ops.rotated_postprocess` (exact rotated NMS) on the host,
+  as for the PyTorch rotated model.
 """
 
 from __future__ import annotations
@@ -76,12 +79,17 @@ class ExportedDetector(Detector):
         """Not available: an exported model has no PyTorch network."""
         raise YoloxkitError(f"{self.backend.path.name} is an exported model: it has no PyTorch network")
 
+    @property
+    def rotated(self) -> bool:
+        """Whether the exported model predicts rotated boxes (from the metadata's ``box_type``)."""
+        return self.backend.metadata.rotated
+
     def _inference_model(self) -> Callable[[torch.Tensor], torch.Tensor]:
         kind = self.backend.metadata.outputs
         if kind != "decoded":
             raise YoloxkitError(
                 f"{self.backend.path.name} outputs {'raw head values' if kind == 'raw' else 'NMS results'}, "
-                "not the decoded [B, N, 5 + C] tensor needed here; export it with --decode and without --nms"
+                f"not the decoded [B, N, {6 if self.rotated else 5} + C] tensor needed here; export it with --decode and without --nms"
             )
         return self._run_decoded
 

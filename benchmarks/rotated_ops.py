@@ -17,6 +17,8 @@ Cases (each side timed in turn, the order flipping every repeat; median of the r
 
 ``ratio`` = our time / the baseline's time (lower is better); targets: IoU <= 0.05 (20x faster
 than shapely), train step <= 1.3. Torch runs with one thread (``--threads``), as shapely does.
+``machine.load_average`` is the 1-minute load before and after the run (a shared machine slows
+both sides; the ratios, from interleaved runs, move less than the times).
 
     python benchmarks/rotated_ops.py --json benchmarks/results/rotated_ops.json
 """
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import statistics
 import time
@@ -168,6 +171,7 @@ def main() -> None:
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()[0]
     results = {
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "shapely": shapely.__version__,
                     "threads": args.threads},
@@ -178,6 +182,7 @@ def main() -> None:
             "train_step": train_step_case(320, 4, 20, args.step_repeats),
         },
     }  # fmt: skip
+    results["machine"]["load_average"] = [load_before, os.getloadavg()[0]]
     text = json.dumps(results, indent=2)
     print(text)
     if args.json:

@@ -182,7 +182,7 @@ def test_nearly_parallel_touching_and_nested_pairs_match_shapely():
     # Relative angles a hair away from 0 or 90 degrees (both sides of the threshold between the
     # plain and the coincident-edge clipping), shared and touching sides, one box in the other.
     # Sides 1e-9 ... 1e-6 rad from parallel and nearly on one line make the crossing points
-    # ill-conditioned: a few pairs are off by up to ~3e-8 (as with every clipping in float64).
+    # ill-conditioned: a few pairs are off by up to ~3e-8 (the clipping before the fast path too).
     gen = torch.Generator().manual_seed(5)
     a = random_rboxes(gen, 40)
     b = nearly_parallel_copies(gen, a, 120)

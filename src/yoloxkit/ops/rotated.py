@@ -247,9 +247,11 @@ def _ratio(inter: torch.Tensor, area: torch.Tensor) -> torch.Tensor:
 
 
 def _iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """IoU ``[K]`` of aligned float64 rboxes ``[K, 5]``, differentiable (every pair clipped carefully)."""
-    frames = _frames(_box_table(a), _box_table(b))
-    return _ratio(_clipped_area(frames, careful=True), frames.area)
+    """IoU of aligned float64 rboxes ``[..., 5]`` (broadcast), differentiable, every pair clipped
+    with the coincident-edge rules."""
+    a, b = torch.broadcast_tensors(a, b)
+    frames = _frames(_box_table(a.reshape(-1, 5)), _box_table(b.reshape(-1, 5)))
+    return _ratio(_clipped_area(frames, careful=True), frames.area).view(a.shape[:-1])
 
 
 @torch.no_grad()

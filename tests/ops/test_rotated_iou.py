@@ -203,6 +203,16 @@ def test_matched_and_pairwise_equal_the_differentiable_iou():
     assert torch.allclose(torch.diag(rotated_iou(a, b)), exact, rtol=0, atol=1e-12)
 
 
+def test_differentiable_iou_broadcasts_to_the_pairwise_iou():
+    # The traceable dense form (no data-dependent pre-test) that docs/deployment.md measures.
+    from yoloxkit.ops.rotated import _iou
+
+    a = random_rboxes(torch.Generator().manual_seed(7), 40)
+    dense = _iou(a[:, None], a[None])
+    assert dense.shape == (40, 40)
+    assert torch.allclose(dense, rotated_iou(a, a), rtol=0, atol=1e-12)
+
+
 def test_empty_inputs():
     empty = torch.zeros(0, 5)
     assert rotated_iou(empty, torch.ones(3, 5)).shape == (0, 3)

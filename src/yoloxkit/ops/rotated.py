@@ -57,7 +57,7 @@ from .nms import greedy_nms
 
 #: Pairs clipped at once on the CPU (sized for the cache: ~150 float64 temporaries per pair) and on GPUs.
 _CHUNK_PAIRS_CPU = 1 << 13
-_CHUNK_PAIRS_GPU = 1 << 20
+_CHUNK_PAIRS_GPU = 1 << 18
 #: Relative distance under which an edge counts as lying on the other box's side line.
 _COINCIDENT_TOLERANCE = 1e-10
 #: Relative edge-vector component under which an edge counts as parallel to a slab.

@@ -55,7 +55,8 @@ import torch
 
 from .nms import greedy_nms
 
-#: Pairs clipped at once on the CPU (sized for the cache: ~150 float64 temporaries per pair) and on GPUs.
+#: Pairs clipped at once on the CPU (sized for the per-core cache: ~150 float64 temporaries per
+#: pair) and on GPUs (~300 MB of temporaries).
 _CHUNK_PAIRS_CPU = 1 << 13
 _CHUNK_PAIRS_GPU = 1 << 18
 #: Relative distance under which an edge counts as lying on the other box's side line.

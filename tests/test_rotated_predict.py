@@ -10,6 +10,8 @@ import pytest
 
 from yoloxkit import Detector
 from yoloxkit.cli import main
+from yoloxkit.dota.slicer import SlicedDetector
+from yoloxkit.ops import ROTATED_NMS_IOU
 from yoloxkit.structures import BoxFormat
 from yoloxkit.visualize import draw_detections
 
@@ -25,6 +27,20 @@ def test_rotated_detector_predicts_oriented_boxes() -> None:
     assert len(entry["rbox"]) == 5 and len(entry["polygon"]) == 8 and len(entry["box"]) == 4
     drawn = draw_detections(image, det)
     assert drawn.shape == image.shape and not np.array_equal(drawn, image)
+
+
+def test_rotated_models_default_to_the_reference_nms_threshold() -> None:
+    """Without an ``iou``, rotated models use ai4rs' 0.1 (axis-aligned ones YOLOX's 0.45)."""
+    rotated = Detector.untrained("rotated-yolox-nano", num_classes=2)
+    assert rotated.default_iou == ROTATED_NMS_IOU == 0.1
+    assert Detector.untrained("yolox-nano").default_iou == 0.45
+    assert SlicedDetector(rotated, 128, 32).default_iou == 0.1
+    image = np.random.default_rng(2).integers(0, 255, (160, 160, 3), dtype=np.uint8)
+    (default,) = rotated.predict([image], conf=0.0)
+    (explicit,) = rotated.predict([image], conf=0.0, iou=0.1)
+    (loose,) = rotated.predict([image], conf=0.0, iou=0.45)
+    np.testing.assert_array_equal(default.boxes.data, explicit.boxes.data)
+    assert len(loose) > len(default)
 
 
 def test_predict_slice_merges_tiles(tmp_path) -> None:

@@ -77,6 +77,7 @@ def test_health_and_model(client, detector):
     info = client.get("/model").json()
     assert info["model"] == "yolox-nano" and info["class_names"] == detector.class_names
     assert info["input_size"] == [SIZE, SIZE] and info["backend"] == "pytorch" and info["max_bytes"] == MAX_BYTES
+    assert info["box_type"] == "xyxy" and info["defaults"] == {"conf": 0.0001, "iou": 0.45}
 
 
 @pytest.mark.parametrize(
@@ -177,3 +178,22 @@ def test_serving_an_exported_model(detector, image_file, tmp_path):
     assert (info["backend"], info["precision"], info["file"]) == ("onnxruntime", "fp32", "yolox-nano.onnx")
     response = client.post("/predict", files={"file": ("a.jpg", image_file.read_bytes(), "image/jpeg")})
     assert response.json() == exported.predict(read_image(image_file), conf=0.0001)[0].to_dict() | {"file": "a.jpg"}
+
+
+def test_serving_a_rotated_exported_model(image_file, tmp_path):
+    """A rotated model (exported, host-side rotated NMS) answers with rbox and polygon per detection."""
+    pytest.importorskip("onnxruntime")
+    from yoloxkit.export import ExportedDetector, ExportOptions, export_model
+
+    rotated = Detector.untrained("rotated-yolox-nano", num_classes=2)
+    rotated.contract = PreprocessContract((SIZE, SIZE))
+    export_model(rotated, tmp_path, "onnx", ExportOptions(), check=False, log=lambda _: None)
+    exported = ExportedDetector.from_file(tmp_path / "rotated-yolox-nano.onnx", threads=1)
+    client = TestClient(create_app(exported, conf=0.0001))
+    info = client.get("/model").json()
+    assert info["box_type"] == "rbox" and info["defaults"] == {"conf": 0.0001, "iou": 0.1}
+    response = client.post("/predict", content=image_file.read_bytes(), headers={"content-type": "image/jpeg"})
+    detections = response.json()["detections"]
+    assert response.status_code == 200 and len(detections) > 0
+    assert len(detections[0]["rbox"]) == 5 and len(detections[0]["polygon"]) == 8
+    assert response.json() == exported.predict(read_image(image_file), conf=0.0001)[0].to_dict()

@@ -18,7 +18,7 @@ from .errors import YoloxkitError
 from .models import YOLOX, canonical_name, get_spec
 from .models.inference import optimize_for_inference
 from .models.rotated import RotatedYOLOX
-from .ops import postprocess, rotated_postprocess
+from .ops import NMS_IOU, ROTATED_NMS_IOU, postprocess, rotated_postprocess
 from .structures import Boxes, BoxFormat, Detections
 
 ImageInput = str | Path | np.ndarray
@@ -179,6 +179,11 @@ class Detector:
         """Whether the detector predicts rotated boxes (Rotated YOLOX: rbox rows, rotated NMS)."""
         return isinstance(self._model, RotatedYOLOX)
 
+    @property
+    def default_iou(self) -> float:
+        """The NMS IoU threshold used when none is given: 0.45 (YOLOX's demo), 0.1 for rotated models (ai4rs' test setting)."""
+        return ROTATED_NMS_IOU if self.rotated else NMS_IOU
+
     def _inference_model(self) -> nn.Module:
         """The network ``predict`` runs: with ``fuse`` (the default) an optimised copy.
 
@@ -201,13 +206,15 @@ class Detector:
         self,
         images: ImageInput | Iterable[ImageInput],
         conf: float = 0.25,
-        iou: float = 0.45,
+        iou: float | None = None,
         batch_size: int = 8,
         class_agnostic: bool = False,
     ) -> list[Detections]:
-        """Detect objects in one image or many (paths or BGR arrays); one Detections each."""
-        if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
-            raise YoloxkitError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
+        """Detect objects in one image or many (paths or BGR arrays); one Detections each.
+
+        ``iou`` is the NMS threshold (default :attr:`default_iou`).
+        """
+        iou = self._checked_thresholds(conf, iou)
         if batch_size < 1:
             raise YoloxkitError(f"batch_size must be >= 1, got {batch_size}")
         if isinstance(images, (str, Path, np.ndarray)):
@@ -231,16 +238,24 @@ class Detector:
         images: list[np.ndarray],
         sources: list[str | None],
         conf: float,
-        iou: float,
+        iou: float | None = None,
         class_agnostic: bool = False,
     ) -> list[Detections]:
         """One batch of already loaded BGR uint8 images -> Detections (no batching, no I/O)."""
+        iou = self._checked_thresholds(conf, iou)
         batch, ratios = preprocess_batch(images, self.contract)
         per_image = self._detect(batch, conf, iou, class_agnostic)
         return [
             self._to_detections(rows.cpu(), ratio, image.shape[:2], source)
             for rows, ratio, image, source in zip(per_image, ratios, images, sources)
         ]
+
+    def _checked_thresholds(self, conf: float, iou: float | None) -> float:
+        """The NMS threshold to use (``iou`` or :attr:`default_iou`), after checking both lie in [0, 1]."""
+        iou = self.default_iou if iou is None else iou
+        if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+            raise YoloxkitError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
+        return iou
 
     def _detect(self, batch: torch.Tensor, conf: float, iou: float, class_agnostic: bool) -> list[torch.Tensor]:
         """Network input ``[B, 3, H, W]`` -> per-image postprocess rows (runtime backends override this)."""

@@ -85,6 +85,15 @@ def test_benchmark_table_and_json(capsys, checkpoint, tmp_path):
     assert code == 2 and "no format of --formats runs --precision bf16" in err
 
 
+def test_benchmark_of_a_rotated_model(capsys, tmp_path):
+    json_path = tmp_path / "bench.json"
+    code, _, err = run(capsys, "benchmark", "--model", "rotated-yolox-nano", "--size", 64, "--formats", "torch,onnx",
+                       "--batch", 1, "--warmup", 1, "--iters", 1, "--threads", 1, "--json", json_path)  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(json_path.read_text())
+    assert [r["format"] for r in rows] == ["torch", "onnx"] and all(r["model"] == "rotated-yolox-nano" for r in rows)
+
+
 @pytest.mark.slow
 def test_benchmark_precisions(capsys, checkpoint, tmp_path):
     json_path = tmp_path / "bench.json"

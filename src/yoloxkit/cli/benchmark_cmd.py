@@ -54,7 +54,7 @@ def benchmark(
     threads: int = typer.Option(None, "--threads", help="Threads for every backend (default: PyTorch's, i.e. the cores)."),
     images: str = typer.Option(None, "--images", help="Images to run on (file, folder, glob, video); default COCO128."),
     conf: float = typer.Option(0.25, "--conf", help="Score threshold of the postprocessing."),
-    iou: float = typer.Option(0.45, "--iou", help="NMS IoU threshold."),
+    iou: float = typer.Option(None, "--iou", help="NMS IoU threshold (default 0.45; rotated models 0.1, the reference's)."),
     out: Path = typer.Option(None, "--out", "-o", help="Folder for the exported models (default: a temporary one)."),
     json_path: Path = typer.Option(None, "--json", help="Also write the results as JSON to this file."),
 ) -> None:
@@ -75,6 +75,7 @@ def benchmark(
     source = load_detector(weights, model, size, "cpu")
     with tempfile.TemporaryDirectory(prefix="yoloxkit-bench-") as tmp:
         cases = _cases(source, chosen, wanted, out or Path(tmp))
+        iou = source.default_iou if iou is None else iou
         rows = _run(cases, sizes, images, warmup, iters, conf, iou, threads, source.contract.input_size)
     _report(rows, json_path)
 

@@ -25,7 +25,7 @@ def predict(
     model: str = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted)."),
     size: int = typer.Option(None, "--size", help="Input size (multiple of 32); default from checkpoint/model."),
     conf: float = typer.Option(0.25, "--conf", help="Score threshold (objectness x class probability)."),
-    iou: float = typer.Option(0.45, "--iou", help="NMS IoU threshold."),
+    iou: float = typer.Option(None, "--iou", help="NMS IoU threshold (default 0.45; rotated models 0.1, the reference's)."),
     batch: int = typer.Option(8, "--batch", help="Images per forward pass."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 or auto."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
@@ -50,7 +50,7 @@ def run_prediction(
     frames: Source,
     out: Path,
     conf: float = 0.25,
-    iou: float = 0.45,
+    iou: float | None = None,
     batch: int = 8,
     class_agnostic: bool = False,
     save_txt: bool = False,
@@ -107,9 +107,9 @@ def run_prediction(
     return records
 
 
-def _check_options(conf: float, iou: float, batch: int) -> None:
+def _check_options(conf: float, iou: float | None, batch: int) -> None:
     """Reject out-of-range thresholds and batch sizes with a one-line error."""
-    if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+    if not 0.0 <= conf <= 1.0 or (iou is not None and not 0.0 <= iou <= 1.0):
         raise YoloxkitError(f"--conf and --iou must lie in [0, 1], got --conf {conf} --iou {iou}")
     if batch < 1:
         raise YoloxkitError(f"--batch must be >= 1, got {batch}")

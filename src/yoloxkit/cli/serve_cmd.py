@@ -18,7 +18,7 @@ def serve(
     port: int = typer.Option(8000, "--port", help="TCP port."),
     max_mb: float = typer.Option(20.0, "--max-mb", help="Largest request body accepted, in MiB (413 above it)."),
     conf: float = typer.Option(0.25, "--conf", help="Default score threshold (requests may pass ?conf=)."),
-    iou: float = typer.Option(0.45, "--iou", help="Default NMS IoU threshold (requests may pass ?iou=)."),
+    iou: float = typer.Option(None, "--iou", help="Default NMS IoU threshold, requests may pass ?iou= (default 0.45; rotated models 0.1)."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level: critical, error, warning, info, debug."),
 ) -> None:
     """Serve detections over HTTP: POST /predict (an image in, JSON detections out), GET /health, GET /model."""

@@ -25,9 +25,10 @@ class TileDetector(Protocol):
     """What the slicer needs from a detector (:class:`yoloxkit.Detector` and exported models fit)."""
 
     class_names: list[str]
+    default_iou: float
 
     def predict_arrays(
-        self, images: list[np.ndarray], sources: list[str | None], conf: float, iou: float, class_agnostic: bool = False
+        self, images: list[np.ndarray], sources: list[str | None], conf: float, iou: float | None, class_agnostic: bool = False
     ) -> list[Detections]: ...
 
 
@@ -36,7 +37,7 @@ class SlicedDetector:
 
     It has the detector's ``predict_arrays`` signature, so it can stand wherever a detector is
     used for prediction. ``merge_iou`` is the NMS threshold across tiles (default: the ``iou``
-    given to ``predict_arrays``).
+    given to ``predict_arrays``, which defaults to the detector's ``default_iou``).
     """
 
     def __init__(
@@ -62,21 +63,27 @@ class SlicedDetector:
         """The wrapped detector's class names."""
         return self.detector.class_names
 
+    @property
+    def default_iou(self) -> float:
+        """The wrapped detector's default NMS threshold."""
+        return self.detector.default_iou
+
     def predict_arrays(
         self,
         images: list[np.ndarray],
         sources: list[str | None],
         conf: float,
-        iou: float,
+        iou: float | None = None,
         class_agnostic: bool = False,
     ) -> list[Detections]:
         """Per BGR image: tile, predict every tile, shift back and merge (one Detections each)."""
         return [self.predict_image(image, source, conf, iou, class_agnostic) for image, source in zip(images, sources)]
 
     def predict_image(
-        self, image: np.ndarray, source: str | None, conf: float, iou: float, class_agnostic: bool = False
+        self, image: np.ndarray, source: str | None, conf: float, iou: float | None = None, class_agnostic: bool = False
     ) -> Detections:
         """Sliced prediction of one BGR uint8 image."""
+        iou = self.default_iou if iou is None else iou
         height, width = image.shape[:2]
         windows = sliding_windows(width, height, self.config).tolist()
         parts = []
@@ -99,7 +106,7 @@ def sliced_predict(
     size: int = 1024,
     gap: int = 200,
     conf: float = 0.25,
-    iou: float = 0.45,
+    iou: float | None = None,
     merge_iou: float | None = None,
     class_agnostic: bool = False,
 ) -> list[Detections]:

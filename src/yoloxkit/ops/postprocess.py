@@ -16,6 +16,11 @@ from ..structures.boxes import BoxFormat, convert
 from .nms import batched_nms
 from .rotated import batched_rotated_nms
 
+#: Default NMS IoU thresholds: YOLOX's demo (IoU > 0.45 suppresses) and ai4rs' rotated test
+#: setting (rotated IoU >= 0.1 suppresses).
+NMS_IOU = 0.45
+ROTATED_NMS_IOU = 0.1
+
 #: ``nms(boxes, scores, groups, iou_threshold) -> kept indices`` sorted by descending score.
 GroupedNMS = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]
 
@@ -59,7 +64,7 @@ def select_and_suppress(
 def postprocess(
     outputs: torch.Tensor,
     conf_threshold: float = 0.25,
-    iou_threshold: float = 0.45,
+    iou_threshold: float = NMS_IOU,
     class_agnostic: bool = False,
 ) -> list[torch.Tensor]:
     """Decoded ``[B, N, 5 + C]`` (cx, cy, w, h, obj, cls...) -> per image ``[K, 7]`` rows.
@@ -77,7 +82,7 @@ def postprocess(
 def rotated_postprocess(
     outputs: torch.Tensor,
     conf_threshold: float = 0.01,
-    iou_threshold: float = 0.1,
+    iou_threshold: float = ROTATED_NMS_IOU,
     class_agnostic: bool = False,
 ) -> list[torch.Tensor]:
     """Decoded rotated ``[B, N, 6 + C]`` (cx, cy, w, h, angle, obj, cls...) -> per image ``[K, 8]`` rows.

@@ -52,9 +52,12 @@ def create_app(
     detector: Detector,
     max_bytes: int = DEFAULT_MAX_BYTES,
     conf: float = 0.25,
-    iou: float = 0.45,
+    iou: float | None = None,
 ):
     """A FastAPI app serving ``detector``; ``conf`` / ``iou`` are the defaults of ``POST /predict``.
+
+    ``iou`` defaults to the detector's own (:attr:`Detector.default_iou`: 0.1 for rotated models).
+    /model reports ``box_type``: ``xyxy``, or ``rbox`` when detections carry ``rbox`` and ``polygon``.
 
     Requests are answered one at a time per process (a lock around the detector: neither the
     runtimes' inference requests nor PyTorch's cached inference copy are shared between threads).
@@ -69,6 +72,7 @@ def create_app(
 
     if max_bytes < 1:
         raise YoloxkitError(f"max_bytes must be >= 1, got {max_bytes}")
+    iou = detector.default_iou if iou is None else iou
     if not (0.0 <= conf <= 1.0 and 0.0 <= iou <= 1.0):
         raise YoloxkitError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
     lock = threading.Lock()
@@ -77,6 +81,7 @@ def create_app(
         "model": detector.model_name,
         "class_names": list(detector.class_names),
         "input_size": [h, w],
+        "box_type": "rbox" if detector.rotated else "xyxy",
         **describe_backend(detector),
         "max_bytes": max_bytes,
         "defaults": {"conf": conf, "iou": iou},

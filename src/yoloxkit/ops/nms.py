@@ -22,8 +22,11 @@ import torch
 #: ``suppresses(rows, cols) -> [r, c]`` bool: row box ``i`` would suppress column box ``j``.
 Suppression = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-#: Upper bound on IoU entries computed at once (rows x columns of one chunk).
+#: Upper bound on IoU entries computed at once (rows x columns of one chunk) on the CPU, and on
+#: a GPU, where each chunk costs kernel launches and a host synchronisation, so fewer and larger
+#: chunks are faster (20,000 rotated boxes in 15 classes: 105 chunks at the CPU budget).
 _CHUNK_ELEMENTS = 1 << 18
+_CHUNK_ELEMENTS_GPU = 1 << 22
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -42,21 +45,21 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return inter / (area_a + area_b - inter)
 
 
-def _row_chunks(group_sizes: list[int]) -> list[tuple[int, int, int]]:
+def _row_chunks(group_sizes: list[int], budget: int) -> list[tuple[int, int, int]]:
     """Split sorted rows into (row_start, row_end, column_end) chunks.
 
     Rows only meet columns of their own group, so small groups are packed together while
-    rows x columns stays under the budget, and a group too large for the budget is cut into
+    rows x columns stays under ``budget``, and a group too large for it is cut into
     row slices that each run to the end of that group.
     """
     chunks, start, end = [], 0, 0
     for size in group_sizes:
-        if end > start and (end + size - start) ** 2 > _CHUNK_ELEMENTS:
+        if end > start and (end + size - start) ** 2 > budget:
             chunks.append((start, end, end))
             start = end
         end += size
-        if size * size > _CHUNK_ELEMENTS:  # an oversize group, alone in [start, end)
-            step = max(_CHUNK_ELEMENTS // size, 1)
+        if size * size > budget:  # an oversize group, alone in [start, end)
+            step = max(budget // size, 1)
             chunks.extend((r, min(r + step, end), end) for r in range(start, end, step))
             start = end
     if end > start:
@@ -71,7 +74,8 @@ def _suppression_edges(
     device = boxes.device
     _, counts = torch.unique_consecutive(groups, return_counts=True)
     srcs, dsts = [], []
-    for r0, r1, c1 in _row_chunks(counts.tolist()):
+    budget = _CHUNK_ELEMENTS if device.type == "cpu" else _CHUNK_ELEMENTS_GPU
+    for r0, r1, c1 in _row_chunks(counts.tolist(), budget):
         overlapping = suppresses(boxes[r0:r1], boxes[r0:c1])
         rows = torch.arange(r0, r1, device=device)[:, None]
         cols = torch.arange(r0, c1, device=device)[None, :]

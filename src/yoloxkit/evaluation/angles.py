@@ -97,7 +97,7 @@ class AngleErrors:
             lines.append(f"[{b.low:+4.0f}, {b.high:+4.0f}){'':<4} {b.count:7d} {b.median:7.2f} {b.p90:7.2f} {b.max:7.2f}")
         squares = int(self.near_square.sum())
         lines.append(
-            f"all {len(self.error)} matched ({squares} near-square, error mod 90 deg): median {self.percentile(50):.2f}, "
+            f"all {len(self.error)} matched ({squares} near-square, compared mod 90 deg): median {self.percentile(50):.2f}, "
             f"p90 {self.percentile(90):.2f} deg; {self.missed} objects missed"
         )
         return "\n".join(lines)

@@ -33,6 +33,7 @@ from ..datasets.dota import LABEL_DIRS
 from ..dota.polygons import paired_iou, polygon_extents
 from ..dota.task1 import Task1Detections
 from ..errors import YoloxkitError
+from ..ops import ROTATED_CONF, ROTATED_NMS_IOU
 from .voc import class_ap
 
 #: IoU thresholds of the COCO-style numbers.
@@ -267,7 +268,7 @@ def predict_task1(
 
 
 def evaluate_rotated(
-    detector: Detector, data: str | Path | Dataset, split: str = "val", conf: float = 0.01, iou: float = 0.1, batch: int = 8
+    detector: Detector, data: str | Path | Dataset, split: str = "val", conf: float = ROTATED_CONF, iou: float = ROTATED_NMS_IOU, batch: int = 8
 ) -> DotaResult:
     """A rotated detector on ``split`` of an oriented dataset, by the DOTA-devkit Task1 rules
     (defaults: the reference's test settings, score 0.01, rotated NMS 0.1)."""

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from .. import __version__
 from ..data.preprocess import PreprocessContract
 from ..errors import YoloxkitError
-from ..ops import ROTATED_NMS_IOU
+from ..ops import ROTATED_CONF, ROTATED_NMS_IOU
 from .nms import NMSSettings
 
 FORMAT = "yoloxkit-export"
@@ -47,7 +47,7 @@ OUTPUT_KINDS = ("decoded", "raw", "nms")
 BOX_TYPES = ("hbb", "rbox")
 #: Score and rotated-NMS IoU thresholds of the reference's test settings (ai4rs rotated_yolox
 #: ``test_cfg``; the defaults of :func:`yoloxkit.ops.rotated_postprocess`), recorded in rotated exports.
-ROTATED_THRESHOLDS = {"conf": 0.01, "iou": ROTATED_NMS_IOU}
+ROTATED_THRESHOLDS = {"conf": ROTATED_CONF, "iou": ROTATED_NMS_IOU}
 #: Arithmetic precisions of an export (see ``docs/deployment.md``).
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 

@@ -17,9 +17,10 @@ from .nms import batched_nms
 from .rotated import batched_rotated_nms
 
 #: Default NMS IoU thresholds: YOLOX's demo (IoU > 0.45 suppresses) and ai4rs' rotated test
-#: setting (rotated IoU >= 0.1 suppresses).
+#: setting (rotated IoU >= 0.1 suppresses), with that setting's score threshold.
 NMS_IOU = 0.45
 ROTATED_NMS_IOU = 0.1
+ROTATED_CONF = 0.01
 
 #: ``nms(boxes, scores, groups, iou_threshold) -> kept indices`` sorted by descending score.
 GroupedNMS = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]
@@ -81,7 +82,7 @@ def postprocess(
 
 def rotated_postprocess(
     outputs: torch.Tensor,
-    conf_threshold: float = 0.01,
+    conf_threshold: float = ROTATED_CONF,
     iou_threshold: float = ROTATED_NMS_IOU,
     class_agnostic: bool = False,
 ) -> list[torch.Tensor]:

@@ -77,7 +77,8 @@ def write_scenes(folder: Path, count: int, grid: int, seed: int) -> int:
 
 def step_means(run: Path) -> dict[str, float]:
     """Means over the second half of the run's step rows (past warm-up and cudnn autotuning)."""
-    rows = [r for r in csv.DictReader(open(run / "metrics.csv")) if r["scope"] == "step"]
+    with open(run / "metrics.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["scope"] == "step"]
     late = rows[len(rows) // 2 :]
     mean = lambda key: sum(float(r[key]) for r in late if r[key]) / max(len(late), 1)  # noqa: E731
     return {
@@ -85,7 +86,7 @@ def step_means(run: Path) -> dict[str, float]:
         "data_time_s": mean("data_time"),
         "compute_time_s": mean("compute_time"),
         "peak_memory_mb": max(float(r["memory_mb"] or 0) for r in rows),
-        "steps": len(rows),
+        "logged_step_rows": len(rows),
     }
 
 

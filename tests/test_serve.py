@@ -77,7 +77,7 @@ def test_health_and_model(client, detector):
     info = client.get("/model").json()
     assert info["model"] == "yolox-nano" and info["class_names"] == detector.class_names
     assert info["input_size"] == [SIZE, SIZE] and info["backend"] == "pytorch" and info["max_bytes"] == MAX_BYTES
-    assert info["box_type"] == "xyxy" and info["defaults"] == {"conf": 0.0001, "iou": 0.45}
+    assert info["box_type"] == "hbb" and info["defaults"] == {"conf": 0.0001, "iou": 0.45}
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,8 @@ class Detector:
     """A YOLOX model with its class names and preprocessing contract, ready to predict.
 
     ``det.model`` is the plain ``nn.Module`` (Megvii state-dict keys); in eval mode it maps
-    float BGR 0-255 ``[B, 3, H, W]`` to the decoded ``[B, N, 5 + C]`` layout. Prediction runs
+    float BGR 0-255 ``[B, 3, H, W]`` to the decoded ``[B, N, 5 + C]`` layout (rotated models:
+    ``[B, N, 6 + C]`` with the angle after the box). Prediction runs
     a BN-folded copy (``fuse=True``) that is rebuilt automatically when the weights change.
     """
 

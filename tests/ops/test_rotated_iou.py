@@ -262,3 +262,12 @@ def test_gradient_of_a_nested_box_and_of_a_perfect_match_are_finite():
     )
     rotated_iou_aligned(a, b).sum().backward()
     assert torch.isfinite(a.grad).all()
+
+
+def test_zero_size_boxes_at_one_centre_have_iou_zero_and_finite_gradients():
+    zero = torch.tensor([[5.0, 5.0, 0.0, 0.0, 0.3], [5.0, 5.0, 0.0, 3.0, 0.3]], dtype=torch.float64)
+    a = zero.clone().requires_grad_(True)
+    iou = rotated_iou_aligned(a, zero)
+    iou.sum().backward()
+    assert iou.tolist() == [0.0, 0.0]
+    assert torch.isfinite(a.grad).all()

@@ -16,16 +16,19 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import YoloxkitError
+from ..ops import NMS_IOU
 from ..structures import Detections
 from .merge import merge_detections
 from .split import SplitConfig, crop_patch, sliding_windows
 
 
 class TileDetector(Protocol):
-    """What the slicer needs from a detector (:class:`yoloxkit.Detector` and exported models fit)."""
+    """What the slicer needs from a detector (:class:`yoloxkit.Detector` and exported models fit).
+
+    ``default_iou`` is optional: detectors without it get YOLOX's 0.45 when no ``iou`` is given.
+    """
 
     class_names: list[str]
-    default_iou: float
 
     def predict_arrays(
         self, images: list[np.ndarray], sources: list[str | None], conf: float, iou: float | None, class_agnostic: bool = False
@@ -66,7 +69,7 @@ class SlicedDetector:
     @property
     def default_iou(self) -> float:
         """The wrapped detector's default NMS threshold."""
-        return self.detector.default_iou
+        return getattr(self.detector, "default_iou", NMS_IOU)
 
     def predict_arrays(
         self,

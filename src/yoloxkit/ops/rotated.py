@@ -181,7 +181,8 @@ def _clipped_area(frames: _Frames, careful: bool) -> torch.Tensor:
     """
     centre, along_w, along_h = frames[:3]
     if careful:
-        tiny = frames.scale * _PARALLEL_TOLERANCE
+        # Clamped above 0: two zero-size boxes at one centre have scale 0 (IoU 0, finite gradient).
+        tiny = (frames.scale * _PARALLEL_TOLERANCE).clamp(min=torch.finfo(frames.scale.dtype).tiny)
         inv_w = 0.5 / torch.where(along_w.abs() > tiny, along_w, tiny)
         inv_h = 0.5 / torch.where(along_h.abs() > tiny, along_h, tiny)
     else:

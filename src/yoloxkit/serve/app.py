@@ -57,7 +57,8 @@ def create_app(
     """A FastAPI app serving ``detector``; ``conf`` / ``iou`` are the defaults of ``POST /predict``.
 
     ``iou`` defaults to the detector's own (:attr:`Detector.default_iou`: 0.1 for rotated models).
-    /model reports ``box_type``: ``xyxy``, or ``rbox`` when detections carry ``rbox`` and ``polygon``.
+    /model reports ``box_type`` as export metadata names it: ``hbb`` (axis-aligned), or ``rbox`` when
+    detections carry ``rbox`` and ``polygon``.
 
     Requests are answered one at a time per process (a lock around the detector: neither the
     runtimes' inference requests nor PyTorch's cached inference copy are shared between threads).
@@ -81,7 +82,7 @@ def create_app(
         "model": detector.model_name,
         "class_names": list(detector.class_names),
         "input_size": [h, w],
-        "box_type": "rbox" if detector.rotated else "xyxy",
+        "box_type": "rbox" if detector.rotated else "hbb",
         **describe_backend(detector),
         "max_bytes": max_bytes,
         "defaults": {"conf": conf, "iou": iou},

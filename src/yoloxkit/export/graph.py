@@ -15,8 +15,10 @@ class ExportModule(nn.Module):
     """A BN-folded copy of ``model`` with the chosen outputs, ready for ``torch.onnx.export``.
 
     ``decode=True``: ``[B, N, 5 + C]`` (cx, cy, w, h in input pixels, objectness, class
-    probabilities), the output ``Detector`` postprocesses; ``decode=False``: the same with raw
-    (tx, ty, tw, th), as Megvii's exporter writes; ``nms``: NMS in the graph on the decoded
+    probabilities), the output ``Detector`` postprocesses; rotated models (Rotated YOLOX) give
+    ``[B, N, 6 + C]`` with the angle (radians, le90) after the box; ``decode=False``: the same
+    with raw (tx, ty, tw, th), as Megvii's exporter writes (rotated: the angle in radians,
+    before the le90 wrap, after them); ``nms``: NMS in the graph on the decoded
     output (:class:`~yoloxkit.export.nms.GraphNMS`). ``half``: FP16 weights and activations
     inside, float32 input and outputs (and NMS), so callers see the same interface. The
     original model is not modified.

@@ -21,10 +21,11 @@ yoloxkit that does not know them refuses the file instead of reading its rboxes 
 
 ``box_type``          ``rbox`` (absent, i.e. ``hbb``, for axis-aligned models)
 ``angle_version``     ``le90``: angles in radians in ``[-pi/2, pi/2)``
-``postprocess``       JSON ``{"nms": "rotated", "where": "host", "conf": 0.01, "iou": 0.1}``: the
-                      graph ends at the decoded ``[B, N, 6 + C]``; the runtime applies
-                      :func:`yoloxkit.ops.rotated_postprocess` (class-aware exact rotated NMS,
-                      IoU >= ``iou``); the thresholds are the reference's test settings
+``postprocess``       JSON ``{"nms": "rotated", "where": "host", "conf": 0.01, "iou": 0.1}``
+                      (:class:`HostPostprocess`): the graph ends at the decoded ``[B, N, 6 + C]``;
+                      the runtime applies :func:`yoloxkit.ops.rotated_postprocess` (class-aware
+                      exact rotated NMS, IoU >= ``iou``); the thresholds are the reference's test
+                      settings, used by the parity check and as ``ExportedDetector``'s default IoU
 """
 
 from __future__ import annotations
@@ -45,11 +46,35 @@ FORMAT_VERSION = 2
 OUTPUT_KINDS = ("decoded", "raw", "nms")
 #: ``hbb``: axis-aligned YOLOX (cx, cy, w, h); ``rbox``: Rotated YOLOX (cx, cy, w, h, angle).
 BOX_TYPES = ("hbb", "rbox")
-#: Score and rotated-NMS IoU thresholds of the reference's test settings (ai4rs rotated_yolox
-#: ``test_cfg``; the defaults of :func:`yoloxkit.ops.rotated_postprocess`), recorded in rotated exports.
-ROTATED_THRESHOLDS = {"conf": ROTATED_CONF, "iou": ROTATED_NMS_IOU}
 #: Arithmetic precisions of an export (see ``docs/deployment.md``).
 PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+
+
+@dataclass(frozen=True)
+class HostPostprocess:
+    """The postprocessing a rotated export leaves to the runtime (metadata key ``postprocess``).
+
+    ``nms``: ``rotated`` (class-aware exact rotated NMS, :func:`yoloxkit.ops.rotated_postprocess`);
+    ``where``: ``host`` (after the graph). The defaults ``conf`` / ``iou`` are the reference's test
+    settings (ai4rs rotated_yolox ``test_cfg``).
+    """
+
+    conf: float = ROTATED_CONF
+    iou: float = ROTATED_NMS_IOU
+    nms: str = "rotated"
+    where: str = "host"
+
+    def __post_init__(self) -> None:
+        if self.nms != "rotated":
+            raise YoloxkitError(f"postprocess nms must be 'rotated' (the only one yoloxkit applies), got {self.nms!r}")
+        if self.where != "host":
+            raise YoloxkitError(f"postprocess where must be 'host' (rotated NMS is not put in graphs), got {self.where!r}")
+        if not (0.0 <= self.conf <= 1.0 and 0.0 <= self.iou <= 1.0):
+            raise YoloxkitError(f"postprocess conf and iou must lie in [0, 1], got conf={self.conf}, iou={self.iou}")
+
+    def to_dict(self) -> dict[str, str | float]:
+        """JSON-ready form (key order as written in the files)."""
+        return {"nms": self.nms, "where": self.where, "conf": self.conf, "iou": self.iou}
 
 
 @dataclass(frozen=True)
@@ -66,6 +91,7 @@ class ExportMetadata:
     precision: str = "fp32"
     strides: tuple[int, ...] = (8, 16, 32)
     box_type: str = "hbb"
+    postprocess: HostPostprocess | None = None  # rotated exports: filled with the defaults when not given
     yoloxkit_version: str = __version__
 
     def __post_init__(self) -> None:
@@ -79,6 +105,10 @@ class ExportMetadata:
             raise YoloxkitError(f"box_type must be one of {', '.join(BOX_TYPES)}, got {self.box_type!r}")
         if self.rotated and self.nms is not None:
             raise YoloxkitError("rotated exports have no NMS in the graph (it runs on the host)")
+        if self.postprocess is not None and not self.rotated:
+            raise YoloxkitError("host postprocess settings are written for rotated exports only")
+        if self.rotated and self.postprocess is None:
+            object.__setattr__(self, "postprocess", HostPostprocess())  # frozen: set once, here
 
     @property
     def rotated(self) -> bool:
@@ -111,13 +141,14 @@ class ExportMetadata:
             entries |= {
                 "box_type": self.box_type,
                 "angle_version": "le90",
-                "postprocess": json.dumps({"nms": "rotated", "where": "host", **ROTATED_THRESHOLDS}),
+                "postprocess": json.dumps(self.postprocess.to_dict()),
             }
         return entries
 
     @classmethod
     def from_strings(cls, entries: Mapping[str, str], source: str = "model") -> "ExportMetadata":
-        """Inverse of :meth:`to_strings`; a file that yoloxkit did not export is refused by name."""
+        """Inverse of :meth:`to_strings`; a file that yoloxkit did not export, or whose values are
+        invalid, is refused with an error naming ``source``."""
         if entries.get("format") != FORMAT:
             raise YoloxkitError(
                 f"{source} carries no yoloxkit export metadata (was it exported by `yoloxkit export`?)"
@@ -130,6 +161,7 @@ class ExportMetadata:
             raise YoloxkitError(f"{source}: rotated export with angle version {entries.get('angle_version')!r}; yoloxkit reads le90")
         try:
             nms = json.loads(entries["nms"])
+            rotated = entries.get("box_type") == "rbox"
             return cls(
                 model=entries["model"],
                 class_names=tuple(json.loads(entries["class_names"])),
@@ -141,7 +173,10 @@ class ExportMetadata:
                 precision=entries["precision"],
                 strides=tuple(json.loads(entries["strides"])),
                 box_type=entries.get("box_type", "hbb"),
+                postprocess=HostPostprocess(**json.loads(entries["postprocess"])) if rotated else None,
                 yoloxkit_version=entries["yoloxkit_version"],
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise YoloxkitError(f"{source}: damaged yoloxkit export metadata ({type(exc).__name__}: {exc})") from None
+        except YoloxkitError as exc:
+            raise YoloxkitError(f"{source}: {exc}") from None

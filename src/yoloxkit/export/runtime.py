@@ -11,9 +11,14 @@ postprocessing and ``Detections`` code; only the network call is the backend's:
   to be those baked into the graph (a higher ``conf`` is fine: greedy NMS at a higher score
   threshold keeps exactly the kept rows above it);
 * ``raw`` exports are refused: their decode is left to the caller's runtime by design;
-* rotated exports (metadata ``box_type`` ``rbox``) are ``decoded`` graphs: the inherited
-  ``_detect`` applies :func:`yoloxkit.ops.rotated_postprocess` (exact rotated NMS) on the host,
-  as for the PyTorch rotated model.
+* rotated exports (metadata ``box_type`` ``rbox``) never have NMS in the graph: ``decoded``
+  ones run like axis-aligned ``decoded`` exports, the inherited ``_detect`` applying
+  :func:`yoloxkit.ops.rotated_postprocess` (exact rotated NMS) on the host as for the PyTorch
+  rotated model; ``raw`` ones (``--raw``) are refused like any raw export.
+
+:attr:`ExportedDetector.default_iou` (the IoU used when a caller gives none) follows the file:
+the NMS IoU baked into an ``nms`` graph, the ``postprocess`` IoU of a rotated export's metadata,
+else the PyTorch detector's default.
 """
 
 from __future__ import annotations
@@ -83,6 +88,17 @@ class ExportedDetector(Detector):
     def rotated(self) -> bool:
         """Whether the exported model predicts rotated boxes (from the metadata's ``box_type``)."""
         return self.backend.metadata.rotated
+
+    @property
+    def default_iou(self) -> float:
+        """The IoU used when none is given: the graph's NMS IoU, a rotated export's ``postprocess`` IoU,
+        else :attr:`Detector.default_iou`."""
+        meta = self.backend.metadata
+        if meta.nms is not None:
+            return meta.nms.iou
+        if meta.postprocess is not None:
+            return meta.postprocess.iou
+        return super().default_iou
 
     def _inference_model(self) -> Callable[[torch.Tensor], torch.Tensor]:
         kind = self.backend.metadata.outputs

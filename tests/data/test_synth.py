@@ -48,3 +48,24 @@ def test_rotated_objects_cover_the_whole_le90_range():
 def test_bad_ranges_are_refused(tmp_path, options):
     with pytest.raises(YoloxkitError, match=next(iter(options))):
         synthesize(tmp_path, 1, 1, rotated=True, size=(32, 32), **options)
+
+
+def test_synth_command_passes_its_options(tmp_path, capsys):
+    from yoloxkit.cli import main
+    from yoloxkit.datasets.load import load_dataset
+
+    args = ["data", "synth", "--out", str(tmp_path / "d"), "--rotated", "--images", "10", "--classes", "2",
+            "--size", "96", "--max-objects", "3", "--object-size", "0.2,0.4", "--aspect", "2,3", "--val-fraction", "0.4"]  # fmt: skip
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code in (0, None)
+    dataset = load_dataset(tmp_path / "d")
+    splits = [split.name for split, _ in dataset.items()]
+    assert (splits.count("train"), splits.count("val")) == (6, 4)
+    records = [image for _, image in dataset.items()]
+    assert all(len(image.annotations.boxes) <= 3 for image in records)
+    boxes = np.concatenate([convert(image.annotations.boxes.data, image.annotations.boxes.format, BoxFormat.RBOX) for image in records])
+    assert (boxes[:, 2] / boxes[:, 3] >= 1.99).all() and (boxes[:, 2] / boxes[:, 3] <= 3.01).all()
+    with pytest.raises(SystemExit) as refused:
+        main(["data", "synth", "--out", str(tmp_path / "e"), "--aspect", "2"])
+    assert refused.value.code == 2 and "--aspect: expected 2 comma-separated values" in capsys.readouterr().err

@@ -36,6 +36,7 @@ from ..export import PRECISIONS, ExportedDetector, ExportOptions, export_model, 
 from ..checkpoints import save_checkpoint
 from ..export.memory import PeakTracker, run_in_fresh_process
 from .common import load_detector, write_json
+from .values import comma_list
 
 FORMATS = ("torch", "onnx", "openvino")
 #: Precisions each format runs (bf16 is OpenVINO's; PyTorch is benchmarked in fp32).
@@ -59,15 +60,15 @@ def benchmark(
     json_path: Path = typer.Option(None, "--json", help="Also write the results as JSON to this file."),
 ) -> None:
     """Latency (p50/p95), throughput and peak memory per backend and batch size, as a table and optionally JSON."""
-    chosen = _parse_list(formats, "--formats", str)
+    chosen = comma_list(formats, "--formats", str)
     unknown = [f for f in chosen if f not in FORMATS]
     if unknown:
         raise YoloxkitError(f"unknown format {unknown[0]!r} in --formats; choose from {', '.join(FORMATS)}")
-    wanted = _parse_list(precisions, "--precision", str)
+    wanted = comma_list(precisions, "--precision", str)
     unknown = [p for p in wanted if p not in PRECISIONS]
     if unknown:
         raise YoloxkitError(f"unknown precision {unknown[0]!r} in --precision; choose from {', '.join(PRECISIONS)}")
-    sizes = _parse_list(batches, "--batch", int)
+    sizes = comma_list(batches, "--batch", int)
     if min(sizes) < 1 or warmup < 0 or iters < 1 or (threads is not None and threads < 1):
         raise YoloxkitError("--batch sizes, --iters and --threads must be >= 1 and --warmup >= 0")
     threads = threads or torch.get_num_threads()
@@ -78,16 +79,6 @@ def benchmark(
         iou = source.default_iou if iou is None else iou
         rows = _run(cases, sizes, images, warmup, iters, conf, iou, threads, source.contract.input_size)
     _report(rows, json_path)
-
-
-def _parse_list(text: str, option: str, kind: type) -> list:
-    try:
-        values = [kind(v.strip()) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise YoloxkitError(f"{option}: expected a comma-separated list, got {text!r}") from None
-    if not values:
-        raise YoloxkitError(f"{option}: empty list")
-    return values
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import typer
 
 from ..datasets import FORMATS, Dataset, Report, load_dataset, write_dataset
 from ..errors import YoloxkitError
+from .values import comma_list
 
 app = typer.Typer(
     help="Dataset tools: convert between formats, check, split, plot statistics, synthesise.",
@@ -197,6 +198,10 @@ def synth(
     classes: int = typer.Option(4, "--classes", min=1, max=32, help="Number of classes (shape/colour pairs)."),
     rotated: bool = typer.Option(False, "--rotated", help="Rotated shapes labelled with 4-corner polygons (qbox)."),
     size: int = typer.Option(320, "--size", min=32, help="Image side in pixels."),
+    max_objects: int = typer.Option(6, "--max-objects", min=1, help="At most this many objects per image."),
+    object_size: str = typer.Option("0.06,0.3", "--object-size", help="LOW,HIGH: object sides as fractions of the image side."),
+    aspect: str = typer.Option(None, "--aspect", help="LOW,HIGH: long/short side ratio of every object, e.g. 2,4 (default: sides drawn independently)."),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", min=0.0, max=1.0, help="Share of the images in the val split."),
     to: str = typer.Option("coco", "--to", help=f"Output format: {', '.join(FORMATS)}."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
 ) -> None:
@@ -205,10 +210,12 @@ def synth(
 
     if to not in FORMATS:
         raise YoloxkitError(f"--to must be one of {', '.join(FORMATS)}, got {to!r}")
+    sides = tuple(comma_list(object_size, "--object-size", count=2))
+    ratios = tuple(comma_list(aspect, "--aspect", count=2)) if aspect else None
     _fresh_output(out)
     report = Report()
     with tempfile.TemporaryDirectory() as folder:
-        dataset = synthesize(Path(folder), images, classes, rotated, (size, size), seed=seed)
+        dataset = synthesize(Path(folder), images, classes, rotated, (size, size), val_fraction, seed, max_objects, sides, ratios)
         write_dataset(dataset, to, out, report)
     typer.echo(f"wrote {dataset.num_images} images, {dataset.num_objects} objects, {classes} classes to {out} ({to})")
     _split_table(dataset)

@@ -15,6 +15,7 @@ from ..errors import YoloxkitError
 from ..evaluation.dota import evaluate_task1, load_dota_ground_truth
 from ..structures import BoxFormat, Detections
 from .common import write_json
+from .values import comma_list
 
 app = typer.Typer(
     help="DOTA pipeline: split images into patches, merge patch predictions, write and score Task1 files.",
@@ -23,16 +24,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 CLASSES = typer.Option(None, "--classes", help="Text file with one class name per line (default: DOTA-v1.0 when it fits).")
-
-
-def _numbers(text: str, kind: type, option: str) -> tuple:
-    try:
-        values = tuple(kind(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise YoloxkitError(f"{option}: expected comma-separated numbers, got {text!r}") from None
-    if not values:
-        raise YoloxkitError(f"{option}: no value given")
-    return values
 
 
 @app.command("split")
@@ -53,7 +44,7 @@ def split(
     if not 0.0 <= iof <= 1.0 or not 0.0 <= img_rate <= 1.0:
         raise YoloxkitError(f"--iof and --img-rate must lie in [0, 1], got {iof} and {img_rate}")
     config = SplitConfig(
-        _numbers(size, int, "--size"), _numbers(gap, int, "--gap"), _numbers(rates, float, "--rates"),
+        tuple(comma_list(size, "--size", int)), tuple(comma_list(gap, "--gap", int)), tuple(comma_list(rates, "--rates")),
         img_rate, iof, padding, ext=ext if ext.startswith(".") else f".{ext}",
     )  # fmt: skip
     patches = split_dataset(src, out, config)

@@ -94,3 +94,8 @@ def test_per_bin_statistics_and_summary():
     assert sum(b.count for b in bins.values()) == 6
     text = result.summary()
     assert "[ -90,  -80)" in text and "6 matched" in text and "1 objects missed" in text
+    as_json = result.to_dict()
+    assert (as_json["matched"], as_json["missed"], as_json["near_square"]) == (6, 1, 0)
+    assert as_json["median_deg"] == pytest.approx(1.5) and len(as_json["bins"]) == 7
+    assert as_json["bins"][0] == {"low": -90.0, "high": -80.0, "objects": 2, "median_deg": 2.0, "p90_deg": 2.8, "max_deg": 3.0}
+    assert as_json["bins"][4]["median_deg"] is None  # empty bin: null, not NaN

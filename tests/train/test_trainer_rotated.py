@@ -47,6 +47,7 @@ def test_rotated_model_trains_validates_and_predicts(tmp_path: Path) -> None:
     assert done.value.code in (0, None)
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["AP50"] == pytest.approx(summary["best"]["val/mAP50"], abs=1e-9)
+    assert len(metrics["angle_errors"]["bins"]) == 7  # eval adds the angle errors per bin
 
 
 def test_rotated_model_refuses_axis_aligned_data(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from ..evaluation.gallery import write_gallery
 from ..evaluation.inference import TEST_CONF, TEST_IOU, run_evaluation, run_predictions
 from ..evaluation.plots import write_plots
 from ..evaluation.report import summary_text, write_metrics
-from ..models import get_spec
+from ..ops import ROTATED_CONF, ROTATED_NMS_IOU
 from .common import load_detector, write_json
 
 DATA = typer.Option(..., "--data", "-d", help="Dataset: folder, data.yaml, COCO JSON or split.yaml.")
@@ -58,8 +58,10 @@ def eval_command(
         )
     check_thresholds(TEST_CONF if conf is None else conf, TEST_IOU if iou is None else iou, batch)  # before any loading
     detector = load_detector(weights, model, size, device, legacy) if weights is not None else None
-    if detector is not None and get_spec(detector.model_name).rotated:
-        evaluate_rotated_command(detector, data, split, 0.01 if conf is None else conf, 0.1 if iou is None else iou, batch, out)
+    if detector is not None and detector.rotated:
+        evaluate_rotated_command(
+            detector, data, split, ROTATED_CONF if conf is None else conf, ROTATED_NMS_IOU if iou is None else iou, batch, out
+        )
         return
     conf, iou = TEST_CONF if conf is None else conf, TEST_IOU if iou is None else iou
     check_thresholds(conf, iou, batch)
@@ -86,7 +88,7 @@ def eval_command(
 def evaluate_rotated_command(detector: Detector, data: str, split: str, conf: float, iou: float, batch: int, out: Path | None) -> None:
     """The DOTA-rule evaluation of a rotated model: table on the terminal, metrics.json in ``out``."""
     check_thresholds(conf, iou, batch)
-    result = evaluate_rotated(detector, data, split, conf, iou, batch)
+    result = evaluate_rotated(detector, data, split, conf, iou, batch, angles=True)
     typer.echo(result.summary())
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)

@@ -90,6 +90,25 @@ class AngleErrors:
             bins.append(AngleBin(float(low), float(high), int(inside.sum()), part.percentile(50), part.percentile(90), top))
         return bins
 
+    def to_dict(self, edges: Sequence[float] = DEFAULT_BIN_EDGES) -> dict:
+        """JSON-ready totals and per-bin statistics in degrees (``null`` where a bin is empty)."""
+
+        def number(value: float) -> float | None:
+            return None if np.isnan(value) else round(value, 4)
+
+        return {
+            "matched": len(self.error),
+            "near_square": int(self.near_square.sum()),
+            "missed": self.missed,
+            "median_deg": number(self.percentile(50)),
+            "p90_deg": number(self.percentile(90)),
+            "bins": [
+                {"low": b.low, "high": b.high, "objects": b.count, "median_deg": number(b.median),
+                 "p90_deg": number(b.p90), "max_deg": number(b.max)}
+                for b in self.per_bin(edges)
+            ],
+        }  # fmt: skip
+
     def summary(self, edges: Sequence[float] = DEFAULT_BIN_EDGES) -> str:
         """Table of the per-bin errors (degrees) with the totals and the number of missed objects."""
         lines = [f"{'angle bin (deg)':<16} {'objects':>7} {'median':>7} {'p90':>7} {'max':>7}"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +36,9 @@ from ..dota.task1 import Task1Detections
 from ..errors import YoloxkitError
 from ..ops import ROTATED_CONF, ROTATED_NMS_IOU
 from .voc import class_ap
+
+if TYPE_CHECKING:  # angles imports this module
+    from .angles import AngleErrors
 
 #: IoU thresholds of the COCO-style numbers.
 COCO_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2).tolist())
@@ -136,13 +140,18 @@ class SparsePolygonIoU:
 
 @dataclass
 class DotaResult:
-    """Per-class AP at every COCO threshold (``ap[t, k]``, VOC07 11-point, devkit rules)."""
+    """Per-class AP at every COCO threshold (``ap[t, k]``, VOC07 11-point, devkit rules).
+
+    ``angle_errors`` (when computed, :func:`evaluate_rotated` with ``angles=True``) adds the
+    orientation errors of the matched objects to ``to_dict`` and ``summary``.
+    """
 
     class_names: list[str]
     thresholds: tuple[float, ...]
     ap: np.ndarray  # [T, K]
     positives: np.ndarray  # int [K]: non-difficult objects per class
     detections: np.ndarray  # int [K]
+    angle_errors: AngleErrors | None = None
 
     def class_ap50(self) -> dict[str, float]:
         """The official Task1 AP of every class."""
@@ -167,7 +176,7 @@ class DotaResult:
                  "detections": int(self.detections[k])}
                 for k, name in enumerate(self.class_names)
             ],
-        }  # fmt: skip
+        } | ({"angle_errors": self.angle_errors.to_dict()} if self.angle_errors is not None else {})  # fmt: skip
 
     def summary(self) -> str:
         """Human-readable table: per-class Task1 AP50, then the headline numbers."""
@@ -179,6 +188,8 @@ class DotaResult:
             f"Task1 mAP50 (VOC07 11-point) {m['mAP50_task1'] * 100:.2f} | "
             f"COCO-style AP50 {m['AP50'] * 100:.2f}  AP75 {m['AP75'] * 100:.2f}  mAP {m['mAP'] * 100:.2f}"
         )
+        if self.angle_errors is not None:
+            lines += ["", "angle errors of the matched objects (rotated IoU >= 0.5, degrees)", self.angle_errors.summary()]
         return "\n".join(lines)
 
 
@@ -268,12 +279,24 @@ def predict_task1(
 
 
 def evaluate_rotated(
-    detector: Detector, data: str | Path | Dataset, split: str = "val", conf: float = ROTATED_CONF, iou: float = ROTATED_NMS_IOU, batch: int = 8
+    detector: Detector,
+    data: str | Path | Dataset,
+    split: str = "val",
+    conf: float = ROTATED_CONF,
+    iou: float = ROTATED_NMS_IOU,
+    batch: int = 8,
+    angles: bool = False,
 ) -> DotaResult:
     """A rotated detector on ``split`` of an oriented dataset, by the DOTA-devkit Task1 rules
-    (defaults: the reference's test settings, score 0.01, rotated NMS 0.1)."""
+    (defaults: the reference's test settings, score 0.01, rotated NMS 0.1); ``angles`` adds the
+    angle errors of :func:`yoloxkit.evaluation.angles.angle_errors` on the same detections."""
     from ..datasets.load import load_dataset
+    from .angles import angle_errors  # angles builds on this module
 
     dataset = data if isinstance(data, Dataset) else load_dataset(data)
     gt, paths = ground_truth_of_split(dataset, split)
-    return evaluate_task1(gt, predict_task1(detector, paths, gt.class_names, conf, iou, batch))
+    detections = predict_task1(detector, paths, gt.class_names, conf, iou, batch)
+    result = evaluate_task1(gt, detections)
+    if angles:
+        result.angle_errors = angle_errors(gt, detections)
+    return result

@@ -74,7 +74,7 @@ def test_matching_in_blocks_gives_the_same_pairs(monkeypatch):
     rows = want[rng.permutation(300)[:250]].copy()
     rows[::7, 0] += 1.0  # moved: no counterpart
     whole = parity._unmatched(rows, want, TOLERANCES["fp32"])
-    monkeypatch.setattr(parity, "MATCH_BLOCK_PAIRS", 1000)  # blocks of 3 rows
+    monkeypatch.setattr(parity, "MATCH_BLOCK_PAIRS", 1000)  # blocks of 4 PyTorch rows
     blocked = parity._unmatched(rows, want, TOLERANCES["fp32"])
     assert all(np.array_equal(a, b) for a, b in zip(whole, blocked))
     assert len(whole[0]) == len(rows[::7]) and len(whole[1]) == 300 - 250 + len(rows[::7])

@@ -320,26 +320,24 @@ def _compare_rotated_detections(
 def _unmatched(rows: np.ndarray, want: np.ndarray, tol: Tolerance) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the rotated rows ``[R, 8]`` and of ``want [W, 8]`` left without a counterpart.
 
-    Pairs (same class, every value within the tolerance, angles modulo pi) are found in blocks
-    of rows (:data:`MATCH_BLOCK_PAIRS`), then paired one-to-one greedily: each ``want`` row in
-    order takes the first free row that is close to it (matched rows are near-identical).
+    Greedy one-to-one pairing: each ``want`` row in order takes the first free row with the same
+    class and every value within the tolerance (angles modulo pi); matched rows are
+    near-identical, so the first one will do. ``want`` is taken in blocks of columns, so that at
+    most :data:`MATCH_BLOCK_PAIRS` pairs are compared at once.
     """
     limits = np.concatenate(
         [tol.box_atol + tol.box_rtol * np.abs(want[:, :5]), np.full((len(want), 2), tol.prob_atol), np.zeros((len(want), 1))], 1
     )  # the class (last column) must be equal
-    block = max(1, MATCH_BLOCK_PAIRS // max(1, len(want)))
-    found_rows, found_want = [], []
-    for start in range(0, len(rows), block):
-        gaps = np.abs(rows[start : start + block, None, :] - want[None])
-        gaps[..., 4] = np.minimum(gaps[..., 4] % math.pi, math.pi - gaps[..., 4] % math.pi)
-        i, j = np.nonzero((gaps <= limits[None]).all(-1))
-        found_rows.append(i + start)
-        found_want.append(j)
-    i, j = np.concatenate([np.zeros(0, int), *found_rows]), np.concatenate([np.zeros(0, int), *found_want])
     taken, done = np.zeros(len(rows), dtype=bool), np.zeros(len(want), dtype=bool)
-    for a, b in zip(*(k[np.lexsort((i, j))] for k in (i, j))):  # by want row, then row
-        if not (taken[a] or done[b]):
-            taken[a] = done[b] = True
+    block = max(1, MATCH_BLOCK_PAIRS // max(1, len(rows)))
+    for start in range(0, len(want), block):
+        gaps = np.abs(rows[:, None, :] - want[None, start : start + block])
+        gaps[..., 4] = np.minimum(gaps[..., 4] % math.pi, math.pi - gaps[..., 4] % math.pi)
+        close = (gaps <= limits[None, start : start + block]).all(-1)
+        for k in range(close.shape[1]):
+            free = np.flatnonzero(close[:, k] & ~taken)
+            if free.size:
+                taken[free[0]] = done[start + k] = True
     return np.flatnonzero(~taken), np.flatnonzero(~done)
 
 

@@ -41,7 +41,7 @@ def train(
     loggers: list[str] = typer.Option(None, "--logger", help="Extra metric sink: mlflow or wandb (repeatable; csv and tensorboard are on)."),
     out: Path = typer.Option(None, "--out", "-o", help="Run folder (checkpoints, metrics.csv, summary.json, plots)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (or --weights' last.pt) exactly where it stopped."),
-    config: Path = typer.Option(None, "--config", "-c", help="YAML config file."),
+    config: str = typer.Option(None, "--config", "-c", help="YAML config file, or a built-in recipe: rotated-yolox-s-dota."),
     overrides: list[str] = typer.Option(None, "--set", help="Override any config field: --set optim.grad_clip=10 (repeatable)."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config and exit."),
 ) -> None:

@@ -247,16 +247,38 @@ def finetune_defaults() -> dict[str, Any]:
     }
 
 
+#: Built-in recipes: ``recipes/<name>.yaml``, usable wherever a config file is (``--config <name>``).
+RECIPES = Path(__file__).with_name("recipes")
+
+
+def recipe_names() -> list[str]:
+    """Names of the built-in recipes (e.g. ``rotated-yolox-s-dota``)."""
+    return sorted(p.stem for p in RECIPES.glob("*.yaml"))
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A YAML config file, or the file of the built-in recipe of that name."""
+    given = Path(path)
+    if given.is_file():
+        return given
+    builtin = RECIPES / f"{path}.yaml"
+    if builtin.is_file():
+        return builtin
+    raise YoloxkitError(f"config: no file {path} and no built-in recipe of that name (built-in: {', '.join(recipe_names())})")
+
+
 def make_train_config(
     path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), **fields: Any
 ) -> TrainConfig:
     """Defaults for the chosen model, then the YAML file, then ``fields`` (top-level), then ``overrides``.
 
+    ``path`` is a YAML file or a built-in recipe name (:func:`recipe_names`).
+
     The model is read first (from the overrides, the fields or the file) so that its reference
     settings are the starting point; with ``weights`` the fine-tuning defaults (lower learning
     rate, short warm-up and no-aug phase, see docs/finetuning.md) replace the from-scratch ones.
     """
-    data = read_yaml(path) if path is not None else {}
+    data = read_yaml(resolve_config_path(path)) if path is not None else {}
     data = merge(data, {k: to_dict(v) for k, v in fields.items() if v is not None})
     data = apply_overrides(data, overrides)
     model = data.get("model", TrainConfig.model)

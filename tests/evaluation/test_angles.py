@@ -93,7 +93,7 @@ def test_per_bin_statistics_and_summary():
     assert bins[(10.0, 45.0)].count == 0 and math.isnan(bins[(10.0, 45.0)].median)
     assert sum(b.count for b in bins.values()) == 6
     text = result.summary()
-    assert "[ -90,  -80)" in text and "6 matched" in text and "1 objects missed" in text
+    assert "[ -90,  -80)" in text and "[ +80,  +90]" in text and "6 matched" in text and "1 objects missed" in text
     as_json = result.to_dict()
     assert (as_json["matched"], as_json["missed"], as_json["near_square"]) == (6, 1, 0)
     assert as_json["median_deg"] == pytest.approx(1.5) and len(as_json["bins"]) == 7

@@ -112,8 +112,10 @@ class AngleErrors:
     def summary(self, edges: Sequence[float] = DEFAULT_BIN_EDGES) -> str:
         """Table of the per-bin errors (degrees) with the totals and the number of missed objects."""
         lines = [f"{'angle bin (deg)':<16} {'objects':>7} {'median':>7} {'p90':>7} {'max':>7}"]
-        for b in self.per_bin(edges):
-            lines.append(f"[{b.low:+4.0f}, {b.high:+4.0f}){'':<4} {b.count:7d} {b.median:7.2f} {b.p90:7.2f} {b.max:7.2f}")
+        bins = self.per_bin(edges)
+        for k, b in enumerate(bins):
+            close = "]" if k == len(bins) - 1 else ")"  # the last bin includes its upper edge
+            lines.append(f"[{b.low:+4.0f}, {b.high:+4.0f}{close}{'':<4} {b.count:7d} {b.median:7.2f} {b.p90:7.2f} {b.max:7.2f}")
         squares = int(self.near_square.sum())
         lines.append(
             f"all {len(self.error)} matched ({squares} near-square, compared mod 90 deg): median {self.percentile(50):.2f}, "

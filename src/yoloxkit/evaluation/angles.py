@@ -115,7 +115,8 @@ class AngleErrors:
         bins = self.per_bin(edges)
         for k, b in enumerate(bins):
             close = "]" if k == len(bins) - 1 else ")"  # the last bin includes its upper edge
-            lines.append(f"[{b.low:+4.0f}, {b.high:+4.0f}{close}{'':<4} {b.count:7d} {b.median:7.2f} {b.p90:7.2f} {b.max:7.2f}")
+            stats = " ".join("      -" if np.isnan(v) else f"{v:7.2f}" for v in (b.median, b.p90, b.max))
+            lines.append(f"[{b.low:+4.0f}, {b.high:+4.0f}{close}{'':<4} {b.count:7d} {stats}")
         squares = int(self.near_square.sum())
         lines.append(
             f"all {len(self.error)} matched ({squares} near-square, compared mod 90 deg): median {self.percentile(50):.2f}, "

@@ -270,7 +270,7 @@ class Detector:
     ) -> Detections:
         # Rows end with (obj, class_prob, class); rotated rows (rotated_postprocess) start with an
         # rbox (cx, cy, w, h, angle) whose angle the letterbox scale does not change.
-        box_format = BoxFormat.RBOX if rows.shape[1] == 8 else BoxFormat.XYXY
+        box_format = BoxFormat.RBOX if self.rotated else BoxFormat.XYXY
         coords = rows[:, : box_format.width].numpy().copy()
         coords[:, :4] /= ratio
         return Detections(

@@ -51,4 +51,3 @@ def write_json(path: Path, data: object) -> None:
     """Write JSON with a trailing newline, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1) + "\n")
-

@@ -64,7 +64,6 @@ def eval_command(
         )
         return
     conf, iou = TEST_CONF if conf is None else conf, TEST_IOU if iou is None else iou
-    check_thresholds(conf, iou, batch)
     if not 0.0 <= at_conf <= 1.0 or worst < 0 or gallery < 0:
         raise YoloxkitError(
             f"--at-conf must lie in [0, 1] and --worst/--gallery be >= 0, got {at_conf}, {worst}, {gallery}"
@@ -86,8 +85,8 @@ def eval_command(
 
 
 def evaluate_rotated_command(detector: Detector, data: str, split: str, conf: float, iou: float, batch: int, out: Path | None) -> None:
-    """The DOTA-rule evaluation of a rotated model: table on the terminal, metrics.json in ``out``."""
-    check_thresholds(conf, iou, batch)
+    """The DOTA-rule evaluation of a rotated model (thresholds already checked): table on the
+    terminal, metrics.json in ``out``."""
     result = evaluate_rotated(detector, data, split, conf, iou, batch, angles=True)
     typer.echo(result.summary())
     if out is not None:

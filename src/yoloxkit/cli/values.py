@@ -19,4 +19,3 @@ def comma_list(text: str, option: str, kind: type = float, count: int | None = N
     if count is not None and len(values) != count:
         raise YoloxkitError(f"{option}: expected {count} comma-separated values, got {text!r}")
     return values
-

@@ -24,7 +24,7 @@ import torch
 
 from ..dota.task1 import Task1Detections
 from ..ops.rotated import rotated_iou
-from ..structures.boxes import BoxFormat, convert
+from ..structures.boxes import BoxFormat, angle_difference, convert
 from .dota import DotaGroundTruth
 
 #: Default bin edges (degrees) of :meth:`AngleErrors.per_bin`: 10-degree bins at both ends of
@@ -37,12 +37,6 @@ def long_side_angle(rboxes: np.ndarray) -> np.ndarray:
     rboxes = np.asarray(rboxes, dtype=np.float64).reshape(-1, 5)
     angle = np.where(rboxes[:, 2] >= rboxes[:, 3], rboxes[:, 4], rboxes[:, 4] + np.pi / 2)
     return np.remainder(angle + np.pi / 2, np.pi) - np.pi / 2
-
-
-def angle_difference(a: np.ndarray, b: np.ndarray, period: float | np.ndarray = np.pi) -> np.ndarray:
-    """Smallest absolute difference of angles ``a`` and ``b`` (radians) modulo ``period``, in ``[0, period / 2]``."""
-    d = np.remainder(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64), period)
-    return np.minimum(d, period - d)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ import torch
 from ..data.preprocess import PreprocessContract
 from ..detector import Detector
 from ..errors import YoloxkitError
-from ..models.rotated import RotatedYOLOX
 from .deps import require
 from .graph import ExportModule
 from .metadata import PRECISIONS, ExportMetadata
@@ -55,7 +54,7 @@ def export_metadata(detector: Detector, options: ExportOptions) -> ExportMetadat
     contract = detector.contract
     if options.input_size is not None:
         contract = PreprocessContract(options.input_size, contract.pad_value, contract.legacy)
-    rotated = isinstance(detector.model, RotatedYOLOX)
+    rotated = detector.rotated
     if rotated and options.nms is not None:
         raise YoloxkitError(
             f"{detector.model_name}: rotated models are exported without NMS in the graph (drop --nms): the graph "

@@ -40,6 +40,7 @@ from ..data.sources import Source
 from ..detector import Detector
 from ..errors import YoloxkitError
 from ..ops import postprocess, rotated_iou, rotated_postprocess
+from ..structures.boxes import angle_difference
 from .backends import Backend
 from .graph import ExportModule
 from .metadata import ExportMetadata, HostPostprocess
@@ -234,9 +235,8 @@ def _record(
     got64, expected64 = got.astype(np.float64), expected.astype(np.float64)
     same = (got64 == expected64) | (np.isnan(got64) & np.isnan(expected64))  # equal infinities, NaN on both sides
     with np.errstate(invalid="ignore"):
-        diff = np.where(same, 0.0, np.abs(got64 - expected64))
-        if period is not None:
-            diff = np.minimum(diff % period, period - diff % period)
+        apart = np.abs(got64 - expected64) if period is None else angle_difference(got64, expected64, period)
+        diff = np.where(same, 0.0, apart)
     report.max_abs[part] = max(report.max_abs.get(part, 0.0), float(diff.max(initial=0.0)))
     # Non-finite differences (inf - inf, NaN) count as infinitely far.
     excess = np.where(np.isfinite(diff), diff - (atol + rtol * np.abs(expected)), np.inf)
@@ -333,7 +333,7 @@ def _unmatched(rows: np.ndarray, want: np.ndarray, tol: Tolerance) -> tuple[np.n
     block = max(1, MATCH_BLOCK_PAIRS // max(1, len(rows)))
     for start in range(0, len(want), block):
         gaps = np.abs(rows[:, None, :] - want[None, start : start + block])
-        gaps[..., 4] = np.minimum(gaps[..., 4] % math.pi, math.pi - gaps[..., 4] % math.pi)
+        gaps[..., 4] = angle_difference(rows[:, None, 4], want[None, start : start + block, 4])
         close = (gaps <= limits[None, start : start + block]).all(-1)
         for k in range(close.shape[1]):
             free = np.flatnonzero(close[:, k] & ~taken)
@@ -401,10 +401,10 @@ def _float64_floor(reference: ExportModule, images: list[np.ndarray], runs, rota
     for indices, contract in runs:
         batch, _ = preprocess_batch([images[i] for i in indices], contract)
         with torch.no_grad():
-            diff = (network(batch).double() - exact(batch.double())).abs()
+            single, double = network(batch).double(), exact(batch.double())
+        diff = (single - double).abs()
         floor["boxes"] = max(floor["boxes"], float(diff[..., :4].max()))
         floor["probabilities"] = max(floor["probabilities"], float(diff[..., first_prob:].max()))
         if rotated:
-            angles = diff[..., 4] % math.pi
-            floor["angles"] = max(floor["angles"], float(torch.minimum(angles, math.pi - angles).max()))
+            floor["angles"] = max(floor["angles"], float(angle_difference(single[..., 4].numpy(), double[..., 4].numpy()).max()))
     return floor

@@ -105,6 +105,12 @@ def regularize_le90(b: Array) -> Array:
     return _stack([cx, cy, long, short, lib.remainder(t + np.pi / 2, np.pi) - np.pi / 2])
 
 
+def angle_difference(a: np.ndarray, b: np.ndarray, period: float | np.ndarray = np.pi) -> np.ndarray:
+    """Smallest absolute difference of angles ``a`` and ``b`` (radians) modulo ``period``, in ``[0, period / 2]``."""
+    d = np.remainder(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64), period)
+    return np.minimum(d, period - d)
+
+
 def _xyxy_to_rbox(b: Array) -> Array:
     zeros = b[..., 0] * 0
     return regularize_le90(_stack([(b[..., 0] + b[..., 2]) / 2, (b[..., 1] + b[..., 3]) / 2,

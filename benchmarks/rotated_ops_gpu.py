@@ -1,0 +1,73 @@
+"""Rotated IoU and rotated NMS on a GPU against the same calls on the CPU (all its threads).
+
+Prints one line per case: pairwise ``rotated_iou`` of n x n random rboxes (sides 4-100 px, le90
+angles) with centres in a 128 px square (dense: many pairs overlap) or a 1024 px patch (sparse),
+GPU time (mean of 5 after 2 warm-up calls, synchronised) and CPU time (one call), and the largest
+difference of the two results; then class-aware rotated NMS (threshold 0.1) of 20,000 boxes in 15
+classes on a 4096 px scene, on each device, with the number kept. This is the script behind
+``benchmarks/results/gpu/rotated_ops_gpu.txt`` (run on an H200 before the GPU chunk budget of
+``ops/nms.py``; ``benchmarks/nms_chunks.py`` measures that change).
+
+    python benchmarks/rotated_ops_gpu.py > benchmarks/results/gpu/rotated_ops_gpu.txt
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+import torch
+
+from yoloxkit.ops import batched_rotated_nms
+from yoloxkit.ops.rotated import rotated_iou
+
+
+def boxes(n: int, extent: float, seed: int) -> torch.Tensor:
+    """``[n, 5]`` rboxes: centres in ``[0, extent)``, sides in ``[4, 100)``, le90 angles."""
+    gen = torch.Generator().manual_seed(seed)
+    xy = torch.rand(n, 2, generator=gen) * extent
+    wh = torch.rand(n, 2, generator=gen) * 96 + 4
+    angle = (torch.rand(n, 1, generator=gen) - 0.5) * math.pi
+    return torch.cat([xy, wh, angle], 1)
+
+
+def synchronised(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    if not torch.cuda.is_available():
+        sys.exit("no CUDA device: this benchmark compares the GPU with the CPU")
+    for n, extent in [(1000, 128), (1000, 1024), (5000, 1024)]:
+        a, b = boxes(n, extent, 0), boxes(n, extent, 1)
+        a_gpu, b_gpu = a.cuda(), b.cuda()
+        for _ in range(2):
+            rotated_iou(a_gpu, b_gpu)
+            synchronised("cuda")
+        repeats = 5
+        start = time.perf_counter()
+        for _ in range(repeats):
+            on_gpu = rotated_iou(a_gpu, b_gpu)
+        synchronised("cuda")
+        gpu = (time.perf_counter() - start) / repeats
+        start = time.perf_counter()
+        on_cpu = rotated_iou(a, b)
+        cpu = time.perf_counter() - start
+        diff = (on_gpu.cpu() - on_cpu).abs().max()
+        print(f"rotated_iou {n}x{n} extent {extent}: gpu {gpu * 1e3:.1f} ms, cpu({torch.get_num_threads()} thr) {cpu * 1e3:.1f} ms, max diff {diff:.2e}")
+    scores = torch.rand(20000, generator=torch.Generator().manual_seed(2))
+    scene, classes = boxes(20000, 4096, 3), torch.randint(0, 15, (20000,))
+    for device in ["cuda", "cpu"]:
+        x, s, c = scene.to(device), scores.to(device), classes.to(device)
+        batched_rotated_nms(x, s, c, 0.1)
+        synchronised(device)
+        start = time.perf_counter()
+        keep = batched_rotated_nms(x, s, c, 0.1)
+        synchronised(device)
+        print(f"batched_rotated_nms 20000 boxes 15 classes on {device}: {(time.perf_counter() - start) * 1e3:.1f} ms, kept {len(keep)}")
+
+
+if __name__ == "__main__":
+    main()

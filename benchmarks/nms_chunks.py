@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import math
 import statistics
 import time
 
 import torch
+from rotated_ops import random_rboxes
 
 from yoloxkit.files import atomic_write
 from yoloxkit.ops import batched_nms, batched_rotated_nms
@@ -31,10 +31,7 @@ nms_module = importlib.import_module("yoloxkit.ops.nms")
 def scene(n: int, classes: int, extent: float, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``n`` rboxes (float32, sides 4-100 px, le90 angles), scores and classes."""
     gen = torch.Generator().manual_seed(seed)
-    xy = torch.rand(n, 2, generator=gen) * extent
-    wh = torch.rand(n, 2, generator=gen) * 96 + 4
-    angle = (torch.rand(n, 1, generator=gen) - 0.5) * math.pi
-    return torch.cat([xy, wh, angle], 1), torch.rand(n, generator=gen), torch.randint(0, classes, (n,), generator=gen)
+    return random_rboxes(gen, n, extent), torch.rand(n, generator=gen), torch.randint(0, classes, (n,), generator=gen)
 
 
 def timed(run, device: torch.device) -> tuple[float, torch.Tensor]:

@@ -13,23 +13,19 @@ classes on a 4096 px scene, on each device, with the number kept. This is the sc
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 
 import torch
+from rotated_ops import random_rboxes
 
 from yoloxkit.ops import batched_rotated_nms
 from yoloxkit.ops.rotated import rotated_iou
 
 
 def boxes(n: int, extent: float, seed: int) -> torch.Tensor:
-    """``[n, 5]`` rboxes: centres in ``[0, extent)``, sides in ``[4, 100)``, le90 angles."""
-    gen = torch.Generator().manual_seed(seed)
-    xy = torch.rand(n, 2, generator=gen) * extent
-    wh = torch.rand(n, 2, generator=gen) * 96 + 4
-    angle = (torch.rand(n, 1, generator=gen) - 0.5) * math.pi
-    return torch.cat([xy, wh, angle], 1)
+    """``[n, 5]`` rboxes of :func:`rotated_ops.random_rboxes` (sides 4-100 px) from ``seed``."""
+    return random_rboxes(torch.Generator().manual_seed(seed), n, extent)
 
 
 def synchronised(device: str) -> None:

@@ -498,12 +498,14 @@ def test_atomic_save_failure_leaves_no_partial_file(
 
 
 def test_atomic_save_io_error_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def full_disk(obj: object, handle) -> None:
+    import yoloxkit.files
+
+    def full_disk(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(torch, "save", full_disk)
+    monkeypatch.setattr(yoloxkit.files.os, "fsync", full_disk)
     path = tmp_path / "w.pth"
-    with pytest.raises(YoloxkitError, match=r"cannot write .*w\.pth: No space left on device"):
+    with pytest.raises(YoloxkitError, match=r"no space left on device while writing .*w\.pth"):
         ckpt.save_checkpoint(path, create("yolox-nano"), "yolox-nano", list(COCO_CLASSES),
                              PreprocessContract((64, 64)).to_dict())
     assert _siblings(path) == []

@@ -8,7 +8,6 @@ import random
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -18,10 +17,11 @@ import torch
 
 from yoloxkit import Detector, Detections, YoloxkitError
 from yoloxkit.checkpoints import save_checkpoint
-from yoloxkit.cli import main
 from yoloxkit.data.coco import COCO_CATEGORY_IDS, COCO_CLASSES
 from yoloxkit.data.preprocess import PreprocessContract
 from yoloxkit.models import create
+
+from tests.cli_helpers import Run, one_line_error, run_cli
 
 PUBLISHED_PARAMS = {
     "yolox-nano": 912159,
@@ -37,35 +37,9 @@ PUBLISHED_GFLOPS = {"yolox-nano": 1.08, "yolox-tiny": 6.45, "yolox-s": 26.8, "yo
 YOLOXKIT = Path(sys.executable).with_name("yoloxkit")
 
 
-@dataclass
-class CliResult:
-    """Exit status and captured output of one in-process CLI run."""
-
-    code: int
-    out: str
-    err: str
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str | Path) -> CliResult:
-    """``yoloxkit ARGS`` in this process (Click always ends with SystemExit)."""
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out, err = capsys.readouterr()
-    return CliResult(code, out, err)
-
-
-def assert_one_line_error(result: CliResult) -> str:
+def assert_one_line_error(result: Run) -> str:
     """Exit status 2 and exactly one stderr line ``yoloxkit: error: ...``; returns the message."""
-    lines = result.err.splitlines()
-    assert result.code == 2, result
-    assert len(lines) == 1, result.err
-    assert lines[0].startswith("yoloxkit: error: ")
-    assert "Traceback" not in result.err
-    return lines[0]
+    return one_line_error(result)
 
 
 def read_json(path: Path) -> object:
@@ -132,13 +106,17 @@ def test_predict_single_image(coco_images: list[Path], nano_checkpoint: Path, tm
     count = len(records[0]["detections"])
     assert result.out.startswith(f"1 images, {count} detections")
 
-    # Same detections as the Python API.
-    expected = Detector.from_checkpoint(nano_checkpoint).predict(image)[0].to_dict()
-    assert records[0]["detections"] == expected["detections"]
+    # Same detections as the Python API: clipped to the image in predictions.json, as they are
+    # in the COCO results file (the reference's convention for AP) without clipping.
+    raw = Detector.from_checkpoint(nano_checkpoint).predict(image)[0]
+    assert records[0]["detections"] == raw.for_output()[0].to_dict()["detections"]
+    height, width = raw.image_size
+    assert all(0 <= d["box"][0] <= d["box"][2] <= width and 0 <= d["box"][1] <= d["box"][3] <= height for d in records[0]["detections"])
+    assert any(d["box"] != u["box"] for d, u in zip(records[0]["detections"], raw.to_dict()["detections"]))  # some were clipped
 
     coco = read_json(out / "predictions_coco.json")
     assert len(coco) == count
-    for entry, det in zip(coco, records[0]["detections"]):
+    for entry, det in zip(coco, raw.to_dict()["detections"]):
         assert set(entry) == {"image_id", "category_id", "bbox", "score"}
         assert entry["image_id"] == records[0]["image_id"] == 0
         assert entry["category_id"] == COCO_CATEGORY_IDS[det["class_id"]]

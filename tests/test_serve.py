@@ -60,7 +60,7 @@ def client(detector: Detector) -> TestClient:
 
 
 def test_predict_multipart_and_raw_give_the_detector_s_detections(client, detector, image_file):
-    expected = detector.predict(read_image(image_file), conf=0.0001)[0].to_dict()
+    expected = detector.predict(read_image(image_file), conf=0.0001)[0].for_output()[0].to_dict()  # clipped to the image, as every shown output
     data = image_file.read_bytes()
     multipart = client.post("/predict", files={"file": (image_file.name, data, "image/jpeg")})
     raw = client.post("/predict", content=data, headers={"content-type": "image/jpeg"})
@@ -156,7 +156,7 @@ def test_yoloxkit_serve_answers_on_localhost(detector, image_file, tmp_path):
         request = urllib.request.Request(f"{base}/predict", data=image_file.read_bytes(), headers={"Content-Type": "image/jpeg"})
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.loads(response.read())
-        assert body == detector.predict(cv2.imread(str(image_file)), conf=0.0001)[0].to_dict()
+        assert body == detector.predict(cv2.imread(str(image_file)), conf=0.0001)[0].for_output()[0].to_dict()
         too_large = urllib.request.Request(f"{base}/predict", data=np.zeros(60_000, np.uint8).tobytes())
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(too_large, timeout=30)
@@ -177,7 +177,7 @@ def test_serving_an_exported_model(detector, image_file, tmp_path):
     info = client.get("/model").json()
     assert (info["backend"], info["precision"], info["file"]) == ("onnxruntime", "fp32", "yolox-nano.onnx")
     response = client.post("/predict", files={"file": ("a.jpg", image_file.read_bytes(), "image/jpeg")})
-    assert response.json() == exported.predict(read_image(image_file), conf=0.0001)[0].to_dict() | {"file": "a.jpg"}
+    assert response.json() == exported.predict(read_image(image_file), conf=0.0001)[0].for_output()[0].to_dict() | {"file": "a.jpg"}
 
 
 def test_serving_a_rotated_exported_model(image_file, tmp_path):
@@ -196,4 +196,4 @@ def test_serving_a_rotated_exported_model(image_file, tmp_path):
     detections = response.json()["detections"]
     assert response.status_code == 200 and len(detections) > 0
     assert len(detections[0]["rbox"]) == 5 and len(detections[0]["polygon"]) == 8
-    assert response.json() == exported.predict(read_image(image_file), conf=0.0001)[0].to_dict()
+    assert response.json() == exported.predict(read_image(image_file), conf=0.0001)[0].for_output()[0].to_dict()

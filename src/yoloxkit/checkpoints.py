@@ -15,6 +15,7 @@ pickled code is refused, never executed. Writes are atomic (temporary file, fsyn
 
 from __future__ import annotations
 
+import io
 import pickle
 import re
 import warnings
@@ -25,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .errors import YoloxkitError
-from .files import atomic_write
+from .files import write_bytes
 from .models import YOLOX, get_spec, list_models
 
 FORMAT_NAME = "yoloxkit"
@@ -135,9 +136,27 @@ def _tensor_dict(obj: object, path: Path, where: str) -> dict[str, torch.Tensor]
     return dict(obj)
 
 
+def check_finite(state_dict: Mapping[str, torch.Tensor], path: str | Path) -> None:
+    """Refuse weights holding NaN or infinity: such a model detects nothing, silently."""
+    bad = [key for key, value in state_dict.items() if value.is_floating_point() and not bool(torch.isfinite(value).all())]
+    if bad:
+        raise YoloxkitError(
+            f"checkpoint {path} holds non-finite weights (NaN or inf) in {len(bad)} tensors, e.g. {bad[0]}; "
+            "the training that wrote it diverged or the file is damaged"
+        )
+
+
 def read_checkpoint(path: str | Path) -> LoadedCheckpoint:
-    """Read any supported checkpoint file and normalise its weights to Megvii key names."""
-    path = Path(path)
+    """Read any supported checkpoint file and normalise its weights to Megvii key names.
+
+    Weights with NaN or infinity are refused (:func:`check_finite`).
+    """
+    checkpoint = _read_checkpoint(Path(path))
+    check_finite(checkpoint.state_dict, path)
+    return checkpoint
+
+
+def _read_checkpoint(path: Path) -> LoadedCheckpoint:
     obj = _torch_load(path)
     if not isinstance(obj, Mapping):
         raise YoloxkitError(f"checkpoint {path} holds a {type(obj).__name__}, not a dict of weights")
@@ -260,13 +279,13 @@ def atomic_save(obj: object, path: str | Path) -> None:
     """``torch.save`` through :func:`yoloxkit.files.atomic_write`: all or nothing, umask permissions.
 
     A failed write leaves neither a temporary file nor a partial ``path`` (an existing file
-    is kept unchanged); I/O failures become a YoloxkitError naming ``path``.
+    is kept unchanged); I/O failures become a YoloxkitError naming ``path`` ("no space left
+    on device while writing PATH" for a full disk). The file is serialised in memory first:
+    ``torch.save`` would report a failed write as an opaque ``RuntimeError``.
     """
-    try:
-        with atomic_write(path) as handle:
-            torch.save(obj, handle)
-    except OSError as exc:
-        raise YoloxkitError(f"cannot write {path}: {exc.strerror or exc}") from None
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getbuffer())
 
 
 def save_checkpoint(

@@ -140,6 +140,7 @@ class Detector:
         batch: int = 64,
         config: str | Path | None = None,
         overrides: Sequence[str] = (),
+        exist_ok: bool = False,
         **settings: object,
     ) -> "Detector":
         """Train on ``data`` and return the best model (``best.pt``, else ``last.pt``) as a Detector.
@@ -148,6 +149,7 @@ class Detector:
         mapping, ``finetune.class_mode`` says whether they are kept); an untrained one trains
         from scratch. ``settings`` are top-level config fields (``device``, ``seed``, ``amp``,
         ...), ``overrides`` any field as ``"section.field=value"``; see ``yoloxkit train``.
+        ``out`` must be new or empty unless ``exist_ok`` (start over in it).
         """
         import tempfile
 
@@ -165,7 +167,7 @@ class Detector:
                 config, [f"augment.input_size={size}", *overrides], data=str(data), model=self.model_name,
                 weights=str(weights) if weights else None, out=Path(out), epochs=epochs, batch=batch, **settings,
             )  # fmt: skip
-            summary = Trainer(cfg).fit()
+            summary = Trainer(cfg, exist_ok=exist_ok).fit()
         best = summary["checkpoints"].get("best.pt") or summary["checkpoints"]["last.pt"]
         return Detector.from_checkpoint(best, device=self.device)
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .errors import YoloxkitError
-from .files import atomic_write
+from .files import atomic_write, write_text
 from .models import canonical_name
 
 MEGVII_RELEASE = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0/"
@@ -132,7 +132,7 @@ def fetch(name: str, source: str = "megvii", progress: bool = True) -> Path:
         except YoloxkitError:
             staging.unlink(missing_ok=True)
             raise
-        record.write_text(digest + "\n")
+        write_text(record, digest + "\n")
         shutil.move(staging, target)
         return target
     digest = _sha256(target)

@@ -21,10 +21,14 @@ def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
     canvas = image.copy()
     thickness = max(1, round(min(image.shape[:2]) / 300))
     font_scale = max(0.4, min(image.shape[:2]) / 1000)
-    boxes = detections.boxes.convert(BoxFormat.XYXY).numpy().data
-    polygons = detections.boxes.convert(BoxFormat.QBOX).numpy().data if detections.boxes.format.oriented else None
+    detections, _ = detections.finite()
+    # Far-away coordinates are pulled to a margin around the canvas: OpenCV's drawing takes
+    # 32-bit integers, and a box of 1e30 pixels is drawn exactly as one that ends off-canvas.
+    margin = 4 * max(image.shape[:2]) + 16
+    boxes = detections.boxes.convert(BoxFormat.XYXY).numpy().data.clip(-margin, margin)
+    polygons = detections.boxes.convert(BoxFormat.QBOX).numpy().data.clip(-margin, margin) if detections.boxes.format.oriented else None
     for k, (box, score, cid, name) in enumerate(zip(boxes, detections.scores, detections.class_ids, detections.labels)):
-        x1, y1, x2, y2 = (int(round(v)) for v in box)
+        x1, y1, x2, y2 = (int(round(float(v))) for v in box)
         color = class_color(int(cid))
         if polygons is None:
             cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)

@@ -82,7 +82,7 @@ def test_convert_summary_and_refusal_to_overwrite(tmp_path, capsys):
     assert "objects read 64, written 64" in captured.out
     assert "oriented boxes written as their enclosing axis-aligned boxes" in captured.err
     assert _run(["data", "convert", str(DOTA_SAMPLE), "--to", "voc", "--out", str(out)]) == 2
-    assert "not empty" in capsys.readouterr().err
+    assert "already holds files" in capsys.readouterr().err
 
 
 def test_check_json_on_a_clean_dataset(tmp_path):

@@ -67,4 +67,4 @@ def test_axis_aligned_merge_and_errors(tmp_path):
     assert len(merged[0]["detections"]) == 64 and "rbox" not in merged[0]["detections"][0]
     assert not (tmp_path / "merged" / "task1").exists()
     result = CliRunner().invoke(app, ["dota", "split", str(SAMPLE), "--out", str(out)])
-    assert result.exit_code != 0 and "not empty" in str(result.exception)
+    assert result.exit_code != 0 and "already holds files" in str(result.exception)

@@ -41,7 +41,7 @@ def test_export_then_predict_with_onnx_gives_pytorch_detections(capsys, checkpoi
     assert report["parity"][0]["passed"] and report["metadata"]["outputs"] == "decoded"
     predictions = {}
     for weights in (checkpoint, out / "yolox-nano.onnx"):
-        target = tmp_path / weights.suffix[1:]
+        target = tmp_path / f"predicted_{weights.suffix[1:]}"
         code, _, err = run(capsys, "predict", COCO128_IMAGES / "0000000000[0-3]*.jpg", "-w", weights, "--out", target, "--no-draw", "--batch", 3)
         assert code == 0, err
         predictions[weights.suffix] = json.loads((target / "predictions.json").read_text())

@@ -35,7 +35,9 @@ from ..errors import YoloxkitError
 from ..export import PRECISIONS, ExportedDetector, ExportOptions, export_model, load_parity_images
 from ..checkpoints import save_checkpoint
 from ..export.memory import PeakTracker, run_in_fresh_process
-from .common import load_detector, write_json
+from ..files import write_json
+from ..outputs import check_output_file, prepare_output_dir
+from .common import EXIST_OK, load_detector
 from .values import comma_list
 
 FORMATS = ("torch", "onnx", "openvino")
@@ -56,7 +58,8 @@ def benchmark(
     images: str = typer.Option(None, "--images", help="Images to run on (file, folder, glob, video); default COCO128."),
     conf: float = typer.Option(0.25, "--conf", help="Score threshold of the postprocessing."),
     iou: float = typer.Option(None, "--iou", help="NMS IoU threshold (default 0.45; rotated models 0.1, the reference's)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Folder for the exported models (default: a temporary one)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for the exported models: new or empty (default: a temporary one)."),
+    exist_ok: bool = EXIST_OK,
     json_path: Path = typer.Option(None, "--json", help="Also write the results as JSON to this file."),
 ) -> None:
     """Latency (p50/p95), throughput and peak memory per backend and batch size, as a table and optionally JSON."""
@@ -71,6 +74,9 @@ def benchmark(
     sizes = comma_list(batches, "--batch", int)
     if min(sizes) < 1 or warmup < 0 or iters < 1 or (threads is not None and threads < 1):
         raise YoloxkitError("--batch sizes, --iters and --threads must be >= 1 and --warmup >= 0")
+    check_output_file(json_path, [weights, images])
+    if out is not None:
+        prepare_output_dir(out, [weights, images], exist_ok)
     threads = threads or torch.get_num_threads()
     torch.set_num_threads(threads)
     source = load_detector(weights, model, size, "cpu")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
@@ -12,6 +11,14 @@ from ..errors import YoloxkitError
 from ..export import ExportedDetector, is_exported_model
 from ..hub import PRETRAINED
 from ..models import canonical_name
+
+
+#: Options shared by the commands that load a detector or write an output folder.
+WEIGHTS = typer.Option(None, "--weights", "-w", help="Checkpoint file, exported .onnx/.xml model, or a model name for official weights.")
+MODEL = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted).")
+DEVICE = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 or auto.")
+LEGACY = typer.Option(False, "--legacy", help="Old normalised preprocessing for pre-2021-08 weights.")
+EXIST_OK = typer.Option(False, "--exist-ok", help="Write into an output folder that already holds files (its earlier results are replaced).")
 
 
 def load_detector(
@@ -47,7 +54,4 @@ def load_detector(
     raise YoloxkitError(f"weights not found: {weights} (give a checkpoint file or a model name such as yolox-s)")
 
 
-def write_json(path: Path, data: object) -> None:
-    """Write JSON with a trailing newline, creating the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1) + "\n")
+

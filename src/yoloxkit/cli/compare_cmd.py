@@ -10,7 +10,9 @@ from ..evaluation import EvaluationResult, Evaluator, GroundTruth, load_ground_t
 from ..evaluation.bootstrap import BootstrapResult
 from ..evaluation.inference import run_evaluation, run_predictions
 from ..evaluation.report import class_ap_deltas
-from .common import load_detector, write_json
+from ..files import without_nan, write_json
+from ..outputs import dataset_inputs, prepare_output_dir
+from .common import EXIST_OK, load_detector
 from .eval_cmd import BATCH, CONF, DATA, DEVICE, IOU, LEGACY, SIZE, SPLIT, check_thresholds
 
 SUMMARY_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
@@ -29,10 +31,13 @@ def compare(
     legacy: bool = LEGACY,
     samples: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples of the images."),
     seed: int = typer.Option(0, "--seed", help="Seed of the resampling."),
-    out: Path = typer.Option(None, "--out", "-o", help="Folder for compare.json."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for compare.json: new or empty (--exist-ok to reuse one)."),
+    exist_ok: bool = EXIST_OK,
 ) -> None:
     """COCO AP of A and B, per-class deltas, and a paired bootstrap 95 % interval of AP(B) - AP(A)."""
     check_thresholds(conf, iou, batch)
+    if out is not None:
+        prepare_output_dir(out, [*dataset_inputs(data), a, b], exist_ok)
     gt = load_ground_truth(data, split)
     sides = {}
     for name, spec in (("A", a), ("B", b)):
@@ -49,7 +54,7 @@ def compare(
     if out is not None:
         summary = {k: {"A": ra.coco[k], "B": rb.coco[k], "delta": rb.coco[k] - ra.coco[k]} for k in ra.coco}
         report = {"A": a, "B": b, "coco": summary, "bootstrap": boot.to_dict(), "per_class": class_ap_deltas(ra, rb)}
-        write_json(out / "compare.json", report)
+        write_json(out / "compare.json", without_nan(report))
         typer.echo(f"results in {out}")
 
 

@@ -6,7 +6,6 @@ Every command names its dataset the same way (``DATA``: a folder in a detected f
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -16,6 +15,8 @@ import typer
 
 from ..datasets import FORMATS, Dataset, Report, load_dataset, write_dataset
 from ..errors import YoloxkitError
+from ..files import write_json
+from ..outputs import check_output_file, dataset_inputs, prepare_output_dir
 from .values import comma_list
 
 app = typer.Typer(
@@ -30,15 +31,9 @@ FROM_HELP = f"Source format, instead of detecting it ({', '.join(FORMATS)})."
 SHOWN_FINDINGS = 20
 
 
-def _fresh_output(out: Path) -> None:
-    """Outputs go to a new or empty folder: nothing is ever edited in place."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise YoloxkitError(f"output folder {out} exists and is not empty; choose a new one")
-
-
-def _write_json(path: Path, data: object) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1) + "\n")
+def _fresh_output(out: Path, source: str | Path | None, option: str = "--out") -> None:
+    """Outputs go to a new or empty folder outside the source dataset: nothing is ever edited in place."""
+    prepare_output_dir(out, dataset_inputs(source), option=option, flag=None)
 
 
 def _echo_findings(report: Report, limit: int = SHOWN_FINDINGS) -> None:
@@ -84,7 +79,7 @@ def convert(
     """Convert a dataset to another format; images are hard-linked (or copied), never moved."""
     if to not in FORMATS:
         raise YoloxkitError(f"--to must be one of {', '.join(FORMATS)}, got {to!r}")
-    _fresh_output(out)
+    _fresh_output(out, src)
     report = Report()
     dataset = load_dataset(src, report, source_format)
     write_dataset(dataset, to, out, report)
@@ -109,7 +104,8 @@ def check(
     from ..datasets.check import check_dataset, inspect_images
 
     if fix is not None:
-        _fresh_output(fix)
+        _fresh_output(fix, data, "--fix")
+    check_output_file(json_path, dataset_inputs(data))
     report = Report(strict=False)
     dataset = load_dataset(data, report, source_format)
     states = None if skip_images else inspect_images(dataset)
@@ -137,7 +133,7 @@ def check(
             typer.echo(f"  ... and {len(changes) - SHOWN_FINDINGS} more (--json FILE lists all)")
         result["changes"] = changes
     if json_path is not None:
-        _write_json(json_path, result)
+        write_json(json_path, result)
     status = "FAILED" if report.errors else "ok"
     typer.echo(f"check {status}: {len(report.errors)} errors, {len(report.warnings)} warnings")
     if report.errors:
@@ -150,7 +146,7 @@ def split(
     data: str = typer.Argument(..., help=DATA_HELP),
     ratios: str = typer.Option("0.8,0.1,0.1", "--ratios", help="Split ratios, e.g. --ratios 0.8 0.1 0.1 (or 0.8,0.1,0.1)."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same split)."),
-    out: Path = typer.Option(..., "--out", help="Folder for split.yaml."),
+    out: Path = typer.Option(..., "--out", help="New (or empty) folder for split.yaml, outside the dataset."),
     names: str | None = typer.Option(None, "--names", help="Split names, comma-separated (default train,val[,test])."),
     source_format: str | None = typer.Option(None, "--from", help=FROM_HELP),
 ) -> None:
@@ -162,6 +158,7 @@ def split(
     except ValueError:
         raise YoloxkitError(f"--ratios takes numbers, got {' '.join([ratios, *ctx.args])}") from None
     split_list = split_names(values, names.split(",") if names else None)
+    _fresh_output(out, data)
     dataset = load_dataset(data, Report(), source_format)
     make_split(dataset, values, seed, split_list, out)
     result = load_dataset(out / "split.yaml")
@@ -173,13 +170,15 @@ def split(
 @app.command()
 def stats(
     data: str = typer.Argument(..., help=DATA_HELP),
-    out: Path = typer.Option(..., "--out", help="Folder for the plots and samples."),
+    out: Path = typer.Option(..., "--out", help="Folder for the plots and samples: new or empty (--exist-ok to reuse one), outside the dataset."),
+    exist_ok: bool = typer.Option(False, "--exist-ok", help="Write into an output folder that already holds files."),
     samples: int = typer.Option(8, "--samples", help="Sample images to draw with their labels."),
     source_format: str | None = typer.Option(None, "--from", help=FROM_HELP),
 ) -> None:
     """Class histogram, box size/aspect and objects-per-image plots (PNG), and labelled samples."""
     from ..datasets.stats import box_statistics, write_plots, write_samples
 
+    prepare_output_dir(out, dataset_inputs(data), exist_ok)
     dataset = load_dataset(data, Report(), source_format)
     plots = write_plots(dataset, out)
     drawn = write_samples(dataset, out, samples)
@@ -212,7 +211,7 @@ def synth(
         raise YoloxkitError(f"--to must be one of {', '.join(FORMATS)}, got {to!r}")
     sides = tuple(comma_list(object_size, "--object-size", count=2))
     ratios = tuple(comma_list(aspect, "--aspect", count=2)) if aspect else None
-    _fresh_output(out)
+    _fresh_output(out, None)
     report = Report()
     with tempfile.TemporaryDirectory() as folder:
         dataset = synthesize(Path(folder), images, classes, rotated, (size, size), val_fraction, seed, max_objects, sides, ratios)

@@ -19,6 +19,7 @@ from ..detector import Detector
 from ..errors import YoloxkitError
 from ..evaluation import evaluate
 from ..evaluation.report import write_metrics
+from ..outputs import next_free_dir, prepare_output_dir
 from ..data.sources import Source
 from ..train.config import make_train_config
 from ..train.trainer import Trainer
@@ -37,7 +38,7 @@ DEMO_SETTINGS = [
 
 
 def demo(
-    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Output folder (data, run, evaluation, predictions)."),
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Output folder (data, run, evaluation, predictions); when it holds an earlier demo, OUT-2, OUT-3, ... is used."),
     images: int = typer.Option(240, "--images", min=20, help="Synthetic images (a fifth for validation)."),
     classes: int = typer.Option(3, "--classes", min=1, max=32, help="Synthetic classes."),
     epochs: int = typer.Option(30, "--epochs", min=1, help="Training epochs."),
@@ -50,12 +51,14 @@ def demo(
     """Train yolox-nano on a synthetic dataset, evaluate it and draw its predictions (no data needed)."""
     if size % 32:
         raise YoloxkitError(f"--size must be a multiple of 32, got {size}")
-    out.mkdir(parents=True, exist_ok=True)
+    chosen = next_free_dir(out)
+    if chosen != out:
+        typer.echo(f"{out} holds an earlier demo (kept as it is): this demo goes to {chosen}")
+    out = prepare_output_dir(chosen)
     data = out / "data"
     typer.echo(f"== 1/4 synthetic dataset: {images} images of {classes} shape classes -> {data}")
-    if not (data / "annotations").exists():
-        with tempfile.TemporaryDirectory() as scratch:
-            write_dataset(synthesize(Path(scratch), images, classes, size=(size, size)), "coco", data, Report())
+    with tempfile.TemporaryDirectory() as scratch:
+        write_dataset(synthesize(Path(scratch), images, classes, size=(size, size)), "coco", data, Report())
 
     weights = _official_weights() if pretrained else None
     start = "the official COCO yolox-nano weights" if weights else "scratch (random initialisation)"

@@ -14,7 +14,9 @@ from ..dota.task1 import read_task1, write_task1
 from ..errors import YoloxkitError
 from ..evaluation.dota import evaluate_task1, load_dota_ground_truth
 from ..structures import BoxFormat, Detections
-from .common import write_json
+from ..files import without_nan, write_json
+from ..outputs import check_output_file, prepare_output_dir
+from .common import EXIST_OK
 from .values import comma_list
 
 app = typer.Typer(
@@ -39,8 +41,7 @@ def split(
     ext: str = typer.Option(".png", "--ext", help="Patch image file extension."),
 ) -> None:
     """Cut images (and labels) into overlapping patches exactly as MMRotate's split tool."""
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise YoloxkitError(f"output folder {out} exists and is not empty; choose a new one")
+    prepare_output_dir(out, [src], flag=None)
     if not 0.0 <= iof <= 1.0 or not 0.0 <= img_rate <= 1.0:
         raise YoloxkitError(f"--iof and --img-rate must lie in [0, 1], got {iof} and {img_rate}")
     config = SplitConfig(
@@ -99,10 +100,12 @@ def merge(
     iou: float = typer.Option(MERGE_IOU, "--iou", help="Per-class NMS IoU threshold on full images (reference 0.1)."),
     task1: bool = typer.Option(True, "--task1/--no-task1", help="Also write Task1_<class>.txt files into OUT/task1."),
     classes: Path = CLASSES,
+    exist_ok: bool = EXIST_OK,
 ) -> None:
     """Shift patch detections back by their patch offsets and merge them per original image."""
     if not 0.0 <= iou <= 1.0:
         raise YoloxkitError(f"--iou must lie in [0, 1], got {iou}")
+    prepare_output_dir(out, [predictions, classes], exist_ok)
     patches, names = _load(predictions, classes)
     merged = merge_patch_predictions(patches, iou)
     write_json(out / "predictions.json", [detection_record(det) for det in merged])
@@ -118,8 +121,10 @@ def task1(
     out: Path = typer.Option(..., "--out", "-o", help="Folder for the Task1_<class>.txt files."),
     zip_name: str = typer.Option(None, "--zip", help="Also zip the files into OUT/NAME for the DOTA server."),
     classes: Path = CLASSES,
+    exist_ok: bool = EXIST_OK,
 ) -> None:
     """Write DOTA Task1 submission files (one per class, 2-decimal scores and corners)."""
+    prepare_output_dir(out, [predictions, classes], exist_ok)
     results, names = _load(predictions, classes)
     paths = write_task1(results, names, out, zip_name)
     typer.echo(f"{len(paths)} Task1 files, {sum(len(det) for det in results)} detections; results in {out}")
@@ -133,6 +138,7 @@ def evaluate(
     out: Path = typer.Option(None, "--out", "-o", help="Write the metrics to this JSON file."),
 ) -> None:
     """The official DOTA-devkit Task1 metric (VOC07 AP50) and COCO-style AP50 / AP75 / mAP."""
+    check_output_file(out, [task1_dir, labels, classes], "--out")
     names = None
     if classes is not None:
         names = _class_names([], classes)
@@ -140,4 +146,4 @@ def evaluate(
     result = evaluate_task1(gt, read_task1(task1_dir))
     typer.echo(result.summary())
     if out is not None:
-        write_json(out, result.to_dict())
+        write_json(out, without_nan(result.to_dict()))

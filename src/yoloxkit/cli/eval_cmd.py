@@ -15,7 +15,9 @@ from ..evaluation.inference import TEST_CONF, TEST_IOU, run_evaluation, run_pred
 from ..evaluation.plots import write_plots
 from ..evaluation.report import summary_text, write_metrics
 from ..ops import ROTATED_CONF, ROTATED_NMS_IOU
-from .common import load_detector, write_json
+from ..files import without_nan, write_json
+from ..outputs import dataset_inputs, prepare_output_dir
+from .common import EXIST_OK, load_detector
 
 DATA = typer.Option(..., "--data", "-d", help="Dataset: folder, data.yaml, COCO JSON or split.yaml.")
 SPLIT = typer.Option("val", "--split", help="Split to evaluate (a prefix works: val -> val2017).")
@@ -41,11 +43,13 @@ def eval_command(
     at_conf: float = typer.Option(
         0.25, "--at-conf", help="Operating confidence: P/R/F1, confusion matrix, worst images."
     ),
-    out: Path = typer.Option(None, "--out", "-o", help="Folder for metrics.json, per_class.csv, report.md and plots."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for metrics.json, per_class.csv, report.md and plots: new or empty (--exist-ok to reuse one)."),
+    exist_ok: bool = EXIST_OK,
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots (with --out)."),
     worst: int = typer.Option(20, "--worst", help="Worst images to list."),
     gallery: int = typer.Option(0, "--gallery", help="Draw the N worst images into OUT/gallery."),
     legacy: bool = LEGACY,
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first unreadable image (exit 2) instead of leaving it out."),
 ) -> None:
     """Evaluate a checkpoint (--weights) or a COCO results file (--predictions) on a dataset split.
 
@@ -57,6 +61,8 @@ def eval_command(
             "give exactly one of --weights (a checkpoint to run) or --predictions (a COCO results JSON)"
         )
     check_thresholds(TEST_CONF if conf is None else conf, TEST_IOU if iou is None else iou, batch)  # before any loading
+    if out is not None:
+        prepare_output_dir(out, [*dataset_inputs(data), weights, predictions], exist_ok)
     detector = load_detector(weights, model, size, device, legacy) if weights is not None else None
     if detector is not None and detector.rotated:
         evaluate_rotated_command(
@@ -73,7 +79,7 @@ def eval_command(
     gt = load_ground_truth(data, split)
     evaluator = Evaluator(gt, at_conf, max(worst, gallery))
     if detector is not None:
-        result = run_evaluation(evaluator, detector, conf, iou, batch, progress=True)
+        result = run_evaluation(evaluator, detector, conf, iou, batch, progress=True, strict=strict)
     else:
         result = run_predictions(evaluator, predictions)
     typer.echo(summary_text(result))
@@ -90,8 +96,7 @@ def evaluate_rotated_command(detector: Detector, data: str, split: str, conf: fl
     result = evaluate_rotated(detector, data, split, conf, iou, batch, angles=True)
     typer.echo(result.summary())
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "metrics.json", result.to_dict() | {"settings": {"conf": conf, "iou": iou, "split": split}})
+        write_json(out / "metrics.json", without_nan(result.to_dict() | {"settings": {"conf": conf, "iou": iou, "split": split}}))
         typer.echo(f"results in {out}")
 
 

@@ -11,7 +11,8 @@ from ..export import FORMATS, TOLERANCES, ExportOptions, NMSSettings, Tolerance,
 from ..export.metadata import PRECISIONS
 from ..export.parity import DEFAULT_COUNT
 from ..export.quantize import CALIBRATION_COUNT
-from .common import load_detector
+from ..outputs import prepare_output_dir
+from .common import EXIST_OK, load_detector
 
 
 def export(
@@ -33,7 +34,8 @@ def export(
     calib_images: str = typer.Option(None, "--calib-images", help="With int8: calibration images (file, folder, glob or video); default COCO128."),
     calib_count: int = typer.Option(CALIBRATION_COUNT, "--calib-count", help="With int8: number of calibration images."),
     simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Simplify the ONNX graph with onnxslim."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: new or empty (--exist-ok to reuse one)."),
+    exist_ok: bool = EXIST_OK,
     check: bool = typer.Option(True, "--check/--no-check", help="Parity check against PyTorch after export (--no-check skips it)."),
     check_images: str = typer.Option(None, "--check-images", help="Images for the parity check (file, folder, glob or video); default COCO128."),
     check_count: int = typer.Option(DEFAULT_COUNT, "--check-count", help="Number of parity-check images."),
@@ -63,6 +65,7 @@ def export(
         precision=precision,
         simplify=simplify,
     )
+    prepare_output_dir(out, [weights, check_images, calib_images, check_data], exist_ok)
     detector = load_detector(weights, model, size, "cpu", legacy)
     images = load_parity_images(check_images, check_count) if check else None
     calibration = load_parity_images(calib_images, calib_count) if precision == "int8" else None

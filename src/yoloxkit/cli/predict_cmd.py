@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -16,33 +19,66 @@ from ..dota.slicer import SlicedDetector
 from ..errors import YoloxkitError
 from ..structures import Detections
 from ..visualize import draw_detections
-from .common import load_detector, write_json
+from ..files import opencv_path, write_image, write_json, write_text
+from ..outputs import prepare_output_dir
+from .common import DEVICE, EXIST_OK, LEGACY, MODEL, WEIGHTS, load_detector
 
 
 def predict(
     source: str = typer.Argument(..., help="Image file, folder, glob pattern (quote it) or video file."),
-    weights: str = typer.Option(None, "--weights", "-w", help="Checkpoint file, or a model name for official weights."),
-    model: str = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted)."),
+    weights: str = WEIGHTS,
+    model: str = MODEL,
     size: int = typer.Option(None, "--size", help="Input size (multiple of 32); default from checkpoint/model."),
     conf: float = typer.Option(0.25, "--conf", help="Score threshold (objectness x class probability)."),
     iou: float = typer.Option(None, "--iou", help="NMS IoU threshold (default 0.45; rotated models 0.1, the reference's)."),
     batch: int = typer.Option(8, "--batch", help="Images per forward pass."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 or auto."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    device: str = DEVICE,
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: new or empty (--exist-ok to reuse one); never the source's."),
+    exist_ok: bool = EXIST_OK,
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first unreadable image (exit 2) instead of skipping it."),
     class_agnostic: bool = typer.Option(False, "--class-agnostic", help="One NMS over all classes."),
-    save_txt: bool = typer.Option(False, "--save-txt", help="Also write YOLO txt labels (with scores)."),
+    save_txt: bool = typer.Option(False, "--save-txt", help="Also write YOLO txt labels (with scores) into OUT/labels."),
     draw: bool = typer.Option(True, "--draw/--no-draw", help="Write images (or a video) with boxes drawn."),
-    legacy: bool = typer.Option(False, "--legacy", help="Old normalised preprocessing for pre-2021-08 weights."),
+    legacy: bool = LEGACY,
     slice_size: int = typer.Option(None, "--slice", help="Predict large images tile by tile (tile size in pixels), merged back."),
     slice_gap: int = typer.Option(200, "--slice-gap", help="Overlap between tiles with --slice."),
 ) -> None:
-    """Run a detector and write predictions.json, COCO results, optional YOLO txt and drawn images."""
+    """Run a detector and write predictions.json, COCO results, optional YOLO txt and drawn images.
+
+    Unreadable images are reported, skipped and listed in summary.json (``--strict`` stops
+    instead); an interrupted run (Ctrl-C, SIGTERM) still writes the results of the images done.
+    """
     _check_options(conf, iou, batch)
     frames = Source(source)
+    prepare_output_dir(out, frames.inputs, exist_ok, image_folders=frames.folders)
     detector = load_detector(weights, model, size, device, legacy)
     if slice_size:
         detector = SlicedDetector(detector, slice_size, slice_gap, batch_size=batch)
-    run_prediction(detector, frames, out, conf, iou, batch, class_agnostic, save_txt, draw)
+    run_prediction(detector, frames, out, conf, iou, batch, class_agnostic, save_txt, draw, strict)
+
+
+@dataclass
+class PredictionRun:
+    """What a prediction run wrote and met: records, COCO entries, skipped images, counts."""
+
+    records: list[dict] = field(default_factory=list)
+    coco_results: list[dict] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    detections: int = 0
+    dropped_nonfinite: int = 0
+    interrupted: bool = False
+
+    def summary(self, elapsed: float, detector: object) -> dict:
+        """The JSON summary (``summary.json``)."""
+        return {
+            "images": len(self.records),
+            "detections": self.detections,
+            "dropped_nonfinite": self.dropped_nonfinite,
+            "skipped": [{"file": file, "cause": cause} for file, cause in self.skipped],
+            "interrupted": self.interrupted,
+            "seconds": round(elapsed, 3),
+            "detector": str(detector),
+        }
 
 
 def run_prediction(
@@ -55,35 +91,43 @@ def run_prediction(
     class_agnostic: bool = False,
     save_txt: bool = False,
     draw: bool = True,
+    strict: bool = False,
 ) -> list[dict]:
     """Predict on every frame of ``frames``, write all outputs into ``out``, print a summary.
 
+    ``out`` must have been checked by :func:`yoloxkit.outputs.prepare_output_dir`. Boxes in
+    ``predictions.json``, the YOLO txt files and the drawings are finite and clipped to the image;
+    ``predictions_coco.json`` keeps the unclipped boxes (the reference's convention for AP).
     Returns the per-image records written to ``predictions.json``.
     """
     out.mkdir(parents=True, exist_ok=True)
     coco_ids = COCO_CATEGORY_IDS if tuple(detector.class_names) == COCO_CLASSES else None
     writer = _Writer(out, frames, save_txt, draw)
-    records, coco_results = [], []
-    total_detections, started = 0, time.perf_counter()
+    run = PredictionRun()
+    started = time.perf_counter()
     pending: list[Frame] = []
 
     def flush() -> None:
-        nonlocal total_detections
         results = detector.predict_arrays([f.image for f in pending], [f.name for f in pending], conf, iou, class_agnostic)
         for frame, result in zip(pending, results):
-            image_id = len(records)
-            record = result.to_dict()
+            image_id = len(run.records)
+            finite, dropped = result.finite()
+            shown = finite.clipped()
+            record = shown.to_dict()
             record["image_id"] = image_id
-            records.append(record)
-            coco_results.extend(result.to_coco(image_id, coco_ids))
-            total_detections += len(result)
-            writer.write(frame, result)
+            run.records.append(record)
+            run.coco_results.extend(finite.to_coco(image_id, coco_ids))
+            run.detections += len(finite)
+            run.dropped_nonfinite += dropped
+            writer.write(frame, shown)
         pending.clear()
 
+    # One image has nothing to skip to: its error is the answer (exit 2), as with --strict.
+    skipped = None if strict or len(frames.files) == 1 else run.skipped
     # disable=None: no bar when stderr is not a terminal (logs, pipes, tests).
     with tqdm(total=len(frames) or None, unit="img", desc="predict", disable=None) as bar:
         try:
-            for frame in frames:
+            for frame in _reporting_skips(frames.frames(skipped), run.skipped, bar):
                 pending.append(frame)
                 if len(pending) == batch:
                     flush()
@@ -92,19 +136,43 @@ def run_prediction(
                 count = len(pending)
                 flush()
                 bar.update(count)
+        except KeyboardInterrupt:
+            run.interrupted = True
         except BaseException:
             bar.leave = False  # erase the bar so that an error stays the only line on stderr
             raise
         finally:
             writer.close()
     elapsed = time.perf_counter() - started
-    write_json(out / "predictions.json", records)
-    write_json(out / "predictions_coco.json", coco_results)
+    if run.skipped and not run.records and not run.interrupted:
+        raise YoloxkitError(f"none of the {len(run.skipped)} images could be read; the first: {run.skipped[0][1]}")
+    write_json(out / "predictions.json", run.records)
+    write_json(out / "predictions_coco.json", run.coco_results)
+    write_json(out / "summary.json", run.summary(elapsed, detector))
+    if run.interrupted:
+        typer.echo(f"interrupted: results of the {len(run.records)} images done are in {out}", err=True)
+        raise KeyboardInterrupt
+    dropped = f", {run.dropped_nonfinite} non-finite detections dropped" if run.dropped_nonfinite else ""
+    skipped_text = f", {len(run.skipped)} unreadable images skipped (listed in summary.json)" if run.skipped else ""
     typer.echo(
-        f"{len(records)} images, {total_detections} detections, "
-        f"{len(records) / max(elapsed, 1e-9):.2f} images/s ({detector}); results in {out}"
+        f"{len(run.records)} images, {run.detections} detections{dropped}{skipped_text}, "
+        f"{len(run.records) / max(elapsed, 1e-9):.2f} images/s ({detector}); results in {out}"
     )
-    return records
+    return run.records
+
+
+def _reporting_skips(frames: Iterator[Frame], skipped: list[tuple[str, str]], bar: tqdm) -> Iterator[Frame]:
+    """Pass frames through; print one warning line for each image skipped meanwhile."""
+    reported = 0
+    for frame in frames:
+        while reported < len(skipped):
+            tqdm.write(f"warning: skipped: {skipped[reported][1]}", file=sys.stderr)
+            bar.update(1)
+            reported += 1
+        yield frame
+    for _, cause in skipped[reported:]:
+        tqdm.write(f"warning: skipped: {cause}", file=sys.stderr)
+        bar.update(1)
 
 
 def _check_options(conf: float, iou: float | None, batch: int) -> None:
@@ -127,23 +195,19 @@ class _Writer:
     def write(self, frame: Frame, result: Detections) -> None:
         """Write the outputs of one image (or video frame) under ``frame.stem``."""
         if self.save_txt:
-            labels = self.out / "labels" / f"{frame.stem}.txt"
-            labels.parent.mkdir(parents=True, exist_ok=True)
-            labels.write_text("".join(line + "\n" for line in result.to_yolo_lines(with_scores=True)))
+            write_text(self.out / "labels" / f"{frame.stem}.txt", "".join(line + "\n" for line in result.to_yolo_lines(with_scores=True)))
         if not self.draw:
             return
         drawn = draw_detections(frame.image, result)
         if self.video_path is not None:
             if self.video is None:
                 h, w = drawn.shape[:2]
-                self.video = cv2.VideoWriter(str(self.video_path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+                self.video = cv2.VideoWriter(opencv_path(self.video_path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
                 if not self.video.isOpened():
                     raise YoloxkitError(f"cannot write video {self.video_path} (no mp4v encoder in OpenCV?)")
             self.video.write(drawn)
         else:
-            target = self.out / "images" / f"{frame.stem}.jpg"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(target), drawn)
+            write_image(self.out / "images" / f"{frame.stem}.jpg", drawn)
 
     def close(self) -> None:
         """Finish the video file, if one is being written."""

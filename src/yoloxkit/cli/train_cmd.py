@@ -40,6 +40,7 @@ def train(
     device: str = typer.Option(None, "--device", help="auto, cpu, cuda or cuda:N."),
     loggers: list[str] = typer.Option(None, "--logger", help="Extra metric sink: mlflow or wandb (repeatable; csv and tensorboard are on)."),
     out: Path = typer.Option(None, "--out", "-o", help="Run folder (checkpoints, metrics.csv, summary.json, plots)."),
+    exist_ok: bool = typer.Option(False, "--exist-ok", help="Start over in a run folder that already holds a run (its checkpoints and logs are replaced)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out (or --weights' last.pt) exactly where it stopped."),
     config: str = typer.Option(None, "--config", "-c", help="YAML config file, or a built-in recipe: rotated-yolox-s-dota."),
     overrides: list[str] = typer.Option(None, "--set", help="Override any config field: --set optim.grad_clip=10 (repeatable)."),
@@ -81,4 +82,4 @@ def train(
     if print_config:
         typer.echo(dump_yaml(cfg))
         return
-    Trainer(cfg).fit()
+    Trainer(cfg, exist_ok=exist_ok).fit()

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from ..errors import YoloxkitError
+from .imageheader import check_pixel_limit
 
 #: File suffixes treated as images when a folder or glob is scanned.
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -52,27 +53,43 @@ _DECODE_FLAGS = {
 }
 
 
-def decode_image(data: np.ndarray, name: str, reduce: int = 1) -> np.ndarray:
-    """Decode encoded image bytes (uint8 array) to BGR uint8 HxWx3, as ``cv2.imread`` reads files.
+def decode_image(data: np.ndarray | bytes, name: str, reduce: int = 1, max_pixels: int | None = None) -> np.ndarray:
+    """Decode encoded image bytes to BGR uint8 HxWx3, as ``cv2.imread`` reads files.
 
     Same conversions as the reference's ``cv2.imread``: the EXIF orientation of JPEGs is
     applied, greyscale is replicated to 3 channels, alpha is dropped and 16-bit samples are
     reduced to 8 bits by OpenCV's documented rules. ``reduce`` = 2, 4 or 8 decodes at that
-    fraction of the size (JPEG: by libjpeg, much faster for very large images).
+    fraction of the size (JPEG: by libjpeg, much faster for very large images). An image
+    whose header claims more pixels than the limit (:mod:`yoloxkit.data.imageheader`) is
+    refused before decoding; every failure is a one-line YoloxkitError naming ``name``.
     """
-    if data.size == 0:
+    buffer = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
+    if buffer.size == 0:
         raise YoloxkitError(f"image file is empty: {name}")
-    image = cv2.imdecode(data, _DECODE_FLAGS[reduce])
+    check_pixel_limit(buffer[:65536].tobytes(), name, max_pixels)
+    try:
+        image = cv2.imdecode(buffer, _DECODE_FLAGS[reduce])
+    except cv2.error as exc:
+        cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else "OpenCV error"
+        raise YoloxkitError(f"cannot decode image {name}: {cause}") from None
     if image is None:
         raise YoloxkitError(f"cannot decode image (corrupt or unsupported format): {name}")
     return image
 
 
 def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as BGR uint8 HxWx3 (see :func:`decode_image`); errors name the file."""
+    """Read an image file as BGR uint8 HxWx3 (see :func:`decode_image`); errors name the file.
+
+    The file is read with Python's file functions (any file name works, also bytes that are
+    not UTF-8) and decoded in memory.
+    """
     path = Path(path)
     if not path.exists():
         raise YoloxkitError(f"image not found: {path}")
     if path.is_dir():
         raise YoloxkitError(f"expected an image file, got a folder: {path}")
-    return decode_image(np.fromfile(str(path), dtype=np.uint8), str(path))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise YoloxkitError(f"cannot read image {path}: {exc.strerror or exc}") from None
+    return decode_image(data, str(path))

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from ..errors import YoloxkitError
+from ..files import opencv_path
 from .images import IMAGE_SUFFIXES, read_image
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
@@ -76,7 +77,7 @@ class Source:
     def __len__(self) -> int:
         if self.video is None:
             return len(self.files)
-        capture = cv2.VideoCapture(str(self.video))
+        capture = cv2.VideoCapture(opencv_path(self.video))
         count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         capture.release()
         return max(count, 0)
@@ -86,17 +87,40 @@ class Source:
         """Frame rate of a video source (25 when unknown)."""
         if self.video is None:
             return 0.0
-        capture = cv2.VideoCapture(str(self.video))
+        capture = cv2.VideoCapture(opencv_path(self.video))
         fps = capture.get(cv2.CAP_PROP_FPS)
         capture.release()
         return fps if fps and fps > 0 else 25.0
 
+    @property
+    def inputs(self) -> list[Path]:
+        """The files read: outputs must never be written over them."""
+        return [self.video] if self.video is not None else list(self.files)
+
+    @property
+    def folders(self) -> list[Path]:
+        """A folder SOURCE (read recursively): outputs must not be written inside it."""
+        path = Path(self.spec)
+        return [path] if self.video is None and path.is_dir() else []
+
     def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    def frames(self, skipped: list[tuple[str, str]] | None = None) -> Iterator[Frame]:
+        """The frames in order. An unreadable image raises a YoloxkitError naming it, unless
+        ``skipped`` is given: then ``(file, cause)`` is appended to it and the image passed over."""
         if self.video is None:
             for path, stem in zip(self.files, output_stems(self.files)):
-                yield Frame(str(path), read_image(path), stem=stem)
+                try:
+                    image = read_image(path)
+                except YoloxkitError as exc:
+                    if skipped is None:
+                        raise
+                    skipped.append((str(path), str(exc)))
+                    continue
+                yield Frame(str(path), image, stem=stem)
             return
-        capture = cv2.VideoCapture(str(self.video))
+        capture = cv2.VideoCapture(opencv_path(self.video))
         if not capture.isOpened():
             raise YoloxkitError(f"cannot open video {self.video}")
         index = 0

@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+from .. import files
 from ..errors import YoloxkitError
 
 
@@ -60,6 +61,5 @@ def link_or_copy(source: Path, target: Path) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write a text file, creating its folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    """Write a UTF-8 text file atomically, creating its folder."""
+    files.write_text(path, text)

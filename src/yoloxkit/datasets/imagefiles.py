@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..data.imageheader import ImageTooLargeError, check_pixel_limit
 from ..data.images import IMAGE_SUFFIXES, decode_image
 from ..errors import YoloxkitError
 
@@ -24,12 +27,19 @@ def image_size(path: Path) -> tuple[int, int]:
     if not path.is_file():
         raise YoloxkitError(f"image not found: {path}")
     try:
-        with Image.open(path) as image:
-            width, height = int(image.width), int(image.height)
-            rotated = image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
+        with path.open("rb") as handle:
+            check_pixel_limit(handle.read(65536), str(path))
+        with warnings.catch_warnings():
+            # Our own pixel limit (above) decides, not Pillow's bomb check (179 M pixels).
+            warnings.simplefilter("ignore")  # Pillow warns about odd EXIF data too: the header is all we need
+            with Image.open(path) as image:
+                width, height = int(image.width), int(image.height)
+                rotated = image.getexif().get(_EXIF_ORIENTATION, 1) in (5, 6, 7, 8)
         return (height, width) if rotated else (width, height)
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise YoloxkitError(f"{path}: cannot read the image header ({exc})") from None
+    except Image.DecompressionBombError as exc:
+        raise YoloxkitError(f"{path}: image too large ({exc})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, struct.error, EOFError) as exc:
+        raise YoloxkitError(f"{path}: cannot read the image header ({type(exc).__name__}: {exc})") from None
 
 
 def find_image(folder: Path, stem: str) -> Path | None:
@@ -67,7 +77,9 @@ def inspect_image(path: Path) -> tuple[tuple[int, int] | None, str | None, str |
     if not data:
         return None, "empty file", digest
     try:
-        image = decode_image(np.frombuffer(data, dtype=np.uint8), str(path))
+        image = decode_image(data, str(path))
+    except ImageTooLargeError as exc:
+        return None, exc.reason, digest
     except YoloxkitError:
         return None, "cannot decode (corrupt or unsupported format)", digest
     height, width = image.shape[:2]

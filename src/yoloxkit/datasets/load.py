@@ -104,12 +104,16 @@ def _read_coco_all(path: Path, report: Report) -> Dataset:
     if not files:
         raise YoloxkitError(f"{path}: no COCO JSON files (annotations/*.json)")
     parts = [read_coco(f, report) for f in files]
-    first = parts[0]
-    for other, file in zip(parts[1:], files[1:]):
+    # A file that could not be parsed (reported as such by ``data check``) is not compared with
+    # the others: its empty category list would hide the real cause behind "categories differ".
+    broken = {f.file for f in report.findings if f.kind == "parse"}
+    readable = [(part, file) for part, file in zip(parts, files) if str(file) not in broken] or [(parts[0], files[0])]
+    first, first_file = readable[0]
+    for other, file in readable[1:]:
         if [(c.id, c.name) for c in other.categories] != [(c.id, c.name) for c in first.categories]:
-            raise YoloxkitError(f"{file}: categories differ from those of {files[0]}")
+            raise YoloxkitError(f"{file}: categories differ from those of {first_file}")
         if other.box_format != first.box_format:
-            raise YoloxkitError(f"{file}: box format {other.box_format.value} differs from {files[0]}")
+            raise YoloxkitError(f"{file}: box format {other.box_format.value} differs from {first_file}")
     splits = {name: split for part in parts for name, split in part.splits.items()}
     return Dataset(first.categories, splits, first.box_format, "coco", str(path))
 

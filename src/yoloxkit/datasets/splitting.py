@@ -32,8 +32,9 @@ def split_names(ratios: list[float], names: list[str] | None) -> list[str]:
         names = DEFAULT_NAMES[len(ratios)]
     if len(names) != len(ratios) or len(set(names)) != len(names):
         raise YoloxkitError(f"need {len(ratios)} distinct split names, got {names}")
-    if any(r < 0 for r in ratios) or sum(ratios) <= 0:
-        raise YoloxkitError(f"ratios must be non-negative and not all zero, got {ratios}")
+    if any(r < 0 for r in ratios) or abs(sum(ratios) - 1.0) > 1e-6:
+        given = " ".join(f"{r:g}" for r in ratios)
+        raise YoloxkitError(f"split ratios must be non-negative and sum to 1, got {given} (sum {sum(ratios):g})")
     return names
 
 

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from ..data.images import read_image
+from ..errors import YoloxkitError
+from ..files import write_figure, write_image
 from ..structures.boxes import BoxFormat, convert
 from .model import Dataset, ImageRecord
+
+logger = logging.getLogger(__name__)
 
 _PALETTE = [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72),
             (23, 204, 146), (134, 219, 61), (211, 188, 0), (255, 115, 100), (236, 24, 0), (255, 56, 132)]  # fmt: skip
@@ -50,8 +55,8 @@ def write_plots(dataset: Dataset, out: Path) -> list[Path]:
     finite_aspects = stats["aspect"][np.isfinite(stats["aspect"]) & (stats["aspect"] > 0)]
     plots = [
         ("class_histogram.png", "objects per class", lambda ax: ax.bar(list(counts), list(counts.values()))),
-        ("box_sizes.png", "box size sqrt(area) [px]", lambda ax: ax.hist(stats["size"], bins=50)),
-        ("box_aspects.png", "log2(width / height)", lambda ax: ax.hist(np.log2(finite_aspects), bins=50)),
+        ("box_sizes.png", "box size sqrt(area) [px]", lambda ax: ax.hist(stats["size"], bins=_bins(stats["size"]))),
+        ("box_aspects.png", "log2(width / height)", lambda ax: ax.hist(np.log2(finite_aspects), bins=_bins(np.log2(finite_aspects)))),
         ("objects_per_image.png", "objects per image", lambda ax: ax.hist(stats["objects_per_image"], bins=max(int(stats["objects_per_image"].max(initial=0)) + 1, 1))),
     ]
     written = []
@@ -62,10 +67,15 @@ def write_plots(dataset: Dataset, out: Path) -> list[Path]:
         if "class" in file_name:
             ax.tick_params(axis="x", labelrotation=90)
         fig.tight_layout()
-        fig.savefig(out / file_name, dpi=100)
+        write_figure(out / file_name, fig, dpi=100)
         plt.close(fig)
         written.append(out / file_name)
     return written
+
+
+def _bins(values: np.ndarray, most: int = 50) -> int:
+    """Histogram bins: ``most``, fewer for few distinct values (all boxes of one size make one bin)."""
+    return int(min(most, max(len(np.unique(values)), 1)))
 
 
 def draw_labels(image: np.ndarray, record: ImageRecord, names: dict[int, str]) -> np.ndarray:
@@ -92,7 +102,11 @@ def write_samples(dataset: Dataset, out: Path, count: int, seed: int = 0) -> lis
     for index in sorted(rng.choice(len(pairs), size=min(count, len(pairs)), replace=False).tolist()):
         split, record = pairs[index]
         target = out / "samples" / f"{split.name}_{Path(record.file_name).stem}.jpg"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        cv2.imwrite(str(target), draw_labels(read_image(split.path(record)), record, dataset.names))
+        try:
+            image = read_image(split.path(record))
+        except YoloxkitError as exc:  # one bad image does not stop the statistics
+            logger.warning("warning: sample not drawn: %s", exc)
+            continue
+        write_image(target, draw_labels(image, record, dataset.names))
         written.append(target)
     return written

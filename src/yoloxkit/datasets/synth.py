@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import YoloxkitError
+from ..files import write_image
 from ..structures.boxes import BoxFormat, convert
 from .categories import from_names
 from .model import Annotations, Dataset, ImageRecord, Split
@@ -115,7 +116,7 @@ def synthesize(
     for i in tqdm(range(images), desc="rendering", unit="img", disable=None):
         image, boxes, labels = render(rng, size, classes, rotated, max_objects, object_size, aspect)
         file_name = f"synth_{i:06d}.png"
-        cv2.imwrite(str(folder / file_name), image)
+        write_image(folder / file_name, image)
         annotations = Annotations.from_lists(box_format, boxes, [k + 1 for k in labels])
         records.append(ImageRecord(file_name, size[1], size[0], annotations, i + 1))
     n_val = int(round(images * val_fraction))

@@ -59,6 +59,20 @@ class Evaluator:
         """Add COCO results entries (``image_id``, ``category_id``, ``bbox`` x/y/w/h, ``score``)."""
         self._add(from_results(results, self.gt, name))
 
+    def drop_images(self, indices: Sequence[int]) -> None:
+        """Leave the images at ``indices`` (e.g. unreadable files) out of the evaluation entirely:
+        their objects and any predictions added for them."""
+        if not len(indices):
+            return
+        self.gt, mapping = self.gt.without_images(np.asarray(indices, dtype=np.int64))
+        parts = []
+        for part in self._parts:
+            new = mapping[part.image]
+            keep = new >= 0
+            parts.append(PredictionArrays(new[keep], part.category[keep], part.xywh[keep], part.score[keep]))
+        self._parts = parts
+        self._matches = None
+
     def _add(self, part: PredictionArrays) -> None:
         self._parts.append(part)
         self._matches = None

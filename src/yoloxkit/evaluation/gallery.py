@@ -7,6 +7,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..files import write_image
+
 from ..data.images import read_image
 from ..errors import YoloxkitError
 from ..structures.boxes import BoxFormat, convert
@@ -29,7 +31,7 @@ def write_gallery(result: EvaluationResult, out: Path, count: int) -> list[Path]
         canvas = read_image(Path(gt.root) / gt.file_names[image])
         _draw_image(canvas, result, image)
         target = out / f"{rank:02d}_{Path(gt.file_names[image]).stem}.jpg"
-        cv2.imwrite(str(target), canvas)
+        write_image(target, canvas)
         written.append(target)
     return written
 

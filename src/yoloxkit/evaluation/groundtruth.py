@@ -64,6 +64,31 @@ class GroundTruth:
         """Class indices of COCO category ids; -1 for unknown ids."""
         return _lookup(self.category_ids, np.asarray(category_ids))
 
+    def without_images(self, drop: np.ndarray | list[int]) -> tuple[GroundTruth, np.ndarray]:
+        """This ground truth without the images at indices ``drop`` (and their objects).
+
+        Returns it with the map from old to new image indices (-1 for dropped images).
+        """
+        keep = np.ones(self.num_images, dtype=bool)
+        keep[np.asarray(drop, dtype=np.int64)] = False
+        mapping = np.full(self.num_images, -1, dtype=np.int64)
+        mapping[keep] = np.arange(int(keep.sum()))
+        objects = keep[self.image]
+        reduced = GroundTruth(
+            categories=self.categories,
+            image_ids=self.image_ids[keep],
+            file_names=[name for name, k in zip(self.file_names, keep) if k],
+            sizes=self.sizes[keep],
+            root=self.root,
+            image=mapping[self.image[objects]],
+            category=self.category[objects],
+            xywh=self.xywh[objects],
+            area=self.area[objects],
+            crowd=self.crowd[objects],
+            difficult=self.difficult[objects],
+        )
+        return reduced, mapping
+
     @classmethod
     def from_dataset(cls, dataset: Dataset, split: str | Split) -> GroundTruth:
         """The ground truth of ``split`` (a name, see :func:`resolve_split`, or a Split of ``dataset``)."""

@@ -11,6 +11,7 @@ out when there are others. On CUDA the device is synchronised around each stage 
 from __future__ import annotations
 
 import resource
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -59,11 +60,15 @@ def predict_into(
     batch_size: int = 8,
     progress: bool = True,
     transform: Callable[[list[Detections]], list[Detections]] | None = None,
+    strict: bool = False,
 ) -> dict:
     """Predict every image of the evaluator's split into it; return the speed and memory figures.
 
     ``transform`` edits each batch's detections before they are counted (e.g. the trainer maps
-    the classes of a model that predicts more classes than the dataset has).
+    the classes of a model that predicts more classes than the dataset has). An unreadable image
+    is reported on stderr and left out of the evaluation (its objects too), and listed under
+    ``skipped`` in the returned figures; ``strict`` stops at it instead. Detections with
+    non-finite boxes or scores are dropped and counted (``dropped_nonfinite``).
     """
     gt = evaluator.gt
     if gt.root is None:
@@ -72,30 +77,55 @@ def predict_into(
     cuda = detector.device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats(detector.device)
-    totals, timed = dict.fromkeys(STAGES, 0.0), 0
+    totals, timed, dropped = dict.fromkeys(STAGES, 0.0), 0, 0
+    skipped: list[tuple[int, str]] = []
     batches = [list(range(i, min(i + batch_size, len(paths)))) for i in range(0, len(paths), batch_size)]
     with tqdm(total=len(paths), unit="img", desc="eval", disable=None if progress else True) as bar:
         for n, (batch, images) in enumerate(_read_ahead(paths, batches)):
+            bar.update(len(batch))
+            for index, image in zip(batch, images):
+                if isinstance(image, YoloxkitError):
+                    if strict:
+                        raise image
+                    tqdm.write(f"warning: skipped (left out of the evaluation): {image}", file=sys.stderr)
+                    skipped.append((index, str(image)))
+            readable = [(i, image) for i, image in zip(batch, images) if not isinstance(image, YoloxkitError)]
+            if not readable:
+                continue
+            batch, images = [i for i, _ in readable], [image for _, image in readable]
             detections, seconds = _predict_timed(detector, images, [str(paths[i]) for i in batch], conf, iou, cuda)
+            cleaned = [d.finite() for d in detections]
+            dropped += sum(count for _, count in cleaned)
+            detections = [d for d, _ in cleaned]
             evaluator.update(gt.image_ids[batch].tolist(), transform(detections) if transform else detections)
             if n > 0 or len(batches) == 1:  # the first batch warms up
                 totals = {k: totals[k] + v for k, v in zip(STAGES, seconds)}
                 timed += len(batch)
-            bar.update(len(batch))
+    if skipped:
+        evaluator.drop_images([index for index, _ in skipped])
     speed = {f"{k}_ms": 1000 * v / max(timed, 1) for k, v in totals.items()}
     speed["total_ms"] = sum(speed.values())
     peak, kind = _peak_memory(detector.device)
     run = {"images_timed": timed, "batch": batch_size, "device": str(detector.device)}
-    return speed | run | {"peak_memory_mb": peak, "memory": kind}
+    problems = {"skipped": [{"file": str(paths[i]), "cause": cause} for i, cause in skipped], "dropped_nonfinite": dropped}
+    return speed | run | {"peak_memory_mb": peak, "memory": kind} | problems
 
 
-def _read_ahead(paths: list[Path], batches: list[list[int]]) -> Iterator[tuple[list[int], list[np.ndarray]]]:
-    """Each batch with its decoded images; the next batch is read in threads meanwhile."""
+def _read_or_error(path: Path) -> np.ndarray | YoloxkitError:
+    """The decoded image, or the one-line error that says why it cannot be read."""
+    try:
+        return read_image(path)
+    except YoloxkitError as exc:
+        return exc
+
+
+def _read_ahead(paths: list[Path], batches: list[list[int]]) -> Iterator[tuple[list[int], list[np.ndarray | YoloxkitError]]]:
+    """Each batch with its decoded images (or their errors); the next batch is read in threads meanwhile."""
     with ThreadPoolExecutor(max_workers=4) as pool:
-        pending = [pool.submit(read_image, paths[i]) for i in batches[0]] if batches else []
+        pending = [pool.submit(_read_or_error, paths[i]) for i in batches[0]] if batches else []
         for n, batch in enumerate(batches):
             images = [f.result() for f in pending]
-            pending = [pool.submit(read_image, paths[i]) for i in batches[n + 1]] if n + 1 < len(batches) else []
+            pending = [pool.submit(_read_or_error, paths[i]) for i in batches[n + 1]] if n + 1 < len(batches) else []
             yield batch, images
 
 
@@ -152,11 +182,19 @@ def evaluate(
 
 
 def run_evaluation(
-    evaluator: Evaluator, detector: Detector, conf: float, iou: float, batch_size: int, progress: bool
+    evaluator: Evaluator, detector: Detector, conf: float, iou: float, batch_size: int, progress: bool, strict: bool = False
 ) -> EvaluationResult:
-    """Predict the evaluator's split with ``detector`` and compute everything, speed included."""
+    """Predict the evaluator's split with ``detector`` and compute everything, speed included.
+
+    Unreadable images are left out and listed (``result.speed["skipped"]``, a warning); ``strict``
+    stops at the first one instead.
+    """
     notes = check_classes(detector, evaluator.gt)
-    speed = predict_into(evaluator, detector, conf, iou, batch_size, progress)
+    speed = predict_into(evaluator, detector, conf, iou, batch_size, progress, strict=strict)
+    if speed["skipped"]:
+        notes.append(f"{len(speed['skipped'])} unreadable images left out of the evaluation: " + ", ".join(s["file"] for s in speed["skipped"][:5]))
+    if speed["dropped_nonfinite"]:
+        notes.append(f"{speed['dropped_nonfinite']} detections with non-finite boxes or scores dropped")
     result = evaluator.compute()
     result.speed = speed
     result.settings |= {

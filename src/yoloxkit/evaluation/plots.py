@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import write_figure
+
 from .confusion import normalize_rows
 from .matching import AREA_RANGES, RECALL_THRESHOLDS
 from .result import EvaluationResult
@@ -27,7 +29,7 @@ def write_plots(result: EvaluationResult, out: Path) -> list[Path]:
     paths = []
     for name, draw in zip(PLOTS, (_pr_curves, _prf_vs_conf, _confusion, _ap_by_size, _errors)):
         fig = draw(plt, result)
-        fig.savefig(out / name, dpi=120, bbox_inches="tight")
+        write_figure(out / name, fig, dpi=120, bbox_inches="tight")
         plt.close(fig)
         paths.append(out / name)
     return paths

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
-import json
+import io
 from pathlib import Path
+
+from ..files import without_nan, write_json, write_text
 
 from .cocometrics import STATS
 from .confusion import normalize_rows
@@ -83,14 +85,15 @@ def summary_text(result: EvaluationResult) -> str:
 
 def write_metrics(result: EvaluationResult, out: Path) -> None:
     """Write ``metrics.json``, ``per_class.csv`` and ``report.md`` into ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    data = result.to_dict()
-    (out / "metrics.json").write_text(json.dumps(data, indent=1) + "\n")
-    with (out / "per_class.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CLASS_COLUMNS)
-        writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in data["per_class"])
-    (out / "report.md").write_text(report_markdown(result, data))
+    raw = result.to_dict()
+    data = without_nan(raw)
+    write_json(out / "metrics.json", data)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CLASS_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in data["per_class"])
+    write_text(out / "per_class.csv", buffer.getvalue())
+    write_text(out / "report.md", report_markdown(result, raw))
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import YoloxkitError
+from ..files import native_stderr_silenced
 from .deps import require
 from .metadata import ExportMetadata
 from .onnx_export import read_onnx_metadata
@@ -109,7 +110,8 @@ class OpenVINOBackend(Backend):
         ov = require("openvino")
         threads = threads or default_threads()
         core = ov.Core()
-        model = core.read_model(str(path))
+        with native_stderr_silenced():  # a broken IR makes every frontend log its own parse error
+            model = core.read_model(str(path))
         super().__init__(path, read_openvino_metadata(model, str(path)), threads)
         config = {
             "PERFORMANCE_HINT": "LATENCY",
@@ -144,7 +146,14 @@ def open_backend(path: str | Path, threads: int | None = None) -> Backend:
     if threads is not None and threads < 1:
         raise YoloxkitError(f"threads must be >= 1, got {threads}")
     backend = OnnxRuntimeBackend if kind == "onnxruntime" else OpenVINOBackend
-    return backend(path, threads)
+    try:
+        return backend(path, threads)
+    except YoloxkitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - protobuf, ONNX Runtime and OpenVINO fail in their own types
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip() and not line.strip().startswith("Exception from")]
+        cause = lines[0] if lines else type(exc).__name__
+        raise YoloxkitError(f"cannot open the exported model {path}: corrupt or not a yoloxkit export ({cause[:200]})") from None
 
 
 def is_exported_model(path: str | Path) -> bool:

@@ -18,6 +18,7 @@ import torch
 from ..data.preprocess import PreprocessContract
 from ..detector import Detector
 from ..errors import YoloxkitError
+from ..files import write_bytes
 from .deps import require
 from .graph import ExportModule
 from .metadata import PRECISIONS, ExportMetadata
@@ -120,9 +121,7 @@ def export_onnx(detector: Detector, path: str | Path, options: ExportOptions = E
     model.producer_name = "yoloxkit"
     model.producer_version = metadata.yoloxkit_version
     onnx.checker.check_model(model)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
+    write_bytes(path, model.SerializeToString())
     return metadata
 
 

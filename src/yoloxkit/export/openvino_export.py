@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 from ..errors import YoloxkitError
+from ..files import write_error
 from .deps import require
 from .metadata import ExportMetadata
 from .onnx_export import read_onnx_metadata
@@ -34,7 +37,18 @@ def export_openvino(onnx_path: str | Path, xml_path: str | Path, precision: str 
         model.set_rt_info(value, [RT_INFO_SECTION, key])
     xml_path = Path(xml_path)
     xml_path.parent.mkdir(parents=True, exist_ok=True)
-    ov.save_model(model, str(xml_path), compress_to_fp16=precision == "fp16")
+    # Written into a temporary folder beside the target, then both files renamed: a kill or a
+    # full disk never leaves a half-written IR (the .bin is renamed before the .xml that names it).
+    with tempfile.TemporaryDirectory(prefix=f".{xml_path.stem}.", suffix=".part", dir=xml_path.parent) as tmp:
+        staged = Path(tmp) / xml_path.name
+        try:
+            ov.save_model(model, str(staged), compress_to_fp16=precision == "fp16")
+            os.replace(staged.with_suffix(".bin"), xml_path.with_suffix(".bin"))
+            os.replace(staged, xml_path)
+        except OSError as exc:
+            raise write_error(xml_path, exc) from None
+        except RuntimeError as exc:  # OpenVINO reports its own write failures as RuntimeError
+            raise YoloxkitError(f"cannot write {xml_path}: {str(exc).strip().splitlines()[-1]}") from None
     return ExportMetadata.from_strings(entries, str(xml_path))
 
 

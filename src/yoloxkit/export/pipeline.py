@@ -9,7 +9,6 @@ converted from the INT8 file). bf16 and int8 exports with the check on need a la
 
 from __future__ import annotations
 
-import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ import numpy as np
 
 from ..detector import Detector
 from ..errors import YoloxkitError
+from ..files import without_nan, write_json
 from .accuracy import MapComparison, compare_map
 from .backends import open_backend
 from .metadata import ExportMetadata
@@ -124,7 +124,7 @@ def export_model(
     else:
         log("parity check skipped (--no-check): the exported model was NOT compared with PyTorch")
     result.seconds = time.perf_counter() - started
-    (out_dir / "export.json").write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+    write_json(out_dir / "export.json", without_nan(result.to_dict()))
     failures = result.failures()
     if failures:
         for path in files:

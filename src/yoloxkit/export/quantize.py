@@ -24,6 +24,7 @@ import numpy as np
 
 from ..data.preprocess import PreprocessContract, preprocess_batch
 from ..errors import YoloxkitError
+from ..files import write_bytes
 from .deps import require
 from .metadata import ExportMetadata
 
@@ -114,5 +115,5 @@ def quantize_onnx(
         root.setLevel(level)
     result = replace(metadata, precision="int8")
     write_metadata(quantized, result)
-    onnx.save(quantized, str(int8_path))
+    write_bytes(int8_path, quantized.SerializeToString())
     return result

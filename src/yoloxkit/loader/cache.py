@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -26,9 +27,12 @@ import psutil
 from tqdm import tqdm
 
 from ..errors import YoloxkitError
+from ..files import write_json
 from .badimages import BadImageLog
 from .decode import BadImageError, decode_fitted
 from .records import TrainRecords
+
+logger = logging.getLogger(__name__)
 
 CacheMode = Literal["none", "ram", "disk"]
 GIB = 1 << 30
@@ -162,8 +166,8 @@ def _ram_store(records: TrainRecords, offsets: np.ndarray, skip_bad: bool, log: 
 def _disk_store(records: TrainRecords, offsets: np.ndarray, folder: Path, skip_bad: bool, log: BadImageLog, reduce: bool) -> CachedStore:
     key = _disk_key(records, reduce)
     data_file, index_file = folder / f"{key}.bin", folder / f"{key}.json"
-    if index_file.is_file() and data_file.is_file():
-        bad = {int(i): reason for i, reason in json.loads(index_file.read_text())["bad"].items()}
+    bad = _read_disk_index(index_file, data_file, len(records), int(offsets[-1]))
+    if bad is not None:
         if bad and not skip_bad:
             first = min(bad)
             raise BadImageError(records.paths[first], bad[first])
@@ -184,8 +188,30 @@ def _disk_store(records: TrainRecords, offsets: np.ndarray, folder: Path, skip_b
         raise
     del buffer
     partial.replace(data_file)
-    index_file.write_text(json.dumps({"images": len(records), "bytes": int(offsets[-1]), "bad": bad}))
+    write_json(index_file, {"images": len(records), "bytes": int(offsets[-1]), "bad": bad}, indent=None)
     return CachedStore(records, offsets, bad, file=data_file)
+
+
+def _read_disk_index(index_file: Path, data_file: Path, images: int, nbytes: int) -> dict[int, str] | None:
+    """The bad-image list of a complete disk cache; None when there is none or it is damaged.
+
+    A damaged cache (index not JSON or cut short, counts that do not match, a data file of the
+    wrong length) is reported with a warning and removed, so that it is rebuilt.
+    """
+    if not index_file.exists() and not data_file.exists():
+        return None
+    try:
+        index = json.loads(index_file.read_text())
+        if index["images"] != images or index["bytes"] != nbytes:
+            raise ValueError(f"it holds {index['images']} images / {index['bytes']} bytes, expected {images} / {nbytes}")
+        if data_file.stat().st_size != nbytes:
+            raise ValueError(f"{data_file.name} has {data_file.stat().st_size} bytes, expected {nbytes}")
+        return {int(i): str(reason) for i, reason in index["bad"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        logger.warning("disk cache %s is damaged (%s); rebuilding it", data_file, exc)
+        index_file.unlink(missing_ok=True)
+        data_file.unlink(missing_ok=True)
+        return None
 
 
 def build_store(records: TrainRecords, mode: CacheMode, log: BadImageLog, skip_bad: bool = False,

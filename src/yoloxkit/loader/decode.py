@@ -17,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..data.imageheader import ImageTooLargeError
 from ..data.images import decode_image
 from ..datasets.imagefiles import is_truncated
 from ..errors import YoloxkitError
@@ -47,7 +48,7 @@ def reduction(size: tuple[int, int], fitted: tuple[int, int], suffix: str) -> in
 def decode_fitted(path: str, size: tuple[int, int], fitted: tuple[int, int], reduce: bool = True) -> np.ndarray:
     """Image ``path`` (annotated ``size`` (h, w)) as BGR uint8 resized to ``fitted`` (h, w)."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)
+        data = np.frombuffer(Path(path).read_bytes(), dtype=np.uint8)
     except OSError as exc:
         raise BadImageError(path, f"cannot read ({exc.strerror or exc})") from None
     suffix = Path(path).suffix.lower()
@@ -58,6 +59,8 @@ def decode_fitted(path: str, size: tuple[int, int], fitted: tuple[int, int], red
     factor = reduction(size, fitted, suffix) if reduce else 1
     try:
         image = decode_image(data, path, reduce=factor)
+    except ImageTooLargeError as exc:
+        raise BadImageError(path, exc.reason) from None
     except YoloxkitError:
         raise BadImageError(path, "cannot decode (corrupt or unsupported format)") from None
     expected = (math.ceil(size[0] / factor), math.ceil(size[1] / factor))

@@ -10,7 +10,8 @@ Routes:
 
 Errors are 4xx with a one-line ``detail``: 400 empty body, undecodable image or bad multipart
 form; 413 a body over ``max_bytes`` (refused from ``Content-Length`` before reading, and counted
-while reading when the client streams without one); 415 another content type; 422 an
+while reading when the client streams without one) or an image whose header claims more than
+``max_pixels`` pixels (refused before decoding: a 0.7 MB PNG can decode to 16000 x 16000); 415 another content type; 422 an
 invalid query parameter.
 
 FastAPI is imported when :func:`create_app` is called, so ``import yoloxkit`` works without the
@@ -23,6 +24,7 @@ import threading
 import numpy as np
 
 from .. import __version__
+from ..data.imageheader import check_pixel_limit
 from ..data.images import decode_image
 from ..detector import Detector
 from ..errors import YoloxkitError
@@ -30,6 +32,8 @@ from ..export.deps import require
 
 #: Default request size limit.
 DEFAULT_MAX_BYTES = 20 * 2**20
+#: Default limit on an image's decoded pixels (2**26, ~67 M: 192 MB as BGR uint8).
+DEFAULT_SERVE_MAX_PIXELS = 1 << 26
 #: Content types accepted as a raw image body (besides ``image/*``).
 RAW_TYPES = ("application/octet-stream", "")
 
@@ -52,6 +56,7 @@ def create_app(
     detector: Detector,
     max_bytes: int = DEFAULT_MAX_BYTES,
     conf: float = 0.25,
+    max_pixels: int = DEFAULT_SERVE_MAX_PIXELS,
     iou: float | None = None,
 ):
     """A FastAPI app serving ``detector``; ``conf`` / ``iou`` are the defaults of ``POST /predict``.
@@ -71,8 +76,8 @@ def create_app(
     from fastapi.responses import JSONResponse
     from starlette.datastructures import UploadFile
 
-    if max_bytes < 1:
-        raise YoloxkitError(f"max_bytes must be >= 1, got {max_bytes}")
+    if max_bytes < 1 or max_pixels < 1:
+        raise YoloxkitError(f"max_bytes and max_pixels must be >= 1, got {max_bytes} and {max_pixels}")
     iou = detector.default_iou if iou is None else iou
     if not (0.0 <= conf <= 1.0 and 0.0 <= iou <= 1.0):
         raise YoloxkitError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
@@ -85,6 +90,7 @@ def create_app(
         "box_type": "rbox" if detector.rotated else "hbb",
         **describe_backend(detector),
         "max_bytes": max_bytes,
+        "max_pixels": max_pixels,
         "defaults": {"conf": conf, "iou": iou},
     }
     app = fastapi.FastAPI(title=f"yoloxkit {detector.model_name}", version=__version__)
@@ -126,10 +132,16 @@ def create_app(
         raise HTTPException(415, f"unsupported content type {kind!r}: send multipart/form-data, image/* or application/octet-stream")
 
     def detect(data: bytes, name: str | None, conf: float, iou: float, class_agnostic: bool) -> dict:
-        image = decode_image(np.frombuffer(data, dtype=np.uint8), name or "request body")
+        label = name or "request body"
+        try:
+            check_pixel_limit(data[:65536], label, max_pixels)
+        except YoloxkitError as exc:
+            raise HTTPException(413, str(exc)) from None
+        image = decode_image(data, label, max_pixels=max_pixels)
         with lock:
             detections = detector.predict_arrays([image], [name], conf, iou, class_agnostic)[0]
-        return detections.to_dict()
+        shown, _ = detections.for_output()
+        return shown.to_dict()
 
     @app.post("/predict")
     async def predict(
@@ -144,6 +156,8 @@ def create_app(
             raise HTTPException(400, "empty image: send the image bytes (multipart field 'file' or the raw body)")
         try:
             return await run_in_threadpool(detect, data, name, conf, iou, class_agnostic)
+        except HTTPException:
+            raise
         except YoloxkitError as exc:
             raise HTTPException(400, str(exc)) from None
 
@@ -158,7 +172,22 @@ def create_app(
     return app
 
 
-def run_server(app, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info") -> None:
-    """Serve ``app`` with uvicorn until interrupted."""
+def check_listen(host: str, port: int) -> None:
+    """Refuse, in one line, an address that cannot be listened on (port in use, unknown host)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise YoloxkitError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def run_server(app, host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -> None:
+    """Serve ``app`` with uvicorn until interrupted (the address is checked first, see :func:`check_listen`)."""
     uvicorn = require("uvicorn")
+    check_listen(host, port)
     uvicorn.run(app, host=host, port=port, log_level=log_level)

@@ -211,6 +211,29 @@ class Boxes:
         """Multiply every coordinate by ``factor`` (e.g. ``1 / r`` to undo a letterbox)."""
         return Boxes(self.data * factor, self.format)
 
+    def clip(self, image_size: tuple[int, int]) -> "Boxes":
+        """Axis-aligned boxes clipped to an image of ``(height, width)``; oriented boxes unchanged.
+
+        Oriented boxes keep their shape (clipping would turn a rotated rectangle into another
+        polygon); callers draw them clipped by the canvas.
+        """
+        if self.format.oriented:
+            return self
+        height, width = image_size
+        xyxy = convert(self.data, self.format, BoxFormat.XYXY)
+        lib = _lib(xyxy)
+        if lib is np:
+            clipped = np.stack([xyxy[:, 0].clip(0, width), xyxy[:, 1].clip(0, height), xyxy[:, 2].clip(0, width), xyxy[:, 3].clip(0, height)], 1)
+        else:
+            clipped = torch.stack([xyxy[:, 0].clamp(0, width), xyxy[:, 1].clamp(0, height), xyxy[:, 2].clamp(0, width), xyxy[:, 3].clamp(0, height)], 1)
+        return Boxes(convert(clipped, BoxFormat.XYXY, self.format), self.format)
+
+    def finite(self) -> Array:
+        """Per box: True when every coordinate is finite."""
+        if isinstance(self.data, torch.Tensor):
+            return torch.isfinite(self.data).all(-1)
+        return np.isfinite(self.data).all(-1)
+
     def area(self) -> Array:
         """Area of each box (polygon area by the shoelace formula for ``qbox``)."""
         if self.format == BoxFormat.QBOX:

@@ -27,6 +27,35 @@ class Detections:
     def __len__(self) -> int:
         return len(self.boxes)
 
+    def select(self, keep: np.ndarray) -> "Detections":
+        """The detections where the boolean mask ``keep`` is True."""
+        keep = np.asarray(keep, dtype=bool)
+        data = self.boxes.numpy().data[keep]
+        return Detections(Boxes(data, self.boxes.format), self.scores[keep], self.class_ids[keep], self.class_names, self.image_size, self.source)
+
+    def finite(self) -> tuple["Detections", int]:
+        """The detections with finite boxes and scores, and how many were dropped.
+
+        A model early in training (or any model on odd input) can give infinite or NaN boxes;
+        they mean nothing and break JSON, drawings and other tools.
+        """
+        keep = np.asarray(self.boxes.numpy().finite()) & np.isfinite(np.asarray(self.scores, dtype=np.float64))
+        return (self, 0) if keep.all() else (self.select(keep), int((~keep).sum()))
+
+    def clipped(self) -> "Detections":
+        """Axis-aligned boxes clipped to the image (as detectron2 and Ultralytics report them)."""
+        return Detections(self.boxes.numpy().clip(self.image_size), self.scores, self.class_ids, self.class_names, self.image_size, self.source)
+
+    def for_output(self) -> tuple["Detections", int]:
+        """What people look at and other tools read: finite detections, boxes clipped to the image.
+
+        Returns the cleaned detections and the number dropped as non-finite. Evaluation and
+        COCO results files use the unclipped boxes (the reference's convention, so that
+        published AP is reproduced exactly).
+        """
+        finite, dropped = self.finite()
+        return finite.clipped(), dropped
+
     @property
     def labels(self) -> list[str]:
         """Class name of each detection."""

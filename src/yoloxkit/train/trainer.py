@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
@@ -31,10 +32,12 @@ from .. import hub
 from ..checkpoints import LoadedCheckpoint, read_checkpoint
 from ..config import dump_yaml, from_dict, to_dict
 from ..data.preprocess import PreprocessContract
-from ..datasets import Dataset
+from ..datasets import Dataset, Report
 from ..datasets.load import load_dataset
 from ..detector import resolve_device
 from ..errors import YoloxkitError
+from ..files import write_text
+from ..outputs import dataset_inputs, prepare_output_dir
 from ..loader import LoaderConfig, images_to_device, make_train_loader
 from ..loss import RotatedSimOTAAssigner, RotatedYOLOXLoss, SimOTAAssigner, Targets, YOLOXLoss
 from ..models import create, get_spec
@@ -65,12 +68,23 @@ class Trainer:
     """Train a YOLOX model as ``config`` says; ``Trainer(config).fit()`` returns the run summary.
 
     To continue an interrupted (or extend a finished) run, use :meth:`Trainer.resume`.
-    ``dataset`` replaces ``config.data`` with an already loaded dataset.
+    ``dataset`` replaces ``config.data`` with an already loaded dataset. A run folder
+    (``config.out``) that already holds files is refused unless ``exist_ok`` (start over in it,
+    replacing its checkpoints and logs) or the run is resumed; it may never hold or lie inside
+    the dataset.
     """
 
     def __init__(
-        self, config: TrainConfig, dataset: Dataset | None = None, resume_from: LoadedCheckpoint | str | Path | None = None
+        self,
+        config: TrainConfig,
+        dataset: Dataset | None = None,
+        resume_from: LoadedCheckpoint | str | Path | None = None,
+        exist_ok: bool = False,
     ) -> None:
+        if int(os.environ.get("RANK", "0")) == 0:  # one process checks and creates the run folder
+            inputs = [*dataset_inputs(config.data), config.weights if config.weights != "pretrained" else None]
+            allowed = exist_ok or resume_from is not None
+            prepare_output_dir(config.out, inputs, allowed, flag="--resume to continue that run, or --exist-ok to start over in it")
         self.device = resolve_device(None if config.device == "auto" else config.device)
         self.world = init_world(self.device)
         if self.world.distributed and self.device.type == "cuda":
@@ -81,7 +95,7 @@ class Trainer:
         self.resume_checkpoint = resume_from
         self.config = config
         self.out = Path(config.out)
-        self.dataset = dataset if dataset is not None else load_dataset(config.data) if config.data else None
+        self.dataset = dataset if dataset is not None else self._load_dataset(config.data) if config.data else None
         if self.dataset is None:
             raise YoloxkitError("data: name the dataset to train on (a folder, data.yaml, COCO JSON or split manifest)")
         if config.loader.train_split not in self.dataset.splits:
@@ -89,6 +103,7 @@ class Trainer:
                 f"loader.train_split: the dataset has no split {config.loader.train_split!r} "
                 f"(it has {', '.join(self.dataset.splits)}); make one with `yoloxkit data split`"
             )
+        self._check_objects()
         self.amp = AmpPolicy.resolve(config.amp, self.device)
         self.rotated = get_spec(config.model).rotated
         if self.rotated and self.dataset.box_format not in (BoxFormat.QBOX, BoxFormat.RBOX):
@@ -104,6 +119,32 @@ class Trainer:
             self._restore(self.resume_checkpoint.metadata["resume"])
 
     # ------------------------------------------------------------------------------------ set-up
+    @staticmethod
+    def _load_dataset(data: str | Path) -> Dataset:
+        """The dataset, with a warning for its label files that have no image (``data check`` lists them)."""
+        report = Report()
+        dataset = load_dataset(data, report)
+        orphans = [f for f in report.warnings if f.kind == "orphan-label"]
+        if orphans and int(os.environ.get("RANK", "0")) == 0:
+            logger.warning(
+                "warning: %d label files have no image, their objects are not used (e.g. %s); `yoloxkit data check` lists them",
+                len(orphans), orphans[0].file,
+            )  # fmt: skip
+        return dataset
+
+    def _check_objects(self) -> None:
+        """Refuse a training split without any object; warn about a validation split without any."""
+        cfg = self.config
+        train = self.dataset.splits[cfg.loader.train_split]
+        if not any(len(image.annotations) for image in train.images):
+            raise YoloxkitError(
+                f"data: the {train.name!r} split of {self.dataset.source} has {len(train.images)} images but no labelled "
+                "objects (no label files, or every label file empty); there is nothing to learn"
+            )
+        val = self.dataset.splits.get(cfg.loader.val_split) if cfg.loader.val_split else None
+        if val is not None and not any(len(image.annotations) for image in val.images) and int(os.environ.get("RANK", "0")) == 0:
+            logger.warning("warning: the %r split has no labelled objects: its mAP means nothing", val.name)
+
     @classmethod
     def resume(
         cls, run: str | Path, epochs: int | None = None, dataset: Dataset | None = None, **changes: object
@@ -259,7 +300,7 @@ class Trainer:
             raise YoloxkitError(f"epochs: the run already trained {start_epoch} epochs; pass a larger --epochs to extend it")
         if self.world.main:
             self.out.mkdir(parents=True, exist_ok=True)
-            (self.out / "config.yaml").write_text(dump_yaml(cfg), encoding="utf-8")
+            write_text(self.out / "config.yaml", dump_yaml(cfg))
         log = RunLog(self.out, cfg.log.sinks, self.progress.iteration if start_epoch else None, self.out.name, to_dict(cfg)) if self.world.main else None
         bar = TrainProgress(cfg.epochs, self.iters_per_epoch, cfg.log.progress and self.world.main)
         schedule = self.schedule()

@@ -67,7 +67,12 @@ def test_int8_backends_are_close_to_pytorch_but_not_equal(detector, int8_result,
         backend = open_backend(path)
         assert backend.precision == "int8"
         got = backend.run(batch.numpy())[0]
-        assert np.abs(got[..., 4:] - expected[..., 4:]).mean() <= 0.02  # measured 0.014 (max 0.7)
+        # INT8 kernels differ by CPU: with VNNI/AMX (Intel Xeon) the mean probability difference
+        # measured 0.014; on an AMD EPYC with AVX2 only (u8 x s8 products summed in saturating
+        # int16 pairs) 0.031. 0.06 holds on any x86 CPU and still refuses a broken quantisation
+        # (wrong scales or zero points move the probabilities by ~0.2 and more); the property that
+        # matters, the mAP drop, is gated in tests/export/test_gates.py.
+        assert np.abs(got[..., 4:] - expected[..., 4:]).mean() <= 0.06
         assert not np.allclose(got, expected, atol=1e-5)  # really quantised
 
 

@@ -162,6 +162,15 @@ def test_print_config_applies_file_flags_and_overrides(tmp_path: Path, capsys: p
     assert "momentum: 0.8" in text and "decay: 0.99" in text
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now (no fixed port: parallel runs collide)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_two_processes_match_one_with_the_same_total_batch(synth: Path, tmp_path: Path) -> None:
     """torchrun DDP on gloo, 2 processes x 2 images vs 1 process x 4 images, one epoch (3 steps).
 
@@ -173,7 +182,7 @@ def test_two_processes_match_one_with_the_same_total_batch(synth: Path, tmp_path
     extra = ["finetune.freeze_bn=true", "loader.val_split=null", "log.plots=false"]
     single = train_cli(synth, tmp_path / "single", 1, *extra)
     assert single.wait(timeout=600) == 0, single.stdout.read()
-    args = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517",
+    args = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
             "-m", "yoloxkit", "train", "--data", str(synth), "--model", "yolox-nano", "--epochs", "1",
             "--batch", "4", "--out", str(tmp_path / "ddp")]  # fmt: skip
     for item in FAST + extra:

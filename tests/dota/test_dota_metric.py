@@ -20,15 +20,17 @@ from yoloxkit.structures import Boxes, Detections
 CLASSES = ["plane", "ship"]
 
 
-def devkit_ap(gt: dict[str, list[tuple[list[float], str, int]]], dets: list[tuple[str, float, list[float]]], cls: str, thr: float) -> float:
-    """The devkit's voc_eval for one class (use_07_metric=True)."""
+def devkit_ap(gt: dict[str, list[tuple[list[float], str, int]]], dets: list[tuple[str, float, list[float]]], cls: str, thr: float,
+              kind: str | None = None) -> float:  # fmt: skip
+    """The devkit's voc_eval for one class (use_07_metric=True); ``kind`` another sort, for comparison."""
     recs, npos = {}, 0
     for image, objects in gt.items():
         rows = [o for o in objects if o[1] == cls]
         difficult = np.array([o[2] for o in rows]).astype(bool)
         recs[image] = {"bbox": np.array([o[0] for o in rows]).reshape(-1, 8), "difficult": difficult, "det": [False] * len(rows)}
         npos += int((~difficult).sum())
-    order = np.argsort([-d[1] for d in dets], kind="stable")
+    confidence = np.array([float(d[1]) for d in dets])
+    order = np.argsort(-confidence, kind=kind)  # the devkit's call (kind None): NumPy's default sort, ties in its own order
     tp, fp = np.zeros(len(dets)), np.zeros(len(dets))
     for d, k in enumerate(order):
         image, _, bb = dets[k]
@@ -149,22 +151,50 @@ CASES = {
 def test_metric_equals_the_devkit_rules(case):
     gt, dets = CASES[case]
     result = _ours(gt, dets)
+    with_objects = [any(c == cls and d == 0 for objects in gt.values() for _, c, d in objects) for cls in CLASSES]
     for t, thr in enumerate((0.5, 0.75)):
         for k, cls in enumerate(CLASSES):
+            if not with_objects[k]:  # no AP where there is nothing to find (the devkit's arithmetic gives 0/0)
+                assert np.isnan(result.ap[t, k]), (case, cls)
+                continue
             expected = devkit_ap(gt, dets.get(cls, []), cls, thr)
             assert result.ap[t, k] == pytest.approx(expected, abs=1e-6), (case, cls, thr)
-    expected_map = np.mean([devkit_ap(gt, dets.get(c, []), c, 0.5) for c in CLASSES])
-    assert result.metrics()["mAP50_task1"] == pytest.approx(expected_map, abs=1e-6)
+    evaluated = [devkit_ap(gt, dets.get(c, []), c, 0.5) for c, ok in zip(CLASSES, with_objects) if ok]
+    assert result.metrics()["classes_evaluated"] == len(evaluated)
+    assert result.metrics()["mAP50_task1"] == pytest.approx(np.mean(evaluated) if evaluated else 0.0, abs=1e-6)
 
 
 def test_known_values():
-    assert _ours(GT, _perfect()).metrics() == {"mAP50_task1": 1.0, "AP50": 1.0, "AP75": 1.0, "mAP": 1.0}
+    assert _ours(GT, _perfect()).metrics() == {"mAP50_task1": 1.0, "AP50": 1.0, "AP75": 1.0, "mAP": 1.0, "classes_evaluated": 2}
     assert _ours(GT, {c: [] for c in CLASSES}).metrics()["mAP"] == 0.0
     difficult_only = _ours(*CASES["difficult only"])
-    assert difficult_only.ap[0].tolist() == [0.0, 0.0] and difficult_only.positives.tolist() == [0, 0]
-    shifted = _ours(GT, _shifted(6.0)).metrics()
-    assert shifted["AP75"] < shifted["AP50"] < 1
-    assert _ours(GT, _shifted(20.0)).metrics()["AP50"] == 0.0
+    assert np.isnan(difficult_only.ap[0]).all() and difficult_only.positives.tolist() == [0, 0]
+    assert difficult_only.metrics()["classes_evaluated"] == 0
+
+
+def test_a_subset_is_averaged_over_its_classes_with_objects():
+    """One image holding planes only: the mean is over 'plane', not over every listed class."""
+    only_planes = {"P1": [(rect(100, 100, 60, 20, 0.4), "plane", 0)], "P2": []}
+    result = _ours(only_planes, {"plane": [("P1", 0.9, rect(100, 100, 60, 20, 0.4))], "ship": [("P2", 0.4, rect(9, 9, 5, 5))]})
+    assert result.metrics()["AP50"] == 1.0 and result.metrics()["classes_evaluated"] == 1
+    assert "mean over the 1 of 2 classes with objects" in result.summary()
+
+
+def test_tied_scores_are_ordered_as_the_devkit_orders_them():
+    """Task1 scores have two decimals: ties everywhere. 60 detections of 3 scores in file order,
+    exact, partial and missed matches mixed: AP equals the devkit transcription (NumPy's default
+    sort) exactly, and differs from a stable sort of the same scores, so the order matters here."""
+    rng = np.random.default_rng(4)
+    gt = {f"P{i}": [(rect(100 + 40 * j, 100, 30, 12, 0.3), "plane", 0) for j in range(3)] for i in range(8)}
+    dets = []
+    for _ in range(60):
+        image, j = f"P{rng.integers(8)}", int(rng.integers(3))
+        shift = float(rng.choice([0.0, 6.0, 30.0]))  # exact, partial (IoU near the threshold) or a miss
+        dets.append((image, float(rng.choice([0.5, 0.6, 0.7])), rect(100 + 40 * j + shift, 100, 30, 12, 0.3)))
+    ours = _ours(gt, {"plane": dets, "ship": []})
+    for t, thr in enumerate((0.5, 0.75)):
+        assert ours.ap[t, 0] == pytest.approx(devkit_ap(gt, dets, "plane", thr), abs=1e-12), thr
+    assert devkit_ap(gt, dets, "plane", 0.5, kind="stable") != pytest.approx(ours.ap[0, 0], abs=1e-9)
 
 
 def test_from_files_through_task1_and_labeltxt(tmp_path):

@@ -8,14 +8,25 @@ Official (devkit ``dota_evaluation_task1.py``, ``rotated-yolox.md`` §5.5), per 
 * detections by descending score, each compared with the polygon of its class and image it
   overlaps most (exact polygon IoU, ``inter / (|A| + |B| - inter)``); IoU ``> 0.5`` (strict)
   with a free non-difficult object is a TP, with a taken one a FP, with a difficult one ignored;
-* AP = VOC2007 11-point AP; a class without non-difficult objects has AP 0, and mAP is the
-  mean over all classes (as the devkit, which divides by the 15 DOTA-v1.0 classes).
+* AP = VOC2007 11-point AP. A class without non-difficult objects in the evaluated images has no
+  AP (the devkit computes NaN there); the headline mAP is the mean over the classes that have
+  objects, and how many those are is printed. (Averaging over all 15 DOTA-v1.0 classes with 0 for
+  absent ones, as a full-dataset submission does, would understate any subset: 0.096 instead of
+  0.717 on one image holding two classes.) On the full DOTA-v1.0 test set every class has objects
+  and both agree.
 
 COCO-style (§5.6, the reference README's AP50 / AP75 / mAP): the same rule at the IoU
 thresholds 0.50, 0.55, ..., 0.95; ``AP50`` equals the Task1 mAP, ``mAP`` is the mean over the
 ten thresholds. How the DOTA server computes its COCO-style numbers is not documented; this is
-the devkit rule applied at each threshold. Score ties are broken by image order (the devkit's
-quicksort leaves them in an implementation-defined order).
+the devkit rule applied at each threshold.
+
+Ties: Task1 scores have two decimals, so equal scores are everywhere, and which of two tied
+detections is matched first changes AP (up to ~7e-4 per class on a real DOTA image). The devkit
+orders each class's detections, in the order of its Task1 file, by ``np.argsort(-confidence)``:
+NumPy's default sort, whose order of ties is NumPy's own. yoloxkit makes exactly that call on the
+same float64 scores in the same order, so it reproduces the devkit's number wherever the devkit
+runs with the same NumPy (NumPy's SIMD sorts can order ties differently on other CPUs, for the
+devkit too).
 """
 
 from __future__ import annotations
@@ -154,17 +165,25 @@ class DotaResult:
     angle_errors: AngleErrors | None = None
 
     def class_ap50(self) -> dict[str, float]:
-        """The official Task1 AP of every class."""
+        """The official Task1 AP of every class (NaN for a class without objects in the evaluated images)."""
         return dict(zip(self.class_names, self.ap[self.thresholds.index(0.5)].tolist()))
 
+    @property
+    def evaluated_classes(self) -> np.ndarray:
+        """Per class: whether it has non-difficult objects (an AP); the headline means are over these."""
+        return ~np.isnan(self.ap[0])
+
     def metrics(self) -> dict[str, float]:
-        """``mAP50_task1`` (official), ``AP50``, ``AP75`` and ``mAP`` (mean over 0.50:0.95)."""
-        per_threshold = self.ap.mean(1)
+        """``mAP50_task1`` (official), ``AP50``, ``AP75`` and ``mAP`` (mean over 0.50:0.95), each the mean
+        over the classes with objects (0 when no class has any); ``classes_evaluated`` counts them."""
+        valid = self.evaluated_classes
+        per_threshold = self.ap[:, valid].mean(1) if valid.any() else np.zeros(len(self.thresholds))
         return {
             "mAP50_task1": float(per_threshold[self.thresholds.index(0.5)]),
             "AP50": float(per_threshold[self.thresholds.index(0.5)]),
             "AP75": float(per_threshold[self.thresholds.index(0.75)]),
             "mAP": float(per_threshold.mean()),
+            "classes_evaluated": int(valid.sum()),
         }
 
     def to_dict(self) -> dict:
@@ -172,8 +191,8 @@ class DotaResult:
         return {
             **self.metrics(),
             "per_class": [
-                {"class": name, "AP50": float(self.ap[self.thresholds.index(0.5), k]), "objects": int(self.positives[k]),
-                 "detections": int(self.detections[k])}
+                {"class": name, "AP50": None if np.isnan(self.ap[self.thresholds.index(0.5), k]) else float(self.ap[self.thresholds.index(0.5), k]),
+                 "objects": int(self.positives[k]), "detections": int(self.detections[k])}
                 for k, name in enumerate(self.class_names)
             ],
         } | ({"angle_errors": self.angle_errors.to_dict()} if self.angle_errors is not None else {})  # fmt: skip
@@ -182,11 +201,13 @@ class DotaResult:
         """Human-readable table: per-class Task1 AP50, then the headline numbers."""
         lines = [f"{'class':<22} {'AP50':>7} {'objects':>8} {'dets':>8}"]
         for row in self.to_dict()["per_class"]:
-            lines.append(f"{row['class']:<22} {row['AP50'] * 100:7.2f} {row['objects']:8d} {row['detections']:8d}")
+            ap50 = f"{row['AP50'] * 100:7.2f}" if row["AP50"] is not None else f"{'-':>7}"
+            lines.append(f"{row['class']:<22} {ap50} {row['objects']:8d} {row['detections']:8d}")
         m = self.metrics()
         lines.append(
             f"Task1 mAP50 (VOC07 11-point) {m['mAP50_task1'] * 100:.2f} | "
-            f"COCO-style AP50 {m['AP50'] * 100:.2f}  AP75 {m['AP75'] * 100:.2f}  mAP {m['mAP'] * 100:.2f}"
+            f"COCO-style AP50 {m['AP50'] * 100:.2f}  AP75 {m['AP75'] * 100:.2f}  mAP {m['mAP'] * 100:.2f} "
+            f"(mean over the {m['classes_evaluated']} of {len(self.class_names)} classes with objects)"
         )
         if self.angle_errors is not None:
             lines += ["", "angle errors of the matched objects (rotated IoU >= 0.5, degrees)", self.angle_errors.summary()]
@@ -219,9 +240,11 @@ def evaluate_task1(
         counts[k] = len(det_image)
         iou = SparsePolygonIoU(det_image, det.quads, gt.image[g], gt.quads[g])
         det_rows, gt_rows = np.arange(len(det_image))[:, None], np.arange(int(g.sum()))[:, None]
+        scores = np.asarray(det.scores, dtype=np.float64)
+        devkit_order = np.argsort(-scores)  # exactly the devkit's call: NumPy's default sort decides ties
         for t, threshold in enumerate(thresholds):
-            ap11, _ = class_ap(det_image, det.scores, det_rows, gt.image[g], gt_rows, gt.difficult[g], iou, threshold)
-            ap[t, k] = 0.0 if np.isnan(ap11) else ap11  # the devkit's AP of a class without objects
+            ap11, _ = class_ap(det_image, scores, det_rows, gt.image[g], gt_rows, gt.difficult[g], iou, threshold, devkit_order)
+            ap[t, k] = ap11  # NaN for a class without non-difficult objects, as the devkit
     positives = np.bincount(gt.category[~gt.difficult], minlength=num_classes)
     return DotaResult(list(gt.class_names), thresholds, ap, positives, counts)
 

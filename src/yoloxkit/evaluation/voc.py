@@ -49,12 +49,18 @@ def class_ap(
     gt_ignored: np.ndarray,
     iou: PairIoU = xywh_iou,
     threshold: float = 0.5,
+    order: np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """(11-point AP, all-points AP) of one class; NaN for both when it has no not-ignored object."""
+    """(11-point AP, all-points AP) of one class; NaN for both when it has no not-ignored object.
+
+    Detections are visited by descending score, ties by image; ``order`` (indices) replaces that
+    order (the DOTA devkit's own tie order, see :mod:`yoloxkit.evaluation.dota`).
+    """
     positives = int((~gt_ignored).sum())
     if positives == 0:
         return float("nan"), float("nan")
-    order = np.lexsort((det_image, -det_score))
+    if order is None:
+        order = np.lexsort((det_image, -det_score))
     image, boxes = det_image[order], det_boxes[order]
     by_image = np.argsort(gt_image, kind="stable")
     overlap, target = np.zeros(len(order)), np.full(len(order), -1, np.int64)

@@ -7,7 +7,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c requirements/constraints.txt
 
-.PHONY: demo test env clean-env
+LATEST := .venv-latest
+
+.PHONY: demo test env clean-env test-latest
 
 demo: $(STAMP)
 	$(BIN)/yoloxkit demo --out runs/demo
@@ -25,4 +27,14 @@ $(STAMP): pyproject.toml requirements/constraints.txt requirements/dev.txt requi
 	touch $(STAMP)
 
 clean-env:
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(LATEST)
+
+# Before each release: the project as `pip install -e .` resolves it for a user (the newest
+# versions its pyproject allows, no constraints file), with the fast tests (`-m "not slow"`).
+test-latest:
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --disable-pip-version-check -q --upgrade -e ".[dev,export,serve]" -r requirements/dev.txt
+	$(LATEST)/bin/python -m pip install --disable-pip-version-check -q --no-deps -r requirements/reference.txt ./tools/torchvision_shim
+	$(LATEST)/bin/python -m pip list --format=freeze > $(LATEST)/versions.txt
+	$(LATEST)/bin/python -m pytest -n 2 --dist loadfile -q -m "not slow"

@@ -44,14 +44,36 @@ def test_rotated_models_default_to_the_reference_nms_threshold() -> None:
 
 
 def test_predict_slice_merges_tiles(tmp_path) -> None:
-    image_path = tmp_path / "big.png"
+    """A rotated model that detects everywhere (objectness and class biases raised), sliced into
+    128 px tiles: the merged detections cover the whole 420 x 300 image in its own coordinates,
+    each with a consistent rbox and polygon."""
     import cv2
+    import torch
 
+    from yoloxkit.checkpoints import save_checkpoint
+    from yoloxkit.data.preprocess import PreprocessContract
+    from yoloxkit.models import create
+
+    image_path = tmp_path / "big.png"
     cv2.imwrite(str(image_path), np.random.default_rng(1).integers(0, 255, (300, 420, 3), dtype=np.uint8))
+    torch.manual_seed(0)
+    model = create("rotated-yolox-nano", num_classes=2)
+    with torch.no_grad():
+        for preds in (*model.head.obj_preds, *model.head.cls_preds):
+            preds.bias.fill_(4.0)
+    weights = tmp_path / "detecting.pth"
+    save_checkpoint(weights, model, "rotated-yolox-nano", ["a", "b"], PreprocessContract((128, 128)).to_dict())
     with pytest.raises(SystemExit) as done:
-        main(["predict", str(image_path), "--model", "rotated-yolox-nano", "--size", "128", "--slice", "128",
-              "--slice-gap", "32", "--conf", "0.3", "--out", str(tmp_path / "out")])  # fmt: skip
+        main(["predict", str(image_path), "--weights", str(weights), "--slice", "128", "--slice-gap", "32", "--conf", "0.3",
+              "--out", str(tmp_path / "out")])  # fmt: skip
     assert done.value.code in (0, None)
     records = json.loads((tmp_path / "out" / "predictions.json").read_text())
     assert records[0]["width"] == 420 and records[0]["height"] == 300
-    assert all("rbox" in d and "polygon" in d for d in records[0]["detections"])
+    detections = records[0]["detections"]
+    assert len(detections) >= 10
+    centres = np.array([d["rbox"][:2] for d in detections])
+    assert centres[:, 0].max() > 300 and centres[:, 1].max() > 200  # found in the last tiles, shifted back
+    assert centres[:, 0].min() < 128 and centres[:, 1].min() < 128  # and in the first
+    for d in detections:
+        polygon = np.array(d["polygon"]).reshape(4, 2)
+        assert np.allclose(polygon.mean(0), d["rbox"][:2], atol=1e-3)  # the polygon is the rbox's

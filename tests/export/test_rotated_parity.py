@@ -109,7 +109,11 @@ def test_default_iou_follows_the_file(tmp_path: Path):
     export_model(detector, tmp_path, "onnx", ExportOptions(nms=NMSSettings(conf=0.25, iou=0.5)), check=False, log=lambda _: None)
     exported = ExportedDetector.from_file(tmp_path / "yolox-nano.onnx", threads=1)
     assert exported.default_iou == 0.5
-    assert len(exported.predict(np.zeros((64, 64, 3), np.uint8))) == 1  # no --iou: the graph's own
+    image = np.zeros((64, 64, 3), np.uint8)
+    (found,) = exported.predict(image)  # no iou given: the graph's own 0.5, not Detector's 0.45 ...
+    assert found.image_size == (64, 64)
+    with pytest.raises(YoloxkitError, match=r"iou 0\.5.*asked for conf 0\.25, iou 0\.45"):
+        exported.predict(image, iou=0.45)  # ... which this graph cannot run: a default of 0.45 would fail
     rotated = SimpleNamespace(metadata=rotated_metadata(iou=0.3), path=Path("r.onnx"))
     assert ExportedDetector(rotated).default_iou == 0.3
     assert ExportedDetector(SimpleNamespace(metadata=rotated_metadata(), path=Path("r.onnx"))).default_iou == ROTATED_NMS_IOU

@@ -36,7 +36,11 @@ def test_rotated_model_trains_validates_and_predicts(tmp_path: Path) -> None:
     rows = [r for r in RunLog.read(tmp_path / "run" / "metrics.csv") if r["scope"] == "step"]
     assert rows and all(math.isfinite(r["loss_iou"]) and math.isfinite(r["loss"]) for r in rows)
     assert rows[-1]["loss_l1"] > 0  # the last epoch is the no-aug phase
-    assert summary["final"]["val/mAP50"] >= 0.0
+    # Two epochs on ten images learn nothing measurable (learning is asserted by
+    # tests/train/test_rotated_learning.py); here the validation must have run and scored.
+    assert math.isfinite(summary["final"]["val/mAP50"]) and math.isfinite(summary["final"]["val/mAP50_95"])
+    validated = [r for r in RunLog.read(tmp_path / "run" / "metrics.csv") if r["scope"] == "epoch"]
+    assert [math.isfinite(r["val/mAP50"]) for r in validated] == [True, True]  # val.interval=1: both epochs
     detector = Detector.from_checkpoint(tmp_path / "run" / "best.pt")
     assert detector.model_name == "rotated-yolox-nano"
     (det,) = detector.predict([str(next((data / "val").iterdir()))], conf=0.0)

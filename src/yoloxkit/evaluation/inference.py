@@ -28,6 +28,7 @@ from ..detector import Detector
 from ..errors import YoloxkitError
 from ..ops import postprocess
 from ..structures.detections import Detections
+from .classes import match_classes
 from .evaluator import DEFAULT_CONF, Evaluator
 from .groundtruth import GroundTruth, load_ground_truth
 from .predictions import read_results
@@ -36,20 +37,6 @@ from .result import EvaluationResult
 #: The reference's test settings (README numbers): score threshold and NMS IoU.
 TEST_CONF, TEST_IOU = 0.001, 0.65
 STAGES = ("preprocess", "inference", "postprocess")
-
-
-def check_classes(detector: Detector, gt: GroundTruth) -> list[str]:
-    """Refuse a class-count mismatch; return a warning when the class names differ."""
-    if len(detector.class_names) != gt.num_classes:
-        raise YoloxkitError(
-            f"the model predicts {len(detector.class_names)} classes but the dataset has {gt.num_classes} categories"
-        )
-    generic = all(name == f"class_{i}" for i, name in enumerate(detector.class_names))
-    if generic or list(detector.class_names) == gt.names:
-        return []
-    pairs = [f"{a!r}/{b!r}" for a, b in zip(detector.class_names, gt.names) if a != b]
-    examples = ", ".join(pairs[:3])
-    return [f"class names of the model and the dataset differ ({len(pairs)}, e.g. {examples}); classes pair by index"]
 
 
 def predict_into(
@@ -189,8 +176,9 @@ def run_evaluation(
     Unreadable images are left out and listed (``result.speed["skipped"]``, a warning); ``strict``
     stops at the first one instead.
     """
-    notes = check_classes(detector, evaluator.gt)
-    speed = predict_into(evaluator, detector, conf, iou, batch_size, progress, strict=strict)
+    classes = match_classes(detector.class_names, evaluator.gt.names)
+    notes = list(classes.notes)
+    speed = predict_into(evaluator, detector, conf, iou, batch_size, progress, transform=None if classes.identity else classes.apply, strict=strict)
     if speed["skipped"]:
         notes.append(f"{len(speed['skipped'])} unreadable images left out of the evaluation: " + ", ".join(s["file"] for s in speed["skipped"][:5]))
     if speed["dropped_nonfinite"]:

@@ -38,7 +38,7 @@ _IOU_LOSS_EPS = 1e-16
 
 
 class YOLOXLoss(nn.Module):
-    """``loss(levels, targets) -> {"total", "iou", "obj", "cls", "l1", "num_fg", "num_gt"}``.
+    """``loss(levels, targets) -> {"total", "iou", "obj", "cls", "l1", "num_fg", "num_gt", "normalizer", "positives"}``.
 
     ``levels`` are the head's raw training outputs (``YOLOXHead.forward_levels``: one
     ``[B, 5 + C, H, W]`` map per stride, (reg, obj, cls) logits), ``targets`` a :class:`Targets`.
@@ -80,7 +80,8 @@ class YOLOXLoss(nn.Module):
 
     def compute(self, preds: FlatPredictions, targets: Targets, assignment: Assignment) -> dict[str, torch.Tensor]:
         """The loss terms for a given assignment (``forward`` = flatten, assign, compute)."""
-        num_fg = self.normalizer(assignment.num_fg.float()).clamp(min=1)
+        positives = self.normalizer(assignment.num_fg.float())
+        num_fg = positives.clamp(min=1)
         pos = Positives.gather(preds, targets, assignment, self.assigner.candidate_topk)
 
         loss_iou = _masked_sum(self.box_loss(pos), pos.valid) / num_fg
@@ -107,6 +108,8 @@ class YOLOXLoss(nn.Module):
             "l1": loss_l1,
             "num_fg": assignment.num_fg.float(),
             "num_gt": targets.num_gt.float(),
+            "normalizer": num_fg.detach(),  # N: gradient accumulation un-normalises with it ...
+            "positives": positives.detach(),  # ... and divides by the sum of these over the accumulated batches
         }
 
     def box_loss(self, pos: Positives) -> torch.Tensor:

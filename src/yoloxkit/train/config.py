@@ -35,7 +35,7 @@ class OptimConfig:
     scheduler: Literal["yoloxwarmcos", "cos", "constant"] = "yoloxwarmcos"
     lr_mult: dict[str, float] = field(default_factory=dict)  # per part: backbone / neck / head
     grad_clip: float | None = None  # max total gradient norm (None: no clipping, as the reference)
-    accumulate: int = 1  # optimizer step every N batches (effective batch = batch * N)
+    accumulate: int = 1  # optimizer step every N batches (effective batch = batch * N: LR, schedule and loss follow it)
 
     def __post_init__(self) -> None:
         if self.basic_lr_per_img <= 0 or (self.lr is not None and self.lr <= 0):
@@ -200,9 +200,15 @@ class TrainConfig:
             raise YoloxkitError(f"epochs and batch must be >= 1, got {self.epochs}, {self.batch}")
         get_spec(self.model)  # an unknown model name fails here, with the list of known ones
 
+    @property
+    def effective_batch(self) -> int:
+        """Images per optimizer step: ``batch`` (over all processes) x ``optim.accumulate``."""
+        return self.batch * self.optim.accumulate
+
     def base_lr(self) -> float:
-        """The learning rate the schedule starts from (before part multipliers)."""
-        return self.optim.lr if self.optim.lr is not None else self.optim.basic_lr_per_img * self.batch
+        """The learning rate the schedule starts from (before part multipliers): ``optim.lr``, else
+        ``basic_lr_per_img`` x the effective batch (so batch 16 x 4 accumulated trains as batch 64)."""
+        return self.optim.lr if self.optim.lr is not None else self.optim.basic_lr_per_img * self.effective_batch
 
     def with_epochs(self, epochs: int) -> TrainConfig:
         """The same run planned for ``epochs`` epochs (``--resume --epochs N`` extends a run)."""

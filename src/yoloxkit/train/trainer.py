@@ -110,6 +110,7 @@ class Trainer:
             raise YoloxkitError(f"model: {config.model} needs oriented boxes (DOTA, YOLO-OBB), the dataset has {self.dataset.box_format.value} boxes")
         self.input_size = tuple(config.augment.input_size)
         self.progress = Progress()
+        self._accumulated_positives: torch.Tensor | float = 0.0  # loss normalisers of the batches since the last step
         self.load_report: LoadReport | None = None
         self._epoch_means: dict[str, float] = {}
         self._build_model()
@@ -260,10 +261,11 @@ class Trainer:
             logger.warning("no split %r to validate on: best.pt and early stopping are off", val_split)
 
     def schedule(self) -> LRSchedule:
-        """The learning rate per global iteration for the planned epochs."""
+        """The learning rate per optimizer step for the planned epochs (with ``optim.accumulate``, a
+        step takes several batches: the schedule follows the effective batch, as one larger batch)."""
         o = self.config.optim
         return LRSchedule(
-            o.scheduler, self.config.base_lr(), self.iters_per_epoch, self.config.epochs, o.warmup_epochs,
+            o.scheduler, self.config.base_lr(), self.steps_per_epoch, self.config.epochs, o.warmup_epochs,
             o.warmup_lr, self.config.augment.no_aug_epochs, o.min_lr_ratio,
         )  # fmt: skip
 
@@ -386,7 +388,8 @@ class Trainer:
 
     def _step(self, batch, t: int, i: int, schedule: LRSchedule) -> dict[str, float]:  # noqa: ANN001 - TrainBatch
         cfg = self.config
-        lr = schedule(t)
+        accumulate = cfg.optim.accumulate
+        lr = schedule((t // self.iters_per_epoch) * self.steps_per_epoch + i // accumulate)
         set_lr(self.optimizer, lr)
         images = images_to_device(batch.images, self.device)
         labels = self._label_rows(batch.targets).to(self.device, non_blocking=True)
@@ -403,8 +406,11 @@ class Trainer:
         with self.amp.autocast():
             levels = self.net(images)
         losses = self.criterion([level.float() for level in levels], targets)
-        accumulate = cfg.optim.accumulate
-        loss = losses["total"] / accumulate
+        if accumulate == 1:
+            loss = losses["total"]
+        else:  # the un-normalised sum; divided by the positives of all accumulated batches at the step
+            loss = losses["total"] * losses["normalizer"]
+            self._accumulated_positives = self._accumulated_positives + losses["positives"]
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
         else:
@@ -429,7 +435,18 @@ class Trainer:
         return rows * real[..., None]
 
     def _optimizer_step(self) -> float:
-        """Unscale, clip, step, zero the gradients, update the EMA; the total gradient norm."""
+        """Normalise accumulated gradients, unscale, clip, step, zero the gradients, update the EMA;
+        the total gradient norm.
+
+        With ``optim.accumulate`` N, the gradients of N batches' un-normalised losses are divided
+        by the positives of all N batches: the step equals that of one batch N times larger.
+        """
+        if self.config.optim.accumulate > 1:
+            scale = 1.0 / torch.as_tensor(self._accumulated_positives).clamp(min=1)
+            for p in self.model.parameters():
+                if p.grad is not None:
+                    p.grad.mul_(scale)
+            self._accumulated_positives = 0.0
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         params = [p for p in self.model.parameters() if p.grad is not None]

@@ -109,6 +109,8 @@ class ValConfig:
     iou: float = 0.65
     batch: int = 8
     metric: Literal["mAP50_95", "mAP50"] = "mAP50_95"  # selects best.pt
+    loss: bool = True  # also the loss on the split (the usual overfitting signal; axis-aligned models)
+    per_class: bool = True  # also each class's AP50:95 (metrics.csv columns val/AP50_95/<class>)
 
     def __post_init__(self) -> None:
         if self.interval < 1 or self.batch < 1:

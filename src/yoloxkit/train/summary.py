@@ -58,7 +58,8 @@ def _metrics(metrics: Mapping | None, primary: str) -> str:
     """
     if not metrics:
         return "n/a"
-    names = sorted((n for n in metrics if n.startswith("val/")), key=lambda n: (n != primary, n))
+    # the headline numbers; per-class APs (val/AP50_95/<class>) stay in summary.json and metrics.csv
+    names = sorted((n for n in metrics if n.startswith("val/") and n.count("/") == 1), key=lambda n: (n != primary, n))
     names += ["loss"] if "loss" in metrics else []
     return "  ".join(f"{name} {_number(metrics[name])}" for name in names) or "n/a"
 

@@ -254,8 +254,9 @@ class Trainer:
         val_split = cfg.loader.val_split
         if val_split is not None and val_split in self.dataset.splits and self.world.main:
             kind = RotatedValidator if self.rotated else Validator
+            options = {} if self.rotated else {"loss": cfg.val.loss, "per_class": cfg.val.per_class}
             self.validator = kind(
-                self.dataset, val_split, cfg.model, self.class_names, self.input_size, cfg.val.conf, cfg.val.iou, cfg.val.batch
+                self.dataset, val_split, cfg.model, self.class_names, self.input_size, cfg.val.conf, cfg.val.iou, cfg.val.batch, **options
             )
         elif val_split is not None and val_split not in self.dataset.splits and self.world.main:
             logger.warning("no split %r to validate on: best.pt and early stopping are off", val_split)

@@ -1,4 +1,5 @@
-"""Validation during training: the EMA model through the one evaluator, COCO mAP50:95 and mAP50.
+"""Validation during training: the EMA model through the one evaluator, COCO mAP50:95 and mAP50,
+each class's AP50:95 and the loss on the split (axis-aligned models).
 
 Rotated models are scored by the DOTA rules instead (:class:`RotatedValidator`: VOC07 AP per
 class at rotated IoU 0.5 ... 0.95, difficult objects ignored), reported under the same names.
@@ -8,6 +9,10 @@ Images are read, letterboxed and predicted exactly as ``yoloxkit eval`` does it
 the averaged model); only the 12 COCO numbers are computed, the full report is left to
 ``yoloxkit eval``. When the model predicts more classes than the dataset (classes appended to
 COCO's 80), detections of classes outside the dataset are dropped and the others renumbered.
+
+The validation loss is the training loss without its L1 term (``iou + obj + cls``, the same
+SimOTA assignment) on the split's letterboxed images and their labels, averaged over batches:
+with mAP it shows overfitting (training loss falling, validation loss rising).
 """
 
 from __future__ import annotations
@@ -18,12 +23,16 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..data.preprocess import PreprocessContract
+from ..data.images import read_image
+from ..data.preprocess import PreprocessContract, preprocess_batch
 from ..datasets import Dataset
 from ..detector import Detector
+from ..errors import YoloxkitError
 from ..evaluation import Evaluator
+from ..evaluation.cocometrics import accumulate, per_class, summarize
 from ..evaluation.groundtruth import load_ground_truth
 from ..evaluation.inference import predict_into
+from ..loss import SimOTAAssigner, Targets, YOLOXLoss
 from ..models.yolox import YOLOX
 from ..structures.detections import Detections
 
@@ -43,11 +52,14 @@ class _SplitValidator:
         conf: float = 0.01,
         iou: float = 0.65,
         batch: int = 8,
+        loss: bool = False,
+        per_class: bool = False,
     ) -> None:
         self.model_name = model_name
         self.model_class_names = list(model_class_names)
         self.contract = PreprocessContract(tuple(input_size))
         self.conf, self.iou, self.batch = conf, iou, batch
+        self.with_loss, self.per_class = loss, per_class
         self._load(dataset, split)
 
     def _load(self, dataset: Dataset, split: str) -> None:
@@ -64,6 +76,8 @@ class Validator(_SplitValidator):
         self.gt = load_ground_truth(dataset, split)
         index = {name: i for i, name in enumerate(self.gt.names)}
         self._to_dataset = np.array([index.get(name, -1) for name in self.model_class_names], dtype=np.int64)
+        model_rows = {name: i for i, name in enumerate(self.model_class_names)}
+        self._to_model = np.array([model_rows.get(name, i) for i, name in enumerate(self.gt.names)], dtype=np.float32)
         self.nonfinite = 0  # detections left out by the last validation
 
     @torch.no_grad()
@@ -75,8 +89,54 @@ class Validator(_SplitValidator):
         predict_into(evaluator, detector, self.conf, self.iou, self.batch, progress=False, transform=self._remap)
         if self.nonfinite:
             logger.warning("validation: %d detections with non-finite boxes or scores left out (the model is still unstable)", self.nonfinite)
-        coco = evaluator.coco()
-        return {"mAP50_95": float(coco["AP"]), "mAP50": float(coco["AP50"]), "mAP75": float(coco["AP75"])}
+        precision, recall = accumulate(evaluator.matches(), self.gt.num_classes)
+        coco = summarize(precision, recall)
+        scores = {"mAP50_95": float(coco["AP"]), "mAP50": float(coco["AP50"]), "mAP75": float(coco["AP75"])}
+        if self.per_class:
+            for name, value in zip(self.gt.names, per_class(precision, recall)["AP"]):
+                if not np.isnan(value):  # classes without objects in the split have no AP
+                    scores[f"AP50_95/{name}"] = float(value)
+        if self.with_loss:
+            scores |= self.loss(model, device)
+        return scores
+
+    @torch.no_grad()
+    def loss(self, model: YOLOX, device: torch.device) -> dict[str, float]:
+        """``{"loss", "loss_iou", "loss_obj", "loss_cls"}``: the training loss (no L1) on the split, batch mean."""
+        criterion = YOLOXLoss(model.head.strides, SimOTAAssigner(), use_l1=False)
+        root, to_model = self.gt.root, self._to_model
+        sums: dict[str, float] = {}
+        batches = 0
+        for start in range(0, self.gt.num_images, self.batch):
+            indices = range(start, min(start + self.batch, self.gt.num_images))
+            images = []
+            for i in indices:
+                try:
+                    images.append(read_image(root / self.gt.file_names[i]))
+                except YoloxkitError:  # reported by the mAP pass
+                    images = []
+                    break
+            if not images:
+                continue
+            tensor, ratios = preprocess_batch(images, self.contract)
+            rows = []
+            for i, ratio in zip(indices, ratios):
+                objects = np.flatnonzero((self.gt.image == i) & ~self.gt.crowd)
+                xywh = self.gt.xywh[objects] * ratio
+                cxcywh = np.concatenate([xywh[:, :2] + xywh[:, 2:] / 2, xywh[:, 2:]], 1)
+                rows.append(np.concatenate([to_model[self.gt.category[objects]][:, None], cxcywh], 1))
+            width = max(max(len(r) for r in rows), 1)
+            padded = np.zeros((len(rows), width, 5), dtype=np.float32)
+            for b, r in enumerate(rows):
+                padded[b, : len(r)] = r
+            levels = model.head.forward_levels(model.backbone(tensor.to(device)))
+            losses = criterion([level.float() for level in levels], Targets.from_padded(torch.from_numpy(padded).to(device)))
+            for key in ("total", "iou", "obj", "cls"):
+                sums[key] = sums.get(key, 0.0) + float(losses[key])
+            batches += 1
+        if not batches:
+            return {}
+        return {"loss": sums["total"] / batches} | {f"loss_{k}": sums[k] / batches for k in ("iou", "obj", "cls")}
 
     def _remap(self, detections: list[Detections]) -> list[Detections]:
         """Drop non-finite boxes (an early model can overflow its size decode) and classes outside the dataset."""

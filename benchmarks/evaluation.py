@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import add_smoke, apply_smoke, machine
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
@@ -113,7 +114,8 @@ def main() -> None:
     parser.add_argument("--per-image", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, help="write the results here")
-    args = parser.parse_args()
+    add_smoke(parser)
+    args = apply_smoke(parser.parse_args(), images=50, per_image=10, repeats=1)
     dataset = repeated_dataset(args.images)
     gt = to_coco_dict(dataset, dataset.splits["val"])
     results = make_predictions(gt, args.per_image)
@@ -141,8 +143,8 @@ def main() -> None:
     if args.json:
         sizes = {"images": args.images, "detections": len(results), "objects": len(gt["annotations"])}
         timing = {"repeats": args.repeats, "seconds": times, "median_s": medians, "ratio": ratio}
-        machine = {"python": platform.python_version(), "machine": platform.machine(), "numpy": np.__version__}
-        report = sizes | timing | {"identical": True, "stats": stats["yoloxkit"]} | machine
+        versions = {"python": platform.python_version(), "machine": platform.machine(), "numpy": np.__version__}
+        report = sizes | timing | {"identical": True, "stats": stats["yoloxkit"]} | versions | {"provenance": machine()}
         args.json.write_text(json.dumps(report, indent=1) + "\n")
 
 

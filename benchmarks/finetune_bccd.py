@@ -78,6 +78,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
+from common import machine
 
 from yoloxkit.checkpoints import save_checkpoint
 from yoloxkit.data.preprocess import PreprocessContract
@@ -104,6 +105,9 @@ PRESETS: dict[str, dict] = {
         "size": 416, "epochs": 40, "batch": 16, "warmup_epochs": 2, "no_aug_epochs": 5, "workers": 4,
         "device": "cuda", "seeds": [0, 1, 2], "jobs": 3,
     },
+    # checks that the script runs (CI), measures nothing: 16 images per split at 64 px, 2 epochs
+    "smoke": {"size": 64, "epochs": 2, "batch": 8, "warmup_epochs": 1, "no_aug_epochs": 1, "workers": 0, "multiscale_range": 0,
+              "seeds": [0], "jobs": 1, "max_images": 16},
 }  # fmt: skip
 
 
@@ -133,12 +137,16 @@ class Recipe:
 
 
 # ------------------------------------------------------------------------------------------ data
-def prepare_data(source: Path, work: Path) -> tuple[Path, Dataset]:
-    """BCCD written as COCO JSON under ``work`` (both sides train from it) and read back."""
+def prepare_data(source: Path, work: Path, max_images: int | None = None) -> tuple[Path, Dataset]:
+    """BCCD written as COCO JSON under ``work`` (both sides train from it) and read back
+    (``max_images``: only the first images of each split, for ``--smoke``)."""
     dataset = load_dataset(source, Report(strict=True))
     for split in ("train", "val"):
         if split not in dataset.splits:
             raise YoloxkitError(f"{source}: no {split!r} split (found {', '.join(dataset.splits)})")
+    if max_images:
+        splits = {name: replace(split, images=split.images[:max_images]) for name, split in dataset.splits.items()}
+        dataset = replace(dataset, splits=splits)
     folder = work / "bccd-coco"
     write_dataset(dataset, "coco", folder, Report(strict=True))
     return folder, load_dataset(folder, Report(strict=True))
@@ -302,12 +310,12 @@ def score(recipe: Recipe, state: dict, dataset: Dataset) -> dict[str, float]:
     return {"mAP50_95": float(coco["AP"]), "mAP50": float(coco["AP50"]), "mAP75": float(coco["AP75"])}
 
 
-def run_seed(recipe: Recipe, source: Path, sides: list[str]) -> dict[str, dict]:
+def run_seed(recipe: Recipe, source: Path, sides: list[str], max_images: int | None = None) -> dict[str, dict]:
     """Both sides for one seed, in a temporary folder; per side metrics and timing."""
     results = {}
     with tempfile.TemporaryDirectory(prefix="finetune_bccd_") as tmp:
         work = Path(tmp)
-        data_dir, dataset = prepare_data(source, work)
+        data_dir, dataset = prepare_data(source, work, max_images)
         class_names = [c.name for c in sorted(dataset.categories, key=lambda c: c.id)]
         num_classes = len(class_names)
         init_path = work / "init.pt"
@@ -405,6 +413,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=1, help="seeds trained at the same time (subprocesses); timings then share the machine")
     p.add_argument("--json", type=Path, help="write the results here")
     p.add_argument("--preset", choices=list(PRESETS), default="cpu", help="flag defaults (explicit flags win)")
+    p.add_argument("--max-images", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--smoke", action="store_const", const="smoke", dest="preset", help="= --preset smoke (tiny, for CI)")
     p.set_defaults(**PRESETS[p.parse_known_args(argv)[0].preset])
     args = p.parse_args(argv)
     if args.size % 32 or args.size // 32 - args.multiscale_range < 1:
@@ -419,7 +429,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def run_seeds(recipe: Recipe, args: argparse.Namespace, argv: list[str]) -> list[dict[str, dict]]:
     """One comparison per seed: in this process one after the other, or ``--jobs`` subprocesses at a time."""
     if args.jobs <= 1 or len(args.seeds) == 1:
-        return [run_seed(replace(recipe, seed=seed), args.data, list(SIDES)) for seed in args.seeds]
+        return [run_seed(replace(recipe, seed=seed), args.data, list(SIDES), args.max_images) for seed in args.seeds]
     runs: dict[int, list] = {}
     with tempfile.TemporaryDirectory(prefix="finetune_bccd_jobs_") as tmp:
         base = _without_options(argv, ("--seeds", "--jobs", "--json"))
@@ -480,6 +490,7 @@ def main(argv: list[str] | None = None) -> int:
             "environment": env,
             "recipe": recipe_fields,
             "evaluation": {"split": "val", "conf": EVAL_CONF, "nms_iou": EVAL_IOU, "evaluator": "yoloxkit.evaluation.evaluate"},
+            "provenance": machine(),
             **summary,
             "runs": per_seed,
         }

@@ -19,6 +19,7 @@ import statistics
 import time
 
 import torch
+from common import add_smoke, apply_smoke, machine
 from rotated_ops import random_rboxes
 
 from yoloxkit.files import atomic_write
@@ -51,7 +52,8 @@ def main() -> None:
     parser.add_argument("--boxes", type=int, default=20000)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+    add_smoke(parser)
+    args = apply_smoke(parser.parse_args(), boxes=500, repeats=1)
     device = torch.device(args.device)
     rboxes, scores, classes = scene(args.boxes, 15, 4096.0, seed=0)
     corners = torch.cat([rboxes[:, :2] - rboxes[:, 2:4] / 2, rboxes[:, :2] + rboxes[:, 2:4] / 2], 1)
@@ -85,7 +87,9 @@ def main() -> None:
               f"gpu budget {median['gpu_budget'] * 1e3:7.1f} ms, ratio {results[name]['ratio']:.2f}, "
               f"kept {results[name]['kept']}, same {results[name]['same_keep']}")  # fmt: skip
     if args.json:
-        report = {"device": str(device), "torch": torch.__version__, "budgets": budgets, "cases": results}
+        report = {"device": str(device), "torch": torch.__version__, "budgets": budgets, "cases": results,
+                  "ratio": results["rotated"]["ratio"], "ratio_is": "rotated NMS: GPU chunk budget / CPU chunk budget",
+                  "provenance": machine()}  # fmt: skip
         with atomic_write(args.json) as handle:
             handle.write(json.dumps(report, indent=1).encode())
 

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import add_smoke, apply_smoke, machine
 
 from yoloxkit.files import atomic_write
 from yoloxkit.ops import rotated_iou, rotated_postprocess
@@ -128,14 +129,14 @@ def measure_iou(runtime: str, count: int, graph: Path, repeats: int) -> dict:
     }
 
 
-def measure_model(images: int, repeats: int) -> dict:
+def measure_model(images: int, repeats: int, size: int = 1024) -> dict:
     """The random rotated-yolox-nano at 1024 through ONNX Runtime: network, host postprocess, parity."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
     from tests.export.conftest import conditioned_detector
     from yoloxkit.data.preprocess import preprocess_batch
     from yoloxkit.export import check_parity, export_model, load_parity_images, open_backend
 
-    detector = conditioned_detector("rotated-yolox-nano", size=1024, num_classes=15)
+    detector = conditioned_detector("rotated-yolox-nano", size=size, num_classes=15)
     pictures = load_parity_images(count=images)
     with tempfile.TemporaryDirectory() as folder:
         export_model(detector, folder, "onnx", check=False, log=lambda _: None)
@@ -169,7 +170,7 @@ def child(args: argparse.Namespace) -> None:
     if args.part == "iou":
         result = measure_iou(args.runtime, args.count, Path(args.graph), args.repeats)
     else:
-        result = measure_model(args.images, args.repeats)
+        result = measure_model(args.images, args.repeats, args.size)
     result["peak_rss_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # kB on Linux
     print(json.dumps(result))
 
@@ -191,7 +192,10 @@ def main() -> None:
     parser.add_argument("--runtime", choices=RUNTIMES, help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--graph", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--size", type=int, default=1024, help="input size of the model part")
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="box counts of the in-graph IoU part")
+    add_smoke(parser)
+    args = apply_smoke(parser.parse_args(), images=1, repeats=1, size=128, sizes=[30])
     if args.part:
         child(args)
         return
@@ -200,7 +204,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         graph = Path(folder) / "rotated_iou.onnx"
         results["iou_graph"]["graph_bytes"] = export_iou_graph(graph)
-        for count in SIZES:
+        for count in args.sizes:
             row = {}
             for runtime in RUNTIMES:
                 row[runtime] = in_child("--part", "iou", "--runtime", runtime, "--count", str(count),
@@ -209,8 +213,8 @@ def main() -> None:
                 print(f"IoU of {count} boxes, {runtime:16s}: {found['ms']:9.1f} ms, max diff {found['max_diff']:.3g}, "
                       f"{found['flips']} flips at {IOU_THRESHOLD}, peak RSS {found['peak_rss_gb']:.2f} GB")  # fmt: skip
             results["iou_graph"][str(count)] = row
-    model = results["model"] = in_child("--part", "model", "--images", str(args.images), "--repeats", str(args.repeats))
-    print(f"rotated-yolox-nano 1024 (random, conditioned), {args.images} images, {model['points']} points: "
+    model = results["model"] = in_child("--part", "model", "--images", str(args.images), "--repeats", str(args.repeats), "--size", str(args.size))
+    print(f"rotated-yolox-nano {args.size} (random, conditioned), {args.images} images, {model['points']} points: "
           f"network {min(model['network_ms']):.0f}-{max(model['network_ms']):.0f} ms, host postprocess "
           f"{min(model['host_postprocess_s']):.2f}-{max(model['host_postprocess_s']):.2f} s for "
           f"{min(model['candidates'])}-{max(model['candidates'])} candidates -> "
@@ -222,6 +226,9 @@ def main() -> None:
         "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
         "load_average": [load_before, os.getloadavg()[0]],
     }  # fmt: skip
+    results["ratio"] = statistics.median(model["host_postprocess_s"]) * 1e3 / statistics.median(model["network_ms"])
+    results["ratio_is"] = "host rotated postprocess time / ONNX Runtime network time (median per image)"
+    results["provenance"] = machine(1)
     if args.json:
         with atomic_write(args.json) as handle:
             handle.write(json.dumps(results, indent=1).encode())

@@ -30,6 +30,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from common import add_smoke, apply_smoke, machine
 
 from yoloxkit.dota.split import ImageObjects, SplitConfig, label_lines, read_objects, split_dataset
 from yoloxkit.files import atomic_write
@@ -103,7 +104,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
+    add_smoke(parser)
+    args = apply_smoke(parser.parse_args(), device="cpu", model="rotated-yolox-nano", scenes=1, val_scenes=1, grid=1, epochs=1,
+                       batch=2, size=128, workers=0)  # fmt: skip
 
     work = args.work or Path(tempfile.mkdtemp(prefix="rotated_gpu_"))
     started = time.perf_counter()
@@ -117,7 +120,7 @@ def main() -> None:
         sys.executable, "-m", "yoloxkit", "train", "--data", str(work / "split"), "--model", args.model,
         "--epochs", str(args.epochs), "--batch", str(args.batch), "--device", args.device,
         "--workers", str(args.workers), "--out", str(work / "run"),
-        "--set", "log.progress=false", "--set", "log.interval=5", "--set", "log.plots=false",
+        "--set", "log.progress=false", "--set", f"log.interval={1 if args.smoke else 5}", "--set", "log.plots=false",
         "--set", "optim.warmup_epochs=1", "--set", "augment.no_aug_epochs=1",
         "--set", f"val.interval={args.epochs}", "--set", f"checkpoint.every={args.epochs}",
     ]  # fmt: skip
@@ -139,6 +142,9 @@ def main() -> None:
         "train_wall_s": trained,
         **step_means(work / "run"),
         "final": summary["final"],
+        "ratio": None,
+        "ratio_is": "none: no peer trains rotated YOLOX in this run (throughput and memory only)",
+        "provenance": machine(),
     }
     print(json.dumps(result, indent=1))
     if args.json:

@@ -37,6 +37,7 @@ from collections.abc import Callable
 import numpy as np
 import shapely
 import torch
+from common import add_smoke, apply_smoke, machine
 
 from yoloxkit.files import atomic_write
 from yoloxkit.loss import Targets, YOLOXLoss
@@ -93,13 +94,13 @@ def alternate(sides: dict[str, Callable[[], object]], repeats: int) -> dict[str,
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def iou_case(extent: float, repeats: int) -> dict:
+def iou_case(extent: float, repeats: int, count: int = 1000) -> dict:
     gen = torch.Generator().manual_seed(0)
-    a, b = random_rboxes(gen, 1000, extent), random_rboxes(gen, 1000, extent)
+    a, b = random_rboxes(gen, count, extent), random_rboxes(gen, count, extent)
     ours, theirs = rotated_iou(a, b).double().numpy(), shapely_iou(a, b)
     seconds = alternate({"yoloxkit": lambda: rotated_iou(a, b), "shapely": lambda: shapely_iou(a, b)}, repeats)
     return {
-        "pairs": 1000 * 1000,
+        "pairs": count * count,
         "overlapping_pairs": float((theirs > 0).mean()),
         "yoloxkit_s": seconds["yoloxkit"],
         "shapely_s": seconds["shapely"],
@@ -110,9 +111,9 @@ def iou_case(extent: float, repeats: int) -> dict:
     }
 
 
-def nms_case(repeats: int) -> dict:
+def nms_case(repeats: int, count: int = 2000) -> dict:
     gen = torch.Generator().manual_seed(1)
-    boxes, scores = random_rboxes(gen, 2000, 1024.0), torch.rand(2000, generator=gen)
+    boxes, scores = random_rboxes(gen, count, 1024.0), torch.rand(count, generator=gen)
     same = rotated_nms(boxes, scores, 0.1).tolist() == shapely_nms(boxes, scores, 0.1)
     seconds = alternate(
         {"yoloxkit": lambda: rotated_nms(boxes, scores, 0.1), "shapely": lambda: shapely_nms(boxes, scores, 0.1)},
@@ -169,19 +170,25 @@ def main() -> None:
     parser.add_argument("--step-repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", help="write the results to this file")
-    args = parser.parse_args()
+    parser.add_argument("--boxes", type=int, default=1000, help="boxes per side of the IoU matrix (NMS: twice as many)")
+    parser.add_argument("--step-size", type=int, default=320, help="input size of the train-step case")
+    add_smoke(parser)
+    args = apply_smoke(parser.parse_args(), repeats=1, step_repeats=1, boxes=60, step_size=64)
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()[0]
     results = {
         "machine": {"platform": platform.platform(), "torch": torch.__version__, "shapely": shapely.__version__,
                     "threads": args.threads},
         "cases": {
-            "iou_sparse": iou_case(1024.0, args.repeats),
-            "iou_dense": iou_case(128.0, args.repeats),
-            "nms": nms_case(args.repeats),
-            "train_step": train_step_case(320, 4, 20, args.step_repeats),
+            "iou_sparse": iou_case(1024.0, args.repeats, args.boxes),
+            "iou_dense": iou_case(128.0, args.repeats, args.boxes),
+            "nms": nms_case(args.repeats, 2 * args.boxes),
+            "train_step": train_step_case(args.step_size, 4 if not args.smoke else 2, 20 if not args.smoke else 4, args.step_repeats),
         },
     }  # fmt: skip
+    results["ratio"] = results["cases"]["iou_dense"]["ratio"]
+    results["ratio_is"] = "dense rotated IoU: yoloxkit / shapely"
+    results["provenance"] = machine(args.threads)
     results["machine"]["load_average"] = [load_before, os.getloadavg()[0]]
     text = json.dumps(results, indent=2)
     print(text)

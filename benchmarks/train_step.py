@@ -62,6 +62,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from common import add_smoke, apply_smoke, machine
 from torch import nn
 
 from yoloxkit.data.images import read_image
@@ -89,6 +90,8 @@ class Case:
 
 CASES = {c.key: c for c in (Case("yolox-nano", 416, 8), Case("yolox-s", 640, 4), Case("yolox-s", 640, 64))}
 CPU_CASES = ["nano-416-8", "s-640-4"]
+#: ``--smoke``: a tiny case that runs in seconds (checks the script, measures nothing).
+SMOKE_CASE = Case("yolox-nano", 128, 2)
 
 
 def load_batch(size: int, count: int, label_images: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
@@ -423,7 +426,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--memory-probe", choices=list(SIDES), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    add_smoke(parser)
+    args = apply_smoke(parser.parse_args(argv), repeats=1, warmup=0, no_memory=True)
+    if args.smoke:
+        CASES[SMOKE_CASE.key] = SMOKE_CASE
+        args.cases = [SMOKE_CASE.key]
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -482,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{env['loadavg_end'][0]:.2f})"
     )
     if args.json:
-        args.json.write_text(json.dumps({"environment": env, "results": results}, indent=2) + "\n")
+        headline = {"ratio": min(r["ratio"] for r in results), "ratio_is": "the smallest images/s ratio (yoloxkit / reference) over the cases"}
+        args.json.write_text(json.dumps(headline | {"environment": env, "provenance": machine(), "results": results}, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0
 

@@ -1,0 +1,70 @@
+"""What every benchmark records beside its numbers, and the ``--smoke`` mode that CI runs.
+
+``machine()`` is the provenance a results file needs (issue: numbers that trace): the command,
+the commit, the CPU model, cores and threads, the load average before the run, the date.
+``--smoke`` replaces a script's sizes by tiny ones so that it finishes in seconds: the test
+``tests/test_benchmarks.py`` runs every script that way, so that none of them rots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or the platform's processor string)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def commit() -> str:
+    """The checked-out commit (with ``-dirty`` when the tree has changes), or ``unknown``."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine(threads: int | None = None) -> dict:
+    """Provenance of a measurement: command, commit, CPU, cores, threads, load average, date, versions."""
+    import torch
+
+    return {
+        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "commit": commit(),
+        "cpu_model": cpu_model(),
+        "cpus": os.cpu_count(),
+        "threads": threads if threads is not None else torch.get_num_threads(),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+    }
+
+
+def add_smoke(parser: argparse.ArgumentParser) -> None:
+    """The ``--smoke`` flag: tiny sizes, seconds, for the CI test that keeps the script working."""
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks that the script runs (CI), measures nothing")
+
+
+def apply_smoke(args: argparse.Namespace, **tiny: object) -> argparse.Namespace:
+    """With ``--smoke``, replace the named arguments by the tiny values."""
+    if getattr(args, "smoke", False):
+        for name, value in tiny.items():
+            setattr(args, name, value)
+    return args

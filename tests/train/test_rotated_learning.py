@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
+from tests.train.threads import torch_threads
 from yoloxkit import Detector
 from yoloxkit.datasets import Report
 from yoloxkit.datasets.load import load_dataset, write_dataset
@@ -69,12 +69,8 @@ MIN_BIN_OBJECTS = 10
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """Train and predict with one torch thread, restoring the previous count afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.mark.slow

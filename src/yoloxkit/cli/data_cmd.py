@@ -195,6 +195,7 @@ def synth(
     out: Path = typer.Option(..., "--out", help="New (or empty) output folder."),
     images: int = typer.Option(100, "--images", min=1, help="Number of images."),
     classes: int = typer.Option(4, "--classes", min=1, max=32, help="Number of classes (shape/colour pairs)."),
+    first_class: int = typer.Option(0, "--first-class", min=0, max=31, help="First shape/colour pair (another set of classes: e.g. 8 for blue and yellow shapes)."),
     rotated: bool = typer.Option(False, "--rotated", help="Rotated shapes labelled with 4-corner polygons (qbox)."),
     size: int = typer.Option(320, "--size", min=32, help="Image side in pixels."),
     max_objects: int = typer.Option(6, "--max-objects", min=1, help="At most this many objects per image."),
@@ -214,7 +215,7 @@ def synth(
     _fresh_output(out, None)
     report = Report()
     with tempfile.TemporaryDirectory() as folder:
-        dataset = synthesize(Path(folder), images, classes, rotated, (size, size), val_fraction, seed, max_objects, sides, ratios)
+        dataset = synthesize(Path(folder), images, classes, rotated, (size, size), val_fraction, seed, max_objects, sides, ratios, first_class)
         write_dataset(dataset, to, out, report)
     typer.echo(f"wrote {dataset.num_images} images, {dataset.num_objects} objects, {classes} classes to {out} ({to})")
     _split_table(dataset)

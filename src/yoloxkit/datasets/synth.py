@@ -70,14 +70,14 @@ def _sides(rng: np.random.Generator, object_size: tuple[float, float], aspect: t
 
 def render(
     rng: np.random.Generator, size: tuple[int, int], classes: int, rotated: bool, max_objects: int,
-    object_size: tuple[float, float] = OBJECT_SIZE, aspect: tuple[float, float] | None = None,
+    object_size: tuple[float, float] = OBJECT_SIZE, aspect: tuple[float, float] | None = None, first_class: int = 0,
 ) -> tuple[np.ndarray, list, list]:  # fmt: skip
-    """One image (BGR) with its boxes (xyxy or qbox rows) and 0-based class indices."""
+    """One image (BGR) with its boxes (xyxy or qbox rows) and 0-based class indices (counted from ``first_class``)."""
     height, width = size
     image = _texture(rng, height, width)
     boxes, labels = [], []
     for _ in range(int(rng.integers(0, max_objects + 1))):
-        klass = int(rng.integers(classes))
+        klass = first_class + int(rng.integers(classes))
         w, h = _sides(rng, object_size, aspect, min(width, height))
         angle = float(rng.uniform(-np.pi / 2, np.pi / 2)) if rotated else 0.0
         half = 0.5 * (abs(w * np.cos(angle)) + abs(h * np.sin(angle))), 0.5 * (abs(w * np.sin(angle)) + abs(h * np.cos(angle)))
@@ -90,31 +90,38 @@ def render(
             boxes.append(convert(np.array([cx, cy, w, h, angle]), BoxFormat.RBOX, BoxFormat.QBOX).tolist())
         else:
             boxes.append([*polygon.min(0), *polygon.max(0)])
-        labels.append(klass)
+        labels.append(klass - first_class)
     return image, boxes, labels
 
 
 def synthesize(
     folder: Path, images: int, classes: int, rotated: bool = False, size: tuple[int, int] = (320, 320),
     val_fraction: float = 0.2, seed: int = 0, max_objects: int = 6,
-    object_size: tuple[float, float] = OBJECT_SIZE, aspect: tuple[float, float] | None = None,
+    object_size: tuple[float, float] = OBJECT_SIZE, aspect: tuple[float, float] | None = None, first_class: int = 0,
 ) -> Dataset:  # fmt: skip
     """Render ``images`` PNGs into ``folder`` and return their dataset (splits ``train`` and ``val``).
 
     ``object_size`` (low, high): object sides as fractions of the shorter image side;
     ``aspect`` (low, high): long / short side ratio of every object (None: sides drawn independently).
-    The defaults render exactly what earlier versions rendered for a seed.
+    ``first_class``: the classes are the shape/colour pairs ``first_class .. first_class + classes - 1``
+    (a second dataset of other colours, for transfer learning). The defaults render exactly what
+    earlier versions rendered for a seed.
     """
     if len(object_size) != 2 or not 0 < object_size[0] <= object_size[1] <= 1:
         raise YoloxkitError(f"object_size must be (low, high) with 0 < low <= high <= 1, got {tuple(object_size)}")
     if aspect is not None and (len(aspect) != 2 or not 1 <= aspect[0] <= aspect[1]):
         raise YoloxkitError(f"aspect must be (low, high) with 1 <= low <= high, got {tuple(aspect)}")
     rng = np.random.default_rng(seed)
-    names = class_names(classes)
+    if first_class < 0:
+        raise YoloxkitError(f"first_class must be >= 0, got {first_class}")
+    try:
+        names = class_names(first_class + classes)[first_class:]
+    except ValueError:
+        raise YoloxkitError(f"classes: at most {len(COLOURS) * len(SHAPES)} shape/colour pairs, asked for {first_class + classes}") from None
     box_format = BoxFormat.QBOX if rotated else BoxFormat.XYXY
     records = []
     for i in tqdm(range(images), desc="rendering", unit="img", disable=None):
-        image, boxes, labels = render(rng, size, classes, rotated, max_objects, object_size, aspect)
+        image, boxes, labels = render(rng, size, classes, rotated, max_objects, object_size, aspect, first_class)
         file_name = f"synth_{i:06d}.png"
         write_image(folder / file_name, image)
         annotations = Annotations.from_lists(box_format, boxes, [k + 1 for k in labels])

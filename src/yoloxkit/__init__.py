@@ -10,8 +10,20 @@ Quick start::
 
 __version__ = "0.1.0"
 
-from .detector import Detector  # noqa: E402
 from .errors import YoloxkitError  # noqa: E402
-from .structures import Boxes, BoxFormat, Detections  # noqa: E402
 
 __all__ = ["Boxes", "BoxFormat", "Detections", "Detector", "YoloxkitError", "__version__"]
+
+#: Imported on first use: ``import yoloxkit`` (and the command line's start) stays light, since
+#: PyTorch alone takes seconds to import on a small machine.
+_LAZY = {"Detector": ".detector", "Boxes": ".structures", "BoxFormat": ".structures", "Detections": ".structures"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'yoloxkit' has no attribute {name!r}")

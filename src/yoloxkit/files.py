@@ -19,11 +19,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
-
-import numpy as np
+from typing import TYPE_CHECKING, BinaryIO
 
 from .errors import YoloxkitError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 #: errno values that mean "the device is full" (no space, quota exceeded, file too large).
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from typer.testing import CliRunner
 
-from yoloxkit.cli import app
+from yoloxkit.cli.dota_cmd import app as dota
 from yoloxkit.dota.split import read_objects
 from yoloxkit.structures import BoxFormat, Boxes
 
@@ -16,7 +16,8 @@ SAMPLE = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "d
 
 
 def _run(*args: str) -> str:
-    result = CliRunner().invoke(app, list(args))
+    assert args[0] == "dota"
+    result = CliRunner().invoke(dota, list(args[1:]))
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -67,5 +68,5 @@ def test_axis_aligned_merge_and_errors(tmp_path):
     merged = json.loads((tmp_path / "merged" / "predictions.json").read_text())
     assert len(merged[0]["detections"]) == 64 and "rbox" not in merged[0]["detections"][0]
     assert not (tmp_path / "merged" / "task1").exists()
-    result = CliRunner().invoke(app, ["dota", "split", str(SAMPLE), "--out", str(out)])
+    result = CliRunner().invoke(dota, ["split", str(SAMPLE), "--out", str(out)])
     assert result.exit_code != 0 and "already holds files" in str(result.exception)

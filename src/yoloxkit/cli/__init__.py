@@ -1,7 +1,12 @@
-"""The ``yoloxkit`` command line. Each sub-command lives in its own module."""
+"""The ``yoloxkit`` command line. Each sub-command lives in its own module, imported when it runs.
+
+``yoloxkit --help`` and the ``data`` commands never import PyTorch (seconds on a small machine):
+the commands are listed from :data:`COMMANDS` and loaded on use (tested in tests/test_startup.py).
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import sys
@@ -12,32 +17,66 @@ for _name, _value in (("OPENCV_LOG_LEVEL", "ERROR"), ("OPENCV_FFMPEG_LOGLEVEL", 
     os.environ.setdefault(_name, _value)
 
 import typer  # noqa: E402
+from typer.core import TyperGroup  # noqa: E402
 
 from ..errors import YoloxkitError  # noqa: E402
 from ..files import DISK_FULL_ERRNOS  # noqa: E402
-from . import data_cmd, demo_cmd, models_cmd, predict_cmd
-from . import compare_cmd, eval_cmd, train_cmd
-from . import benchmark_cmd, export_cmd, serve_cmd
-from . import dota_cmd
 
-app = typer.Typer(
-    name="yoloxkit",
-    help="YOLOX detectors: models, prediction, data tools, training, evaluation and export.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-app.command("demo")(demo_cmd.demo)
-app.command("models")(models_cmd.models)
-app.command("predict")(predict_cmd.predict)
-app.add_typer(data_cmd.app, name="data")
-app.add_typer(dota_cmd.app, name="dota")
-app.command("train")(train_cmd.train)
-app.command("eval")(eval_cmd.eval_command)
-app.command("compare")(compare_cmd.compare)
-app.command("export")(export_cmd.export)
-app.command("benchmark")(benchmark_cmd.benchmark)
-app.command("serve")(serve_cmd.serve)
+HELP = "YOLOX detectors: models, prediction, data tools, training, evaluation and export."
+
+#: name -> (module in this package, attribute: a command function or a Typer group, one-line help).
+#: The help lines are shown without importing the commands; a test keeps them equal to the commands' own.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "demo": ("demo_cmd", "demo", "Train yolox-nano on a synthetic dataset, evaluate it and draw its predictions (no data needed)."),
+    "models": ("models_cmd", "models", "List the available models (80-class parameter counts, GFLOPs at the default input size)."),
+    "predict": ("predict_cmd", "predict", "Run a detector and write predictions.json, COCO results, optional YOLO txt and drawn images."),
+    "train": ("train_cmd", "train", "Train (or fine-tune) a YOLOX model; writes last.pt, best.pt, metrics.csv and summary.json."),
+    "eval": ("eval_cmd", "eval_command", "Evaluate a checkpoint (--weights) or a COCO results file (--predictions) on a dataset split."),
+    "compare": ("compare_cmd", "compare", "COCO AP of A and B, per-class deltas, and a paired bootstrap 95 % interval of AP(B) - AP(A)."),
+    "export": ("export_cmd", "export", "Export a detector to ONNX or OpenVINO IR and check the result against PyTorch on real images."),
+    "benchmark": ("benchmark_cmd", "benchmark", "Latency (p50/p95), throughput and peak memory per backend and batch size, as a table and optionally JSON."),
+    "serve": ("serve_cmd", "serve", "Serve detections over HTTP: POST /predict (an image in, JSON detections out), GET /health, GET /model."),
+    "data": ("data_cmd", "app", "Dataset tools: convert between formats, check, split, plot statistics, synthesise."),
+    "dota": ("dota_cmd", "app", "DOTA pipeline: split images into patches, merge patch predictions, write and score Task1 files."),
+}  # fmt: skip
+
+
+def load_command(name: str) -> object:
+    """The (click) command ``name``, importing its module now."""
+    module_name, attribute, _ = COMMANDS[name]
+    target = getattr(importlib.import_module(f"{__name__}.{module_name}"), attribute)
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_command(target)
+    else:
+        single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class LazyCommands(TyperGroup):
+    """The top-level group: commands listed from :data:`COMMANDS`, imported only when one runs."""
+
+    def list_commands(self, ctx: object) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: object, cmd_name: str) -> object | None:
+        return load_command(cmd_name) if cmd_name in COMMANDS else None
+
+    def format_help(self, ctx: object, formatter: object) -> None:
+        # The plain click layout of Typer's base class: Typer's rich one would import every
+        # command to list them.
+        super(TyperGroup, self).format_help(ctx, formatter)
+
+    def format_commands(self, ctx: object, formatter: object) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_line) for name, (_, _, help_line) in COMMANDS.items()])
+
+
+def command_group() -> LazyCommands:
+    """The ``yoloxkit`` group (no command imported yet)."""
+    return LazyCommands(name="yoloxkit", help=HELP, no_args_is_help=True)
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -59,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         cv2_logging.setLogLevel(cv2_logging.LOG_LEVEL_ERROR)
     previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
-        app(args=argv, prog_name="yoloxkit")
+        command_group().main(args=argv, prog_name="yoloxkit")
     except YoloxkitError as exc:
         _fail(str(exc), 2)
     except KeyboardInterrupt:

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
-import cv2
+import sys
+
 import numpy as np
-import torch
 
 
 class BoxFormat(str, Enum):
@@ -47,20 +47,32 @@ class BoxFormat(str, Enum):
 Array = Any  # np.ndarray | torch.Tensor
 
 
+def _is_tensor(value: object) -> bool:
+    """A torch.Tensor? (PyTorch is not imported here: a tensor exists only once it is imported.)"""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def _cv2():  # noqa: ANN202 - the cv2 module, imported when a polygon is first fitted
+    import cv2
+
+    return cv2
+
+
 def _stack(columns: list[Array]) -> Array:
-    if isinstance(columns[0], torch.Tensor):
-        return torch.stack(columns, -1)
+    if _is_tensor(columns[0]):
+        return sys.modules["torch"].stack(columns, -1)
     return np.stack(columns, -1)
 
 
 def _lib(b: Array) -> Any:
     """The array module of ``b`` (torch or numpy); both spell cos/sin/abs/remainder alike."""
-    return torch if isinstance(b, torch.Tensor) else np
+    return sys.modules["torch"] if _is_tensor(b) else np
 
 
 def _corner_extremes(b: Array) -> Array:
     xs, ys = b[..., 0::2], b[..., 1::2]
-    if isinstance(b, torch.Tensor):
+    if _is_tensor(b):
         return _stack([xs.amin(-1), ys.amin(-1), xs.amax(-1), ys.amax(-1)])
     return _stack([xs.min(-1), ys.min(-1), xs.max(-1), ys.max(-1)])
 
@@ -119,14 +131,14 @@ def _xyxy_to_rbox(b: Array) -> Array:
 
 def _qbox_to_rbox(b: Array) -> Array:
     # qbox2rbox of ai4rs (cv2.minAreaRect per polygon), then le90 regularisation.
-    is_torch = isinstance(b, torch.Tensor)
+    is_torch = _is_tensor(b)
     points = (b.detach().cpu().numpy() if is_torch else np.asarray(b)).reshape(-1, 4, 2)
     rows = np.zeros((len(points), 5), dtype=np.float64)
     for i, quad in enumerate(points):
-        (cx, cy), (w, h), angle = cv2.minAreaRect(quad.astype(np.float32))
+        (cx, cy), (w, h), angle = _cv2().minAreaRect(quad.astype(np.float32))
         rows[i] = (cx, cy, w, h, np.deg2rad(angle))
     out = regularize_le90(rows).reshape(*b.shape[:-1], 5).astype(points.dtype)
-    return torch.from_numpy(out).to(b.device) if is_torch else out
+    return sys.modules["torch"].from_numpy(out).to(b.device) if is_torch else out
 
 
 def _xyxy_to_xywh(b: Array) -> Array:
@@ -225,13 +237,13 @@ class Boxes:
         if lib is np:
             clipped = np.stack([xyxy[:, 0].clip(0, width), xyxy[:, 1].clip(0, height), xyxy[:, 2].clip(0, width), xyxy[:, 3].clip(0, height)], 1)
         else:
-            clipped = torch.stack([xyxy[:, 0].clamp(0, width), xyxy[:, 1].clamp(0, height), xyxy[:, 2].clamp(0, width), xyxy[:, 3].clamp(0, height)], 1)
+            clipped = sys.modules["torch"].stack([xyxy[:, 0].clamp(0, width), xyxy[:, 1].clamp(0, height), xyxy[:, 2].clamp(0, width), xyxy[:, 3].clamp(0, height)], 1)
         return Boxes(convert(clipped, BoxFormat.XYXY, self.format), self.format)
 
     def finite(self) -> Array:
         """Per box: True when every coordinate is finite."""
-        if isinstance(self.data, torch.Tensor):
-            return torch.isfinite(self.data).all(-1)
+        if _is_tensor(self.data):
+            return sys.modules["torch"].isfinite(self.data).all(-1)
         return np.isfinite(self.data).all(-1)
 
     def area(self) -> Array:
@@ -248,7 +260,7 @@ class Boxes:
 
     def numpy(self) -> "Boxes":
         """A NumPy-backed copy (float32)."""
-        if isinstance(self.data, torch.Tensor):
+        if _is_tensor(self.data):
             return Boxes(self.data.detach().cpu().numpy().astype(np.float32), self.format)
         return self
 

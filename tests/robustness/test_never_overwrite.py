@@ -288,3 +288,14 @@ def test_prepare_output_dir_through_a_symlink_to_the_input(tmp_path):
     os.symlink(source, link)
     with pytest.raises(YoloxkitError, match="is the input"):
         prepare_output_dir(link, [source], exist_ok=True)
+
+
+def test_resume_removes_the_part_file_of_a_killed_checkpoint_write(finished_run, capfd):
+    """A kill during the checkpoint write leaves ``.last.pt.XXXX.part``; the resumed run removes it."""
+    data, run = finished_run
+    stale = run / ".last.pt.k1ll3d.part"
+    stale.write_bytes(b"")
+    result = run_cli(capfd, "train", "--resume", "--out", run, "--epochs", "2")
+    assert result.code == 0, result
+    assert not stale.exists() and not list(run.rglob("*.part"))
+    assert (run / "last.pt").stat().st_size > 0

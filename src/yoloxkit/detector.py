@@ -11,9 +11,10 @@ from torch import nn
 
 from . import hub
 from .checkpoints import infer_architecture, load_weights, read_checkpoint
-from .data.coco import COCO_CLASSES
+from .data.coco import default_class_names
 from .data.images import read_image, to_bgr_uint8
 from .data.preprocess import PreprocessContract, preprocess_batch
+from .devices import resolve_device
 from .errors import YoloxkitError
 from .models import YOLOX, canonical_name, get_spec
 from .models.inference import optimize_for_inference
@@ -22,26 +23,6 @@ from .ops import NMS_IOU, ROTATED_NMS_IOU, postprocess, rotated_postprocess
 from .structures import Boxes, BoxFormat, Detections
 
 ImageInput = str | Path | np.ndarray
-
-
-def default_class_names(num_classes: int) -> list[str]:
-    """COCO names for 80-class models, ``class_<i>`` otherwise."""
-    if num_classes == len(COCO_CLASSES):
-        return list(COCO_CLASSES)
-    return [f"class_{i}" for i in range(num_classes)]
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``None``/``"auto"`` -> CUDA when available, else CPU; other strings as torch reads them."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError as exc:
-        raise YoloxkitError(f"invalid device {device!r}: {exc}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise YoloxkitError(f"device {device!r} requested but CUDA is not available")
-    return resolved
 
 
 class Detector:
@@ -131,46 +112,6 @@ class Detector:
         spec = get_spec(name)
         return cls(spec.build(num_classes), spec.name, class_names, None, device, pretrained=False)
 
-    # ----------------------------------------------------------------------------- training
-    def train(
-        self,
-        data: str | Path,
-        out: str | Path = "runs/train",
-        epochs: int = 300,
-        batch: int = 64,
-        config: str | Path | None = None,
-        overrides: Sequence[str] = (),
-        exist_ok: bool = False,
-        **settings: object,
-    ) -> "Detector":
-        """Train on ``data`` and return the best model (``best.pt``, else ``last.pt``) as a Detector.
-
-        A detector with trained weights is fine-tuned from them (its classes decide the class
-        mapping, ``finetune.class_mode`` says whether they are kept); an untrained one trains
-        from scratch. ``settings`` are top-level config fields (``device``, ``seed``, ``amp``,
-        ...), ``overrides`` any field as ``"section.field=value"``; see ``yoloxkit train``.
-        ``out`` must be new or empty unless ``exist_ok`` (start over in it).
-        """
-        import tempfile
-
-        from .checkpoints import save_checkpoint
-        from .train.config import make_train_config
-        from .train.trainer import Trainer
-
-        with tempfile.TemporaryDirectory(prefix="yoloxkit-start-") as scratch:
-            weights = None
-            if self.pretrained:
-                weights = Path(scratch) / "start.pt"
-                save_checkpoint(weights, self._model, self.model_name, self.class_names, self.contract.to_dict())
-            size = list(self.contract.input_size)
-            cfg = make_train_config(
-                config, [f"augment.input_size={size}", *overrides], data=str(data), model=self.model_name,
-                weights=str(weights) if weights else None, out=Path(out), epochs=epochs, batch=batch, **settings,
-            )  # fmt: skip
-            summary = Trainer(cfg, exist_ok=exist_ok).fit()
-        best = summary["checkpoints"].get("best.pt") or summary["checkpoints"]["last.pt"]
-        return Detector.from_checkpoint(best, device=self.device)
-
     # ----------------------------------------------------------------------------- inference
     @property
     def model(self) -> YOLOX:
@@ -246,12 +187,32 @@ class Detector:
     ) -> list[Detections]:
         """One batch of already loaded BGR uint8 images -> Detections (no batching, no I/O)."""
         iou = self._checked_thresholds(conf, iou)
-        batch, ratios = preprocess_batch(images, self.contract)
-        per_image = self._detect(batch, conf, iou, class_agnostic)
+        batch, ratios = self.preprocess(images)
+        per_image = self.detect(batch, conf, iou, class_agnostic)
         return [
-            self._to_detections(rows.cpu(), ratio, image.shape[:2], source)
+            self.to_detections(rows.cpu(), ratio, image.shape[:2], source)
             for rows, ratio, image, source in zip(per_image, ratios, images, sources)
         ]
+
+    # The stages ``predict_arrays`` composes; the evaluator's timed loop, the benchmark command and
+    # the exported-model runtime call or override them (never a copy of them).
+    def preprocess(self, images: list[np.ndarray]) -> tuple[torch.Tensor, list[float]]:
+        """BGR uint8 images -> network input ``[B, 3, H, W]`` (the preprocessing contract) and each image's scale."""
+        return preprocess_batch(images, self.contract)
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        """Network input -> decoded outputs ``[B, N, 5 + C]`` (rotated: ``6 + C``), on the detector's device."""
+        return self._inference_model()(batch.to(self.device))
+
+    def postprocess(self, outputs: torch.Tensor, conf: float, iou: float, class_agnostic: bool = False) -> list[torch.Tensor]:
+        """Decoded outputs -> per-image rows after the score threshold and NMS (rotated NMS for rotated models)."""
+        if self.rotated:
+            return rotated_postprocess(outputs.float(), conf, iou, class_agnostic)
+        return postprocess(outputs.float(), conf, iou, class_agnostic)
+
+    def detect(self, batch: torch.Tensor, conf: float, iou: float, class_agnostic: bool = False) -> list[torch.Tensor]:
+        """:meth:`forward` then :meth:`postprocess` (an export with NMS in its graph does both at once)."""
+        return self.postprocess(self.forward(batch), conf, iou, class_agnostic)
 
     def _checked_thresholds(self, conf: float, iou: float | None) -> float:
         """The NMS threshold to use (``iou`` or :attr:`default_iou`), after checking both lie in [0, 1]."""
@@ -260,18 +221,14 @@ class Detector:
             raise YoloxkitError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
         return iou
 
-    def _detect(self, batch: torch.Tensor, conf: float, iou: float, class_agnostic: bool) -> list[torch.Tensor]:
-        """Network input ``[B, 3, H, W]`` -> per-image postprocess rows (runtime backends override this)."""
-        outputs = self._inference_model()(batch.to(self.device))
-        if self.rotated:
-            return rotated_postprocess(outputs.float(), conf, iou, class_agnostic)
-        return postprocess(outputs.float(), conf, iou, class_agnostic)
-
-    def _to_detections(
+    def to_detections(
         self, rows: torch.Tensor, ratio: float, size: tuple[int, int], source: str | None
     ) -> Detections:
-        # Rows end with (obj, class_prob, class); rotated rows (rotated_postprocess) start with an
-        # rbox (cx, cy, w, h, angle) whose angle the letterbox scale does not change.
+        """Postprocess rows of one image -> :class:`Detections` in the original image's pixels.
+
+        Rows end with (obj, class_prob, class); rotated rows start with an rbox (cx, cy, w, h,
+        angle) whose angle the letterbox scale does not change.
+        """
         box_format = BoxFormat.RBOX if self.rotated else BoxFormat.XYXY
         coords = rows[:, : box_format.width].numpy().copy()
         coords[:, :4] /= ratio

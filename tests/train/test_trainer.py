@@ -199,11 +199,13 @@ def test_two_processes_match_one_with_the_same_total_batch(synth: Path, tmp_path
     assert summary["world_size"] == 2
 
 
-def test_detector_train_fine_tunes_and_returns_the_best_model(synth: Path, tmp_path: Path) -> None:
+def test_train_detector_fine_tunes_and_returns_the_best_model(synth: Path, tmp_path: Path) -> None:
+    from yoloxkit.train import train_detector
+
     start = Detector.untrained("yolox-nano", num_classes=80)
     start.pretrained = True  # stands for COCO weights: fine-tune from them, keeping the 80 classes
-    trained = start.train(synth, out=tmp_path / "run", epochs=1, batch=4,
-                          overrides=FAST[1:] + ["finetune.class_mode=append"])  # fmt: skip
+    trained = train_detector(start, synth, out=tmp_path / "run", epochs=1, batch=4,
+                             overrides=FAST[1:] + ["finetune.class_mode=append"])  # fmt: skip
     assert len(trained.class_names) == 82 and trained.contract.input_size == start.contract.input_size
     assert (tmp_path / "run" / "best.pt").exists()
 

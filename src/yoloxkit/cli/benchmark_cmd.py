@@ -1,7 +1,7 @@
 """``yoloxkit benchmark``: latency, throughput and peak memory of PyTorch, ONNX Runtime and OpenVINO.
 
 Each (format, precision) backend is opened in turn; for each batch size it times
-``Detector._detect`` — the network and the postprocessing (score threshold and NMS), the part
+``Detector.detect`` — the network and the postprocessing (score threshold and NMS), the part
 that differs between backends — on a batch of real images preprocessed once by the shared
 preprocessing. ``--warmup`` calls are run first and not counted; then ``--iters`` calls are
 timed one by one. Every backend uses ``--threads`` threads (default: PyTorch's thread count).
@@ -151,7 +151,7 @@ def measure_case(
         computed = getattr(getattr(detector, "backend", None), "compute_precision", case.precision)
         for batch_size in sizes:
             batch, _ = preprocess_batch([pool[i % len(pool)] for i in range(batch_size)], detector.contract)
-            times = _time(lambda d=detector, b=batch: d._detect(b, conf, iou, False), warmup, iters)
+            times = _time(lambda d=detector, b=batch: d.detect(b, conf, iou, False), warmup, iters)
             h, w = detector.contract.input_size
             rows.append(
                 {

@@ -9,7 +9,7 @@ import typer
 from ..errors import YoloxkitError
 from ..evaluation import EvaluationResult, Evaluator, load_ground_truth
 from ..detector import Detector
-from ..evaluation.dota import evaluate_rotated
+from ..evaluation.rotated import evaluate_rotated
 from ..evaluation.gallery import write_gallery
 from ..evaluation.inference import TEST_CONF, TEST_IOU, run_evaluation, run_predictions
 from ..evaluation.plots import write_plots

@@ -17,3 +17,10 @@ COCO_CLASSES: tuple[str, ...] = (
 COCO_CATEGORY_IDS: tuple[int, ...] = tuple(
     [i for i in range(1, 91) if i not in (12, 26, 29, 30, 45, 66, 68, 69, 71, 83)]
 )
+
+
+def default_class_names(num_classes: int) -> list[str]:
+    """COCO names for 80-class models, ``class_<i>`` otherwise."""
+    if num_classes == len(COCO_CLASSES):
+        return list(COCO_CLASSES)
+    return [f"class_{i}" for i in range(num_classes)]

@@ -40,15 +40,14 @@ import numpy as np
 
 from ..datasets.categories import DOTA_V1_CLASSES, infer_names
 from ..datasets.model import Dataset
-from ..detector import Detector
 from ..datasets.dota import LABEL_DIRS
 from ..dota.polygons import paired_iou, polygon_extents
 from ..dota.task1 import Task1Detections
 from ..errors import YoloxkitError
-from ..ops import ROTATED_CONF, ROTATED_NMS_IOU
 from .voc import class_ap
 
-if TYPE_CHECKING:  # angles imports this module
+if TYPE_CHECKING:  # angles imports this module; evaluation never imports the inference layer
+    from ..detector import Detector
     from .angles import AngleErrors
 
 #: IoU thresholds of the COCO-style numbers.
@@ -153,7 +152,7 @@ class SparsePolygonIoU:
 class DotaResult:
     """Per-class AP at every COCO threshold (``ap[t, k]``, VOC07 11-point, devkit rules).
 
-    ``angle_errors`` (when computed, :func:`evaluate_rotated` with ``angles=True``) adds the
+    ``angle_errors`` (when computed, :func:`yoloxkit.evaluation.rotated.evaluate_rotated` with ``angles=True``) adds the
     orientation errors of the matched objects to ``to_dict`` and ``summary``.
     """
 
@@ -299,27 +298,3 @@ def predict_task1(
                               np.array([r[2] for r in rows], dtype=np.float64).reshape(-1, 8))
         for name, rows in found.items()
     }  # fmt: skip
-
-
-def evaluate_rotated(
-    detector: Detector,
-    data: str | Path | Dataset,
-    split: str = "val",
-    conf: float = ROTATED_CONF,
-    iou: float = ROTATED_NMS_IOU,
-    batch: int = 8,
-    angles: bool = False,
-) -> DotaResult:
-    """A rotated detector on ``split`` of an oriented dataset, by the DOTA-devkit Task1 rules
-    (defaults: the reference's test settings, score 0.01, rotated NMS 0.1); ``angles`` adds the
-    angle errors of :func:`yoloxkit.evaluation.angles.angle_errors` on the same detections."""
-    from ..datasets.load import load_dataset
-    from .angles import angle_errors  # angles builds on this module
-
-    dataset = data if isinstance(data, Dataset) else load_dataset(data)
-    gt, paths = ground_truth_of_split(dataset, split)
-    detections = predict_task1(detector, paths, gt.class_names, conf, iou, batch)
-    result = evaluate_task1(gt, detections)
-    if angles:
-        result.angle_errors = angle_errors(gt, detections)
-    return result

@@ -16,23 +16,24 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from ..data.images import read_image
-from ..data.preprocess import preprocess_batch
 from ..datasets import Dataset
-from ..detector import Detector
 from ..errors import YoloxkitError
-from ..ops import postprocess
 from ..structures.detections import Detections
 from .classes import match_classes
 from .evaluator import DEFAULT_CONF, Evaluator
 from .groundtruth import GroundTruth, load_ground_truth
 from .predictions import read_results
 from .result import EvaluationResult
+
+if TYPE_CHECKING:  # evaluation runs any detector; it never imports the inference layer
+    from ..detector import Detector
 
 #: The reference's test settings (README numbers): score threshold and NMS IoU.
 TEST_CONF, TEST_IOU = 0.001, 0.65
@@ -135,14 +136,14 @@ def _predict_timed(
         return time.perf_counter()
 
     start = now()
-    batch, ratios = preprocess_batch(images, detector.contract)
+    batch, ratios = detector.preprocess(images)
     batch = batch.to(detector.device)
     prepared = now()
-    outputs = detector._inference_model()(batch)
+    outputs = detector.forward(batch)
     inferred = now()
-    rows = postprocess(outputs.float(), conf, iou)
+    rows = detector.postprocess(outputs, conf, iou)
     detections = [
-        detector._to_detections(r.cpu(), ratio, image.shape[:2], source)
+        detector.to_detections(r.cpu(), ratio, image.shape[:2], source)
         for r, ratio, image, source in zip(rows, ratios, images, sources)
     ]
     done = now()

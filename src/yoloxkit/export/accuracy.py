@@ -5,7 +5,7 @@ reference's test settings (conf 0.001, NMS IoU 0.65), so the comparison includes
 ``predict`` does. Only ``decoded`` exports can be evaluated this way: a graph with NMS has its
 thresholds baked in, and a raw graph leaves the decode to the caller.
 
-Rotated models are evaluated by :func:`yoloxkit.evaluation.dota.evaluate_rotated` instead (the
+Rotated models are evaluated by :func:`yoloxkit.evaluation.rotated.evaluate_rotated` instead (the
 DOTA-devkit Task1 rules at the reference's test settings, score 0.01, rotated NMS 0.1) on an
 oriented dataset, and compared by its COCO-style ``mAP`` (mean AP over IoU 0.50:0.95) with the
 same tolerances.
@@ -80,7 +80,7 @@ def compare_map(
 def _average_precision(detector: Detector, data: str | Path, split: str, batch_size: int) -> float:
     """COCO AP@[.5:.95] of an axis-aligned detector; DOTA-rule mAP (IoU 0.50:0.95) of a rotated one."""
     if detector.rotated:
-        from ..evaluation.dota import evaluate_rotated
+        from ..evaluation.rotated import evaluate_rotated
 
         return evaluate_rotated(detector, data, split, batch=batch_size).metrics()["mAP"]
     from ..evaluation import evaluate

@@ -4,15 +4,15 @@ It inherits ``predict`` / ``predict_arrays`` from :class:`~yoloxkit.detector.Det
 go through the same preprocessing contract code and the outputs through the same
 postprocessing and ``Detections`` code; only the network call is the backend's:
 
-* ``decoded`` exports: ``_inference_model()`` returns the backend as a tensor -> tensor
-  callable, followed by :func:`yoloxkit.ops.postprocess` exactly as for PyTorch (and usable by
-  anything that calls ``_inference_model()``, e.g. the evaluator);
+* ``decoded`` exports: the backend is the network of the public ``forward`` stage (tensor ->
+  tensor), followed by the inherited ``postprocess`` exactly as for PyTorch (so the evaluator's
+  timed stages and the benchmark command run exports as they run PyTorch);
 * ``nms`` exports: the graph's rows are used as they are, which needs the thresholds asked for
   to be those baked into the graph (a higher ``conf`` is fine: greedy NMS at a higher score
   threshold keeps exactly the kept rows above it);
 * ``raw`` exports are refused: their decode is left to the caller's runtime by design;
 * rotated exports (metadata ``box_type`` ``rbox``) never have NMS in the graph: ``decoded``
-  ones run like axis-aligned ``decoded`` exports, the inherited ``_detect`` applying
+  ones run like axis-aligned ``decoded`` exports, the inherited ``postprocess`` applying
   :func:`yoloxkit.ops.rotated_postprocess` (exact rotated NMS) on the host as for the PyTorch
   rotated model; ``raw`` ones (``--raw``) are refused like any raw export.
 
@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 from ..data.preprocess import PreprocessContract
-from ..detector import Detector, resolve_device
+from ..detector import Detector
+from ..devices import resolve_device
 from ..errors import YoloxkitError
 from ..models import YOLOX
 from .backends import Backend, open_backend
@@ -128,10 +129,11 @@ class ExportedDetector(Detector):
             parts.append([output[:real] for output in self.backend.run(chunk)])
         return [np.concatenate(outputs) for outputs in zip(*parts)]
 
-    def _detect(self, batch: torch.Tensor, conf: float, iou: float, class_agnostic: bool) -> list[torch.Tensor]:
+    def detect(self, batch: torch.Tensor, conf: float, iou: float, class_agnostic: bool = False) -> list[torch.Tensor]:
+        """The inherited forward + postprocess, or for a graph with NMS its own rows (same thresholds only)."""
         settings = self.backend.metadata.nms
         if settings is None:
-            return super()._detect(batch, conf, iou, class_agnostic)
+            return super().detect(batch, conf, iou, class_agnostic)
         if conf < settings.conf or not math.isclose(iou, settings.iou) or class_agnostic != settings.class_agnostic:
             raise YoloxkitError(
                 f"{self.backend.path.name} has NMS in the graph with conf >= {settings.conf}, iou {settings.iou}, "

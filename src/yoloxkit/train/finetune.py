@@ -25,7 +25,7 @@ from typing import Literal
 import torch
 
 from ..checkpoints import LoadedCheckpoint, infer_architecture, read_checkpoint
-from ..detector import default_class_names
+from ..data.coco import default_class_names
 from ..errors import YoloxkitError
 from ..models import YOLOX
 

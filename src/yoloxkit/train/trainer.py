@@ -34,7 +34,7 @@ from ..config import dump_yaml, from_dict, to_dict
 from ..data.preprocess import PreprocessContract
 from ..datasets import Dataset, Report
 from ..datasets.load import load_dataset
-from ..detector import resolve_device
+from ..devices import resolve_device
 from ..errors import YoloxkitError
 from ..files import write_text
 from ..outputs import dataset_inputs, prepare_output_dir

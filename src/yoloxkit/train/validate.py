@@ -156,7 +156,7 @@ class RotatedValidator(_SplitValidator):
 
     The split's polygons (qbox annotations) are the ground truth, its ``difficult`` flags are
     ignored objects; images are predicted whole through the preprocessing contract
-    (:func:`yoloxkit.evaluation.dota.evaluate_rotated`'s steps, with the trainer's thresholds).
+    (:func:`yoloxkit.evaluation.rotated.evaluate_rotated`'s steps, with the trainer's thresholds).
     """
 
     def _load(self, dataset: Dataset, split: str) -> None:

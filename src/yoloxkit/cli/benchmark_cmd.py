@@ -37,7 +37,8 @@ from ..checkpoints import save_checkpoint
 from ..export.memory import PeakTracker, run_in_fresh_process
 from ..files import write_json
 from ..outputs import check_output_file, prepare_output_dir
-from .common import EXIST_OK, load_detector
+from .common import load_detector
+from .options import EXIST_OK
 from .values import comma_list
 
 FORMATS = ("torch", "onnx", "openvino")

@@ -13,14 +13,6 @@ from ..hub import PRETRAINED
 from ..models import canonical_name
 
 
-#: Options shared by the commands that load a detector or write an output folder.
-WEIGHTS = typer.Option(None, "--weights", "-w", help="Checkpoint file, exported .onnx/.xml model, or a model name for official weights.")
-MODEL = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted).")
-DEVICE = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 or auto.")
-LEGACY = typer.Option(False, "--legacy", help="Old normalised preprocessing for pre-2021-08 weights.")
-EXIST_OK = typer.Option(False, "--exist-ok", help="Write into an output folder that already holds files (its earlier results are replaced).")
-
-
 def load_detector(
     weights: str | None,
     model: str | None,

@@ -12,7 +12,8 @@ from ..evaluation.inference import run_evaluation, run_predictions
 from ..evaluation.report import class_ap_deltas
 from ..files import without_nan, write_json
 from ..outputs import dataset_inputs, prepare_output_dir
-from .common import EXIST_OK, load_detector
+from .common import load_detector
+from .options import EXIST_OK
 from .eval_cmd import BATCH, CONF, DATA, DEVICE, IOU, LEGACY, SIZE, SPLIT, check_thresholds
 
 SUMMARY_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")

@@ -16,7 +16,7 @@ from ..evaluation.dota import evaluate_task1, load_dota_ground_truth
 from ..structures import BoxFormat, Detections
 from ..files import without_nan, write_json
 from ..outputs import check_output_file, prepare_output_dir
-from .common import EXIST_OK
+from .options import EXIST_OK
 from .values import comma_list
 
 app = typer.Typer(

@@ -6,18 +6,21 @@ from pathlib import Path
 
 import typer
 
+from typing import TYPE_CHECKING
+
 from ..errors import YoloxkitError
 from ..evaluation import EvaluationResult, Evaluator, load_ground_truth
-from ..detector import Detector
-from ..evaluation.rotated import evaluate_rotated
 from ..evaluation.gallery import write_gallery
-from ..evaluation.inference import TEST_CONF, TEST_IOU, run_evaluation, run_predictions
+from ..evaluation.inference import run_evaluation, run_predictions
 from ..evaluation.plots import write_plots
 from ..evaluation.report import summary_text, write_metrics
-from ..ops import ROTATED_CONF, ROTATED_NMS_IOU
 from ..files import without_nan, write_json
 from ..outputs import dataset_inputs, prepare_output_dir
-from .common import EXIST_OK, load_detector
+from ..thresholds import ROTATED_CONF, ROTATED_NMS_IOU, TEST_CONF, TEST_IOU
+from .options import DEVICE, EXIST_OK, LEGACY
+
+if TYPE_CHECKING:
+    from ..detector import Detector
 
 DATA = typer.Option(..., "--data", "-d", help="Dataset: folder, data.yaml, COCO JSON or split.yaml.")
 SPLIT = typer.Option("val", "--split", help="Split to evaluate (a prefix works: val -> val2017).")
@@ -25,8 +28,6 @@ CONF = typer.Option(TEST_CONF, "--conf", help="Detector score threshold (with --
 IOU = typer.Option(TEST_IOU, "--iou", help="NMS IoU threshold (with --weights; reference test setting).")
 SIZE = typer.Option(None, "--size", help="Input size (multiple of 32); default from the checkpoint.")
 BATCH = typer.Option(8, "--batch", help="Images per forward pass.")
-DEVICE = typer.Option("cpu", "--device", help="cpu, cuda, cuda:1 or auto.")
-LEGACY = typer.Option(False, "--legacy", help="Old normalised preprocessing for pre-2021-08 weights.")
 
 
 def eval_command(
@@ -63,7 +64,11 @@ def eval_command(
     check_thresholds(TEST_CONF if conf is None else conf, TEST_IOU if iou is None else iou, batch)  # before any loading
     if out is not None:
         prepare_output_dir(out, [*dataset_inputs(data), weights, predictions], exist_ok)
-    detector = load_detector(weights, model, size, device, legacy) if weights is not None else None
+    detector = None
+    if weights is not None:  # a results file (--predictions) is evaluated without importing PyTorch
+        from .common import load_detector
+
+        detector = load_detector(weights, model, size, device, legacy)
     if detector is not None and detector.rotated:
         evaluate_rotated_command(
             detector, data, split, ROTATED_CONF if conf is None else conf, ROTATED_NMS_IOU if iou is None else iou, batch, out
@@ -93,6 +98,8 @@ def eval_command(
 def evaluate_rotated_command(detector: Detector, data: str, split: str, conf: float, iou: float, batch: int, out: Path | None) -> None:
     """The DOTA-rule evaluation of a rotated model (thresholds already checked): table on the
     terminal, metrics.json in ``out``."""
+    from ..evaluation.rotated import evaluate_rotated
+
     result = evaluate_rotated(detector, data, split, conf, iou, batch, angles=True)
     typer.echo(result.summary())
     if out is not None:

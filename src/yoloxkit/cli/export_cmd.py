@@ -12,7 +12,8 @@ from ..export.metadata import PRECISIONS
 from ..export.parity import DEFAULT_COUNT
 from ..export.quantize import CALIBRATION_COUNT
 from ..outputs import prepare_output_dir
-from .common import EXIST_OK, load_detector
+from .common import load_detector
+from .options import EXIST_OK
 
 
 def export(

@@ -21,7 +21,8 @@ from ..structures import Detections
 from ..visualize import draw_detections
 from ..files import opencv_path, write_image, write_json, write_text
 from ..outputs import prepare_output_dir
-from .common import DEVICE, EXIST_OK, LEGACY, MODEL, WEIGHTS, load_detector
+from .common import load_detector
+from .options import DEVICE, EXIST_OK, LEGACY, MODEL, WEIGHTS
 
 
 def predict(

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..structures.boxes import BoxFormat, convert
-from .fileio import json_number, read_text, write_text
+from .fileio import json_number, parse_json, read_text, write_text
 from .model import Annotations, Category, Dataset, ImageRecord, Split
 from .report import Report
 from .writing import Capabilities, copy_images, prepare
@@ -84,7 +84,7 @@ def read_coco(path: Path, report: Report, image_root: Path | None = None) -> Dat
     """Read one COCO JSON file as a one-split dataset (split named after the file)."""
     text = read_text(path)
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except json.JSONDecodeError as exc:
         report.error("parse", path, f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno)
         data = {}

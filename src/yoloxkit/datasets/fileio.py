@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
 from pathlib import Path
+
+import orjson
 
 from .. import files
 from ..errors import YoloxkitError
@@ -31,6 +34,19 @@ def read_text(path: Path, allow_empty: bool = False) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataFileError(path, f"not UTF-8 text (byte {exc.start})") from None
+
+
+def parse_json(text: str | bytes) -> object:
+    """``json.loads`` semantics, parsed by orjson (3-5x faster on large COCO files).
+
+    orjson is strict (no NaN, no Infinity, no BOM); whatever it refuses is parsed again by the
+    standard library, which accepts those and raises the ``json.JSONDecodeError`` with line and
+    column that the callers report.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text.decode("utf-8-sig") if isinstance(text, bytes) else text)
 
 
 def format_number(value: float) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..datasets import Category, Dataset, Split, load_dataset
+from ..datasets.fileio import parse_json
 from ..errors import YoloxkitError
 from ..structures.boxes import BoxFormat, convert
 
@@ -181,7 +182,7 @@ def _coco_file_areas(dataset: Dataset, split: Split) -> dict[int, list[float]] |
     if path.suffix != ".json" or not path.is_file():
         return None
     areas: dict[int, list[float]] = {}
-    for ann in json.loads(path.read_text(encoding="utf-8-sig")).get("annotations") or []:
+    for ann in parse_json(path.read_text(encoding="utf-8-sig")).get("annotations") or []:
         areas.setdefault(ann.get("image_id"), []).append(ann.get("area"))
     usable = {}
     for image in split.images:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from ..data.images import read_image
@@ -33,10 +32,12 @@ from .predictions import read_results
 from .result import EvaluationResult
 
 if TYPE_CHECKING:  # evaluation runs any detector; it never imports the inference layer
+    import torch
+
     from ..detector import Detector
 
 #: The reference's test settings (README numbers): score threshold and NMS IoU.
-TEST_CONF, TEST_IOU = 0.001, 0.65
+from ..thresholds import TEST_CONF, TEST_IOU  # noqa: E402, F401 - re-exported
 STAGES = ("preprocess", "inference", "postprocess")
 
 
@@ -62,6 +63,8 @@ def predict_into(
     if gt.root is None:
         raise YoloxkitError("the ground truth does not say where its images are")
     paths = [Path(gt.root) / name for name in gt.file_names]
+    import torch  # here: evaluating a results file needs no PyTorch
+
     cuda = detector.device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats(detector.device)
@@ -120,33 +123,36 @@ def _read_ahead(paths: list[Path], batches: list[list[int]]) -> Iterator[tuple[l
 def _peak_memory(device: torch.device) -> tuple[float, str]:
     """Peak memory in MB and what it measures."""
     if device.type == "cuda":
+        import torch
+
         return torch.cuda.max_memory_allocated(device) / 2**20, "cuda_max_memory_allocated"
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "process_peak_rss"
 
 
-@torch.inference_mode()
 def _predict_timed(
     detector: Detector, images: list[np.ndarray], sources: list[str], conf: float, iou: float, cuda: bool
 ) -> tuple[list, tuple[float, float, float]]:
     """``Detector.predict_arrays`` stage by stage, with the time of each stage."""
+    import torch
 
     def now() -> float:
         if cuda:
             torch.cuda.synchronize(detector.device)
         return time.perf_counter()
 
-    start = now()
-    batch, ratios = detector.preprocess(images)
-    batch = batch.to(detector.device)
-    prepared = now()
-    outputs = detector.forward(batch)
-    inferred = now()
-    rows = detector.postprocess(outputs, conf, iou)
-    detections = [
-        detector.to_detections(r.cpu(), ratio, image.shape[:2], source)
-        for r, ratio, image, source in zip(rows, ratios, images, sources)
-    ]
-    done = now()
+    with torch.inference_mode():
+        start = now()
+        batch, ratios = detector.preprocess(images)
+        batch = batch.to(detector.device)
+        prepared = now()
+        outputs = detector.forward(batch)
+        inferred = now()
+        rows = detector.postprocess(outputs, conf, iou)
+        detections = [
+            detector.to_detections(r.cpu(), ratio, image.shape[:2], source)
+            for r, ratio, image, source in zip(rows, ratios, images, sources)
+        ]
+        done = now()
     return detections, (prepared - start, inferred - prepared, done - inferred)
 
 

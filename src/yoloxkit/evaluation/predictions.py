@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.fileio import parse_json
 from ..errors import YoloxkitError
 from ..structures import BoxFormat, Detections
 from .groundtruth import GroundTruth
@@ -47,7 +48,7 @@ def read_results(path: str | Path) -> list[dict]:
     if not path.is_file():
         raise YoloxkitError(f"predictions file not found: {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig") or "null")
+        data = parse_json(path.read_text(encoding="utf-8-sig") or "null")
     except json.JSONDecodeError as exc:
         raise YoloxkitError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg}, column {exc.colno})") from None
     except UnicodeDecodeError:

@@ -16,11 +16,9 @@ from ..structures.boxes import BoxFormat, convert
 from .nms import batched_nms
 from .rotated import batched_rotated_nms
 
-#: Default NMS IoU thresholds: YOLOX's demo (IoU > 0.45 suppresses) and ai4rs' rotated test
-#: setting (rotated IoU >= 0.1 suppresses), with that setting's score threshold.
-NMS_IOU = 0.45
-ROTATED_NMS_IOU = 0.1
-ROTATED_CONF = 0.01
+# Default NMS IoU thresholds: YOLOX's demo (IoU > 0.45 suppresses) and ai4rs' rotated test
+# setting (rotated IoU >= 0.1 suppresses), with that setting's score threshold.
+from ..thresholds import NMS_IOU, ROTATED_CONF, ROTATED_NMS_IOU  # noqa: E402, F401 - re-exported
 
 #: ``nms(boxes, scores, groups, iou_threshold) -> kept indices`` sorted by descending score.
 GroupedNMS = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.Tensor]

@@ -36,7 +36,7 @@ def dataset_inputs(source: str | Path | None) -> list[Path]:
     Output folders may lie inside a dataset folder (``--data ds --out ds/runs/exp``: nothing of
     the dataset is touched, the folder must be new or empty) but never be or hold it.
     """
-    if source is None or not isinstance(source, (str, Path)):
+    if not source or not isinstance(source, (str, Path)):  # none, "" (a dataset given as an object)
         return []
     return [Path(source)]
 

@@ -187,7 +187,9 @@ def test_two_processes_match_one_with_the_same_total_batch(synth: Path, tmp_path
             "--batch", "4", "--out", str(tmp_path / "ddp")]  # fmt: skip
     for item in FAST + extra:
         args += ["--set", item]
-    ddp = subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=600)
+    # Its own session (defensive): whatever torchrun's agent signals on shutdown stays away from
+    # the pytest worker that started it.
+    ddp = subprocess.run(args, env=ENV, capture_output=True, text=True, timeout=600, start_new_session=True)
     assert ddp.returncode == 0, ddp.stdout[-3000:] + ddp.stderr[-3000:]
     expected, got = raw_weights(tmp_path / "single"), raw_weights(tmp_path / "ddp")
     for key in expected:

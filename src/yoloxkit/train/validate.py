@@ -29,12 +29,12 @@ from ..datasets import Dataset
 from ..detector import Detector
 from ..errors import YoloxkitError
 from ..evaluation import Evaluator
+from ..evaluation.classes import ClassMap
 from ..evaluation.cocometrics import accumulate, per_class, summarize
 from ..evaluation.groundtruth import load_ground_truth
 from ..evaluation.inference import predict_into
 from ..loss import SimOTAAssigner, Targets, YOLOXLoss
 from ..models.yolox import YOLOX
-from ..structures.detections import Detections
 
 logger = logging.getLogger("yoloxkit")
 
@@ -75,7 +75,7 @@ class Validator(_SplitValidator):
     def _load(self, dataset: Dataset, split: str) -> None:
         self.gt = load_ground_truth(dataset, split)
         index = {name: i for i, name in enumerate(self.gt.names)}
-        self._to_dataset = np.array([index.get(name, -1) for name in self.model_class_names], dtype=np.int64)
+        self._classes = ClassMap(np.array([index.get(name, -1) for name in self.model_class_names], dtype=np.int64), self.gt.names)
         model_rows = {name: i for i, name in enumerate(self.model_class_names)}
         self._to_model = np.array([model_rows.get(name, i) for i, name in enumerate(self.gt.names)], dtype=np.float32)
         self.nonfinite = 0  # detections left out by the last validation
@@ -85,8 +85,10 @@ class Validator(_SplitValidator):
         """COCO metrics of ``model`` (left in eval mode) on the split."""
         detector = self._detector(model, device)
         evaluator = Evaluator(self.gt, self.conf)
-        self.nonfinite = 0
-        predict_into(evaluator, detector, self.conf, self.iou, self.batch, progress=False, transform=self._remap)
+        # predict_into drops non-finite detections (an early model can overflow its size decode)
+        # and counts them; the class map drops classes outside the dataset and renumbers the rest.
+        figures = predict_into(evaluator, detector, self.conf, self.iou, self.batch, progress=False, transform=self._classes.apply)
+        self.nonfinite = figures["dropped_nonfinite"]
         if self.nonfinite:
             logger.warning("validation: %d detections with non-finite boxes or scores left out (the model is still unstable)", self.nonfinite)
         precision, recall = accumulate(evaluator.matches(), self.gt.num_classes)
@@ -137,19 +139,6 @@ class Validator(_SplitValidator):
         if not batches:
             return {}
         return {"loss": sums["total"] / batches} | {f"loss_{k}": sums[k] / batches for k in ("iou", "obj", "cls")}
-
-    def _remap(self, detections: list[Detections]) -> list[Detections]:
-        """Drop non-finite boxes (an early model can overflow its size decode) and classes outside the dataset."""
-        remapped = []
-        for det in detections:
-            classes = self._to_dataset[det.class_ids]
-            finite = np.isfinite(det.boxes.data).all(axis=1) & np.isfinite(det.scores)
-            keep = (classes >= 0) & finite
-            self.nonfinite += int((~finite).sum())
-            remapped.append(Detections(det.boxes[keep], det.scores[keep], classes[keep],
-                                       self.gt.names, det.image_size, det.source))  # fmt: skip
-        return remapped
-
 
 class RotatedValidator(_SplitValidator):
     """``validator(model) -> {"mAP50_95", "mAP50", "mAP75"}`` of a rotated model by the DOTA rules.

@@ -24,7 +24,7 @@ import threading
 import numpy as np
 
 from .. import __version__
-from ..data.imageheader import check_pixel_limit
+from ..data.imageheader import ImageTooLargeError
 from ..data.images import decode_image
 from ..detector import Detector
 from ..errors import YoloxkitError
@@ -132,12 +132,10 @@ def create_app(
         raise HTTPException(415, f"unsupported content type {kind!r}: send multipart/form-data, image/* or application/octet-stream")
 
     def detect(data: bytes, name: str | None, conf: float, iou: float, class_agnostic: bool) -> dict:
-        label = name or "request body"
         try:
-            check_pixel_limit(data[:65536], label, max_pixels)
-        except YoloxkitError as exc:
+            image = decode_image(data, name or "request body", max_pixels=max_pixels)
+        except ImageTooLargeError as exc:  # refused from the header, before decoding
             raise HTTPException(413, str(exc)) from None
-        image = decode_image(data, label, max_pixels=max_pixels)
         with lock:
             detections = detector.predict_arrays([image], [name], conf, iou, class_agnostic)[0]
         shown, _ = detections.for_output()

@@ -233,11 +233,7 @@ class Boxes:
             return self
         height, width = image_size
         xyxy = convert(self.data, self.format, BoxFormat.XYXY)
-        lib = _lib(xyxy)
-        if lib is np:
-            clipped = np.stack([xyxy[:, 0].clip(0, width), xyxy[:, 1].clip(0, height), xyxy[:, 2].clip(0, width), xyxy[:, 3].clip(0, height)], 1)
-        else:
-            clipped = sys.modules["torch"].stack([xyxy[:, 0].clamp(0, width), xyxy[:, 1].clamp(0, height), xyxy[:, 2].clamp(0, width), xyxy[:, 3].clamp(0, height)], 1)
+        clipped = _stack([xyxy[:, k].clip(0, width if k % 2 == 0 else height) for k in range(4)])  # .clip: numpy and torch
         return Boxes(convert(clipped, BoxFormat.XYXY, self.format), self.format)
 
     def finite(self) -> Array:

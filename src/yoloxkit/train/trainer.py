@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import os
 import time
 from pathlib import Path
 
@@ -81,12 +80,12 @@ class Trainer:
         resume_from: LoadedCheckpoint | str | Path | None = None,
         exist_ok: bool = False,
     ) -> None:
-        if int(os.environ.get("RANK", "0")) == 0:  # one process checks and creates the run folder
+        self.device = resolve_device(None if config.device == "auto" else config.device)
+        self.world = init_world(self.device)
+        if self.world.main:  # one process checks and creates the run folder, before any work
             inputs = [*dataset_inputs(config.data), config.weights if config.weights != "pretrained" else None]
             allowed = exist_ok or resume_from is not None
             prepare_output_dir(config.out, inputs, allowed, flag="--resume to continue that run, or --exist-ok to start over in it")
-        self.device = resolve_device(None if config.device == "auto" else config.device)
-        self.world = init_world(self.device)
         if self.world.distributed and self.device.type == "cuda":
             self.device = torch.device("cuda", self.world.local_rank)
             torch.cuda.set_device(self.device)
@@ -120,13 +119,12 @@ class Trainer:
             self._restore(self.resume_checkpoint.metadata["resume"])
 
     # ------------------------------------------------------------------------------------ set-up
-    @staticmethod
-    def _load_dataset(data: str | Path) -> Dataset:
+    def _load_dataset(self, data: str | Path) -> Dataset:
         """The dataset, with a warning for its label files that have no image (``data check`` lists them)."""
         report = Report()
         dataset = load_dataset(data, report)
         orphans = [f for f in report.warnings if f.kind == "orphan-label"]
-        if orphans and int(os.environ.get("RANK", "0")) == 0:
+        if orphans and self.world.main:
             logger.warning(
                 "warning: %d label files have no image, their objects are not used (e.g. %s); `yoloxkit data check` lists them",
                 len(orphans), orphans[0].file,
@@ -143,7 +141,7 @@ class Trainer:
                 "objects (no label files, or every label file empty); there is nothing to learn"
             )
         val = self.dataset.splits.get(cfg.loader.val_split) if cfg.loader.val_split else None
-        if val is not None and not any(len(image.annotations) for image in val.images) and int(os.environ.get("RANK", "0")) == 0:
+        if val is not None and not any(len(image.annotations) for image in val.images) and self.world.main:
             logger.warning("warning: the %r split has no labelled objects: its mAP means nothing", val.name)
 
     @classmethod

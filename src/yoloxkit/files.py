@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from .errors import YoloxkitError
+from .errors import YoloxkitError, last_line
 
 if TYPE_CHECKING:
     import numpy as np
@@ -132,7 +132,7 @@ def encode_image(image: np.ndarray, suffix: str, name: str | Path = "image") -> 
     try:
         ok, encoded = cv2.imencode(suffix, image)
     except cv2.error as exc:
-        raise YoloxkitError(f"cannot encode image {name}: {str(exc).strip().splitlines()[-1]}") from None
+        raise YoloxkitError(f"cannot encode image {name}: {last_line(exc)}") from None
     if not ok:
         raise YoloxkitError(f"cannot encode image {name} as {suffix}")
     return encoded.tobytes()

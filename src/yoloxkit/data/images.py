@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import YoloxkitError
+from ..errors import YoloxkitError, last_line
 from .imageheader import check_pixel_limit
 
 #: File suffixes treated as images when a folder or glob is scanned.
@@ -70,8 +70,7 @@ def decode_image(data: np.ndarray | bytes, name: str, reduce: int = 1, max_pixel
     try:
         image = cv2.imdecode(buffer, _DECODE_FLAGS[reduce])
     except cv2.error as exc:
-        cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else "OpenCV error"
-        raise YoloxkitError(f"cannot decode image {name}: {cause}") from None
+        raise YoloxkitError(f"cannot decode image {name}: {last_line(exc, 'OpenCV error')}") from None
     if image is None:
         raise YoloxkitError(f"cannot decode image (corrupt or unsupported format): {name}")
     return image

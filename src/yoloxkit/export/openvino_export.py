@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ..errors import YoloxkitError
+from ..errors import YoloxkitError, last_line
 from ..files import write_error
 from .deps import require
 from .metadata import ExportMetadata
@@ -48,7 +48,7 @@ def export_openvino(onnx_path: str | Path, xml_path: str | Path, precision: str 
         except OSError as exc:
             raise write_error(xml_path, exc) from None
         except RuntimeError as exc:  # OpenVINO reports its own write failures as RuntimeError
-            raise YoloxkitError(f"cannot write {xml_path}: {str(exc).strip().splitlines()[-1]}") from None
+            raise YoloxkitError(f"cannot write {xml_path}: {last_line(exc)}") from None
     return ExportMetadata.from_strings(entries, str(xml_path))
 
 

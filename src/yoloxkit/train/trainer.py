@@ -4,9 +4,10 @@ One iteration: the learning rate of the global iteration is written into the opt
 (times their part multipliers), the uint8 batch goes to the device as float, the batch is
 resized for multi-scale training every ``multiscale.every`` iterations, the model runs under the
 AMP policy, :class:`~yoloxkit.loss.YOLOXLoss` assigns (SimOTA) and scores in float32, gradients
-are accumulated, clipped and applied, and the EMA model follows. Every epoch ends with
-``last.pt``; validation (EMA model) every ``val.interval`` epochs and every epoch of the
-no-augmentation phase picks ``best.pt`` and drives early stopping.
+are accumulated, clipped and applied, and the EMA model follows. Everything around the step is
+a hook (:mod:`yoloxkit.train.hooks`) called after each iteration and epoch: validation of the
+EMA model (every ``val.interval`` epochs and every epoch of the no-augmentation phase), ``last.pt``
+/ ``best.pt`` / periodic checkpoints, the run log and early stopping.
 
 Everything random is derived from ``seed``: the data order and augmentations from
 ``(seed, epoch, position)`` (see :mod:`yoloxkit.loader.factory`), the multi-scale sizes from
@@ -29,13 +30,12 @@ from torch import nn
 
 from .. import hub
 from ..checkpoints import LoadedCheckpoint, read_checkpoint
-from ..config import dump_yaml, from_dict, to_dict
+from ..config import from_dict, to_dict
 from ..data.preprocess import PreprocessContract
 from ..datasets import Dataset, Report
 from ..datasets.load import load_dataset
 from ..devices import resolve_device
 from ..errors import YoloxkitError
-from ..files import write_text
 from ..outputs import dataset_inputs, prepare_output_dir
 from ..loader import LoaderConfig, images_to_device, make_train_loader
 from ..loss import RotatedSimOTAAssigner, RotatedYOLOXLoss, SimOTAAssigner, Targets, YOLOXLoss
@@ -44,17 +44,16 @@ from ..structures.boxes import BoxFormat, convert
 from ..models.yolox import YOLOX
 from .amp import AmpPolicy
 from .config import TrainConfig
-from .curves import plot_curves
-from .distributed import barrier, broadcast_object, close_world, init_world, mean_over_processes
+from .distributed import barrier, close_world, init_world, mean_over_processes
 from .ema import ModelEMA
 from .finetune import LoadReport, class_names_of, dataset_class_map, load_partial, resolve_class_names
 from .freeze import UnfreezeSchedule, apply_freeze, set_frozen_bn_eval
 from .param_groups import build_param_groups, make_sgd, set_lr
-from .progress import DataTimeWatch, TrainProgress, memory_mb
-from .runlog import RunLog
+from .hooks import EpochEnd, Hook, StepEnd, default_hooks
+from .progress import DataTimeWatch, TrainProgress
 from .sampling import image_classes_of, make_sampler
 from .schedule import LRSchedule
-from .state import BEST, LAST, Progress, capture_rng, read_resume, restore_rng, rotate_periodic, write_run_checkpoint
+from .state import BEST, LAST, Progress, capture_rng, read_resume, restore_rng
 from .summary import format_summary, write_summary
 from .validate import RotatedValidator, Validator
 
@@ -115,6 +114,7 @@ class Trainer:
         self._build_model()
         self._build_optimisation()
         self._build_data()
+        self.hooks: list[Hook] = default_hooks(self)
         if self.resume_checkpoint is not None:
             self._restore(self.resume_checkpoint.metadata["resume"])
 
@@ -282,7 +282,8 @@ class Trainer:
         if self.world.main:
             logger.info("resuming %s after epoch %d (iteration %d)", self.out / LAST, self.progress.epoch, self.progress.iteration)
 
-    def _resume_state(self) -> dict:
+    def resume_state(self) -> dict:
+        """What ``last.pt`` needs to continue the run exactly (weights, optimizer, RNG, progress)."""
         return {
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "ema": self.ema.state_dict() if self.ema is not None else None,
@@ -294,43 +295,51 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------ the run
     def fit(self) -> dict:
-        """Train until the planned epochs end or early stopping; return (and write) the summary."""
+        """Train until the planned epochs end or a hook stops the run; return (and write) the summary."""
         cfg = self.config
         start_epoch = self.progress.epoch
         if start_epoch >= cfg.epochs:
             raise YoloxkitError(f"epochs: the run already trained {start_epoch} epochs; pass a larger --epochs to extend it")
-        if self.world.main:
-            self.out.mkdir(parents=True, exist_ok=True)
-            write_text(self.out / "config.yaml", dump_yaml(cfg))
-        log = RunLog(self.out, cfg.log.sinks, self.progress.iteration if start_epoch else None, self.out.name, to_dict(cfg)) if self.world.main else None
         bar = TrainProgress(cfg.epochs, self.iters_per_epoch, cfg.log.progress and self.world.main)
         schedule = self.schedule()
         started = time.perf_counter()
         images_seen = 0
         try:
+            for hook in self.hooks:
+                hook.before_train(self)
             for epoch in range(start_epoch, cfg.epochs):
                 epoch_start = time.perf_counter()
-                images_seen += self._train_epoch(epoch, schedule, log, bar)
+                images_seen += self._train_epoch(epoch, schedule, bar)
                 self.progress.epoch = epoch + 1
-                metrics = self._end_epoch(epoch, log, time.perf_counter() - epoch_start)
-                self.progress.history.append(metrics)
-                if self._should_stop():
+                end = EpochEnd(epoch + 1, {"epoch": epoch + 1, **self._epoch_means, "epoch_time": time.perf_counter() - epoch_start})
+                self.progress.history.append(end.metrics)  # the hooks complete it (last.pt saves it)
+                for hook in self.hooks:
+                    hook.after_epoch(self, end)
+                barrier(self.world)
+                if end.stop_reason:
+                    self.progress.stop_reason = end.stop_reason
                     break
             else:
                 self.progress.stop_reason = "completed"
+            summary = self._summary(time.perf_counter() - started, images_seen)
         except KeyboardInterrupt:
             self.progress.stop_reason = "interrupted"
             if self.world.main:
                 logger.warning("interrupted: %s holds the last completed epoch", self.out / LAST)
+            summary = self._summary(time.perf_counter() - started, images_seen)
         finally:
             bar.close()
-            if log is not None:
-                log.close()
-        summary = self._finish(time.perf_counter() - started, images_seen)
+            for hook in self.hooks:
+                hook.close()
+        for hook in self.hooks:
+            hook.after_train(self, summary)
+        if self.world.main:
+            write_summary(self.out / "summary.json", summary)
+            print(format_summary(summary))
         close_world(self.world)
         return summary
 
-    def _train_epoch(self, epoch: int, schedule: LRSchedule, log: RunLog | None, bar: TrainProgress) -> int:
+    def _train_epoch(self, epoch: int, schedule: LRSchedule, bar: TrainProgress) -> int:
         cfg = self.config
         no_aug_start = cfg.augment.no_aug_start_epoch(cfg.epochs)
         if epoch >= no_aug_start:
@@ -366,8 +375,9 @@ class Trainer:
             if self.world.main:
                 watch.add(data_time, compute_time)  # warns when loading is slower than compute
             bar.update(values)
-            if log is not None and (t + 1) % cfg.log.interval == 0:
-                log.log_step(t + 1, epoch + 1, values | {"memory_mb": memory_mb(self.device)})
+            step = StepEnd(t + 1, epoch + 1, values)
+            for hook in self.hooks:
+                hook.after_step(self, step)
             tick = time.perf_counter()
         self.progress.iteration = (epoch + 1) * self.iters_per_epoch
         bar.end_epoch()
@@ -461,37 +471,13 @@ class Trainer:
             self.ema.update(self.model)
         return float(norm)
 
-    # ------------------------------------------------------------------------------ epoch end
-    def _validation_due(self, epoch: int) -> bool:
-        cfg = self.config
-        in_no_aug = epoch >= cfg.augment.no_aug_start_epoch(cfg.epochs)
-        return (epoch + 1) % cfg.val.interval == 0 or in_no_aug or epoch + 1 == cfg.epochs
-
-    def _end_epoch(self, epoch: int, log: RunLog | None, train_seconds: float) -> dict:
-        cfg = self.config
-        metrics = {"epoch": epoch + 1, **self._epoch_means}
-        improved = False
-        if self.validator is not None and self._validation_due(epoch):
-            scores = self.validator(self.eval_model(), self.device)
-            metrics |= {f"val/{k}": v for k, v in scores.items()}
-            improved = self.progress.improved(scores[cfg.val.metric], cfg.early_stop.min_delta)
-            if not improved:
-                self.progress.epochs_without_improvement = epoch + 1 - (self.progress.best_epoch or 0)
-        metrics["epoch_time"] = train_seconds
-        if self.world.main:
-            self._save(epoch, metrics, improved)
-            if log is not None:
-                log.log_epoch(self.progress.iteration, epoch + 1, {k: v for k, v in metrics.items() if k != "epoch"})
-            if "val/mAP50_95" in metrics:
-                logger.info("epoch %d: val mAP50:95 %.4f, mAP50 %.4f", epoch + 1, metrics["val/mAP50_95"], metrics["val/mAP50"])
-        barrier(self.world)
-        return metrics
-
+    # ------------------------------------------------------------------------------ run outputs
     def eval_model(self) -> YOLOX:
         """The model that is validated and saved: the EMA average (or the live model without EMA)."""
         return self.ema.module if self.ema is not None else self.model
 
-    def _meta(self, metrics: dict) -> dict:
+    def checkpoint_meta(self, metrics: dict) -> dict:
+        """What a run checkpoint records besides the weights: model, classes, preprocessing, config, progress."""
         return {
             "model": self.config.model,
             "class_names": self.class_names,
@@ -506,30 +492,8 @@ class Trainer:
             },
         }
 
-    def _save(self, epoch: int, metrics: dict, improved: bool) -> None:
-        meta = self._meta(metrics)
-        model = self.eval_model()
-        write_run_checkpoint(self.out / LAST, model, meta, self._resume_state())
-        if improved:
-            write_run_checkpoint(self.out / BEST, model, meta)
-        every = self.config.checkpoint.every
-        if every and (epoch + 1) % every == 0:
-            write_run_checkpoint(rotate_periodic(self.out, epoch + 1, self.config.checkpoint.keep), model, meta)
-
-    def _should_stop(self) -> bool:
-        stop = self.config.early_stop
-        reason = None
-        if stop.patience and self.progress.best_epoch is not None and self.progress.epochs_without_improvement >= stop.patience:
-            reason = (
-                f"early_stopping: no val/{self.config.val.metric} improvement > {stop.min_delta} for "
-                f"{self.progress.epochs_without_improvement} epochs (best {self.progress.best_metric:.4f} at epoch {self.progress.best_epoch})"
-            )
-        reason = broadcast_object(reason, self.world)
-        if reason:
-            self.progress.stop_reason = reason
-        return reason is not None
-
-    def _finish(self, seconds: float, images: int) -> dict:
+    def _summary(self, seconds: float, images: int) -> dict:
+        """The run summary (hooks may add to it before it is written)."""
         cfg = self.config
         history = self.progress.history
         best = next((m for m in history if m["epoch"] == self.progress.best_epoch), None)
@@ -554,9 +518,4 @@ class Trainer:
             "bad_images": sorted(self.loader.bad_images.reasons),
             "load_report": self.load_report.to_dict() if self.load_report is not None else None,
         }
-        if self.world.main:
-            if cfg.log.plots and (self.out / "metrics.csv").exists():
-                summary["plots"] = [str(p) for p in plot_curves(self.out / "metrics.csv", self.out)]
-            write_summary(self.out / "summary.json", summary)
-            print(format_summary(summary))
         return summary

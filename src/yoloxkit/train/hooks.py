@@ -1,0 +1,185 @@
+"""What a run does around the optimisation: validation, checkpoints, early stopping, run logs.
+
+:class:`~yoloxkit.train.trainer.Trainer` owns set-up and the training step; everything else is a
+:class:`Hook` called at fixed points of :meth:`Trainer.fit`:
+
+- ``before_train(trainer)`` once, before the first epoch (also of a resumed run);
+- ``after_step(trainer, step)`` after every iteration, with its :class:`StepEnd`;
+- ``after_epoch(trainer, end)`` after every epoch, in the order of ``trainer.hooks``; each hook may
+  add to ``end.metrics``, set ``end.improved`` (a new best) or ``end.stop_reason`` (end the run);
+- ``after_train(trainer, summary)`` once the run has ended normally or by Ctrl-C, before the
+  summary is written; it may add to ``summary``;
+- ``close()`` always, last, also when the run fails.
+
+The default hooks (:func:`default_hooks`) run in this order: validation (adds ``val/*``, judges
+improvement), checkpoints (``last.pt``, ``best.pt``, ``epoch_<N>.pt``), run log (``metrics.csv``,
+TensorBoard, plots at the end) and early stopping. A new behaviour (k-fold bookkeeping, a report
+refreshed every epoch, ...) is a new hook appended to ``trainer.hooks``, not an edit of ``fit``.
+Hooks that write files run only in the main process.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..config import dump_yaml, to_dict
+from ..files import write_text
+from .curves import plot_curves
+from .distributed import broadcast_object
+from .progress import memory_mb
+from .runlog import METRICS_FILE, RunLog
+from .state import BEST, LAST, rotate_periodic, write_run_checkpoint
+from .validate import RotatedValidator, Validator
+
+if TYPE_CHECKING:  # the trainer imports this module
+    from .trainer import Trainer
+
+logger = logging.getLogger("yoloxkit")
+
+
+@dataclass
+class StepEnd:
+    """One finished iteration: ``iteration`` counts from 1 over the whole run, ``epoch`` from 1."""
+
+    iteration: int
+    epoch: int
+    values: dict[str, float]
+
+
+@dataclass
+class EpochEnd:
+    """One finished epoch (``epoch`` counts from 1); hooks fill in what they measured or decided."""
+
+    epoch: int
+    metrics: dict[str, float]
+    improved: bool = False
+    stop_reason: str | None = None
+    validated: bool = False
+
+
+class Hook:
+    """A no-op at every point; subclasses override the points they need."""
+
+    def before_train(self, trainer: Trainer) -> None:
+        """Called once before the first epoch."""
+
+    def after_step(self, trainer: Trainer, step: StepEnd) -> None:
+        """Called after every iteration."""
+
+    def after_epoch(self, trainer: Trainer, end: EpochEnd) -> None:
+        """Called after every epoch."""
+
+    def after_train(self, trainer: Trainer, summary: dict) -> None:
+        """Called once when the run ends (completed, stopped early or interrupted)."""
+
+    def close(self) -> None:
+        """Release what the hook holds; always called, also when the run fails."""
+
+
+class ValidationHook(Hook):
+    """Validate the EMA model every ``val.interval`` epochs, every epoch of the no-augmentation
+    phase and after the last epoch; add ``val/*`` to the epoch's metrics and judge improvement
+    of ``val.metric`` (by more than ``early_stop.min_delta``)."""
+
+    def __init__(self, validator: Validator | RotatedValidator) -> None:
+        self.validator = validator
+
+    @staticmethod
+    def due(trainer: Trainer, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (counted from 1) is validated."""
+        cfg = trainer.config
+        in_no_aug = epoch - 1 >= cfg.augment.no_aug_start_epoch(cfg.epochs)
+        return epoch % cfg.val.interval == 0 or in_no_aug or epoch == cfg.epochs
+
+    def after_epoch(self, trainer: Trainer, end: EpochEnd) -> None:
+        if not self.due(trainer, end.epoch):
+            return
+        cfg, progress = trainer.config, trainer.progress
+        scores = self.validator(trainer.eval_model(), trainer.device)
+        end.metrics |= {f"val/{k}": v for k, v in scores.items()}
+        end.validated = True
+        end.improved = progress.improved(scores[cfg.val.metric], cfg.early_stop.min_delta)
+        if not end.improved:
+            progress.epochs_without_improvement = end.epoch - (progress.best_epoch or 0)
+
+
+class CheckpointHook(Hook):
+    """``last.pt`` (with the resume state) every epoch, ``best.pt`` on improvement, and
+    ``epoch_<N>.pt`` every ``checkpoint.every`` epochs keeping the newest ``checkpoint.keep``."""
+
+    def after_epoch(self, trainer: Trainer, end: EpochEnd) -> None:
+        meta = trainer.checkpoint_meta(end.metrics)
+        model = trainer.eval_model()
+        write_run_checkpoint(trainer.out / LAST, model, meta, trainer.resume_state())
+        if end.improved:
+            write_run_checkpoint(trainer.out / BEST, model, meta)
+        every, keep = trainer.config.checkpoint.every, trainer.config.checkpoint.keep
+        if every and end.epoch % every == 0:
+            write_run_checkpoint(rotate_periodic(trainer.out, end.epoch, keep), model, meta)
+
+
+class RunLogHook(Hook):
+    """``config.yaml`` at the start, step rows every ``log.interval`` iterations and a row per
+    epoch in ``metrics.csv`` / TensorBoard / MLflow / W&B, curves as PNG at the end."""
+
+    def __init__(self) -> None:
+        self.log: RunLog | None = None
+
+    def before_train(self, trainer: Trainer) -> None:
+        cfg, out = trainer.config, trainer.out
+        out.mkdir(parents=True, exist_ok=True)
+        write_text(out / "config.yaml", dump_yaml(cfg))
+        resume_step = trainer.progress.iteration if trainer.progress.epoch else None
+        self.log = RunLog(out, cfg.log.sinks, resume_step, out.name, to_dict(cfg))
+
+    def after_step(self, trainer: Trainer, step: StepEnd) -> None:
+        if self.log is not None and step.iteration % trainer.config.log.interval == 0:
+            self.log.log_step(step.iteration, step.epoch, step.values | {"memory_mb": memory_mb(trainer.device)})
+
+    def after_epoch(self, trainer: Trainer, end: EpochEnd) -> None:
+        if self.log is not None:
+            self.log.log_epoch(trainer.progress.iteration, end.epoch, {k: v for k, v in end.metrics.items() if k != "epoch"})
+        if "val/mAP50_95" in end.metrics:
+            logger.info("epoch %d: val mAP50:95 %.4f, mAP50 %.4f", end.epoch, end.metrics["val/mAP50_95"], end.metrics["val/mAP50"])
+
+    def after_train(self, trainer: Trainer, summary: dict) -> None:
+        self.close()
+        csv = trainer.out / METRICS_FILE
+        if trainer.config.log.plots and csv.exists():
+            summary["plots"] = [str(p) for p in plot_curves(csv, trainer.out)]
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+            self.log = None
+
+
+class EarlyStoppingHook(Hook):
+    """End the run when ``val.metric`` has not improved by more than ``early_stop.min_delta`` for
+    ``early_stop.patience`` epochs (all processes stop together: the main one decides)."""
+
+    def after_epoch(self, trainer: Trainer, end: EpochEnd) -> None:
+        stop, progress = trainer.config.early_stop, trainer.progress
+        reason = None
+        if stop.patience and progress.best_epoch is not None and progress.epochs_without_improvement >= stop.patience:
+            reason = (
+                f"early_stopping: no val/{trainer.config.val.metric} improvement > {stop.min_delta} for "
+                f"{progress.epochs_without_improvement} epochs (best {progress.best_metric:.4f} at epoch {progress.best_epoch})"
+            )
+        reason = broadcast_object(reason, trainer.world)
+        if reason:
+            end.stop_reason = reason
+
+
+def default_hooks(trainer: Trainer) -> list[Hook]:
+    """Validation (when the trainer has a validator), checkpoints and run log (main process only),
+    early stopping (every process)."""
+    hooks: list[Hook] = []
+    if trainer.validator is not None:
+        hooks.append(ValidationHook(trainer.validator))
+    if trainer.world.main:
+        hooks += [CheckpointHook(), RunLogHook()]
+    hooks.append(EarlyStoppingHook())
+    return hooks

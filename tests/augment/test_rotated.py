@@ -227,6 +227,26 @@ def test_synthetic_qbox_dataset_through_the_loader(tmp_path: Path):
             assert ((centre > 0) & (centre < 128)).all()
 
 
+
+def test_rbox_targets_are_built_in_the_workers_from_the_same_polygons(tmp_path: Path):
+    """``rbox_targets``: the workers send (class, cx, cy, w, h, angle) rows, equal to the polygon rows
+    of the same seeded batch fitted afterwards, with padding rows left zero."""
+    from yoloxkit.datasets.synth import synthesize
+    from yoloxkit.loader import LoaderConfig, make_train_loader
+
+    dataset = synthesize(tmp_path, 8, 3, rotated=True, size=(128, 128), val_fraction=0.0)
+    cfg = AugmentConfig.for_model("rotated-yolox-nano", input_size=(128, 128), max_labels=50)
+    polygons, rboxes = (
+        next(iter(make_train_loader(dataset, "train", cfg, LoaderConfig(batch_size=4, num_workers=workers, seed=3, rbox_targets=rbox))))
+        for workers, rbox in ((0, False), (1, True))
+    )  # fmt: skip
+    assert tuple(rboxes.targets.shape) == (4, 50, 6)
+    real = polygons.targets.abs().sum(2) > 0
+    assert real.any() and not real.all() and (rboxes.targets[~real] == 0).all()
+    expected = convert(polygons.targets[real][:, 1:].numpy(), BoxFormat.QBOX, BoxFormat.RBOX)
+    np.testing.assert_array_equal(rboxes.targets[real][:, 0].numpy(), polygons.targets[real][:, 0].numpy())
+    np.testing.assert_allclose(rboxes.targets[real][:, 1:].numpy(), expected, rtol=0, atol=1e-4)
+
 def test_the_rotated_recipe_refuses_axis_aligned_boxes():
     rng = np.random.default_rng(8)
     source = MemorySource([rectangles(rng, 128, 128, 3, rotated=False)])

@@ -4,7 +4,8 @@ Reference ``TrainTransform``: boxes are kept when ``min(w, h) > 1`` pixel; the l
 ``(class, cx, cy, w, h)`` padded with zeros to ``max_labels`` (120) rows, extra objects dropped.
 Polygons (``qbox``) are judged by their minimum-area rectangle (both sides > the limit) and must
 have their centre inside the image, since they are never clipped; their rows are
-``(class, x1, y1, ..., x4, y4)``.
+``(class, x1, y1, ..., x4, y4)``, or ``(class, cx, cy, w, h, angle)`` after :func:`rbox_rows`
+(which the loader workers apply for rotated training, see ``LoaderConfig.rbox_targets``).
 """
 
 from __future__ import annotations
@@ -41,3 +42,14 @@ def pad_targets(boxes: Boxes, classes: np.ndarray, max_labels: int) -> np.ndarra
     targets[:n, 0] = classes[:n]
     targets[:n, 1:] = convert(boxes.data[:n], boxes.format, target_format(boxes.format))
     return targets
+
+
+def rbox_rows(targets: np.ndarray) -> np.ndarray:
+    """``[N, 9]`` polygon rows ``(class, x1, y1, ..., x4, y4)`` -> ``[N, 6]`` float32 rows
+    ``(class, cx, cy, w, h, angle)`` of their le90 minimum-area rectangles (what the rotated loss
+    takes); zero (padding) rows stay zero."""
+    real = np.abs(targets).sum(1) > 0
+    rows = np.zeros((len(targets), 6), dtype=np.float32)
+    rows[real, 0] = targets[real, 0]
+    rows[real, 1:] = convert(targets[real, 1:].astype(np.float32), BoxFormat.QBOX, BoxFormat.RBOX)
+    return rows

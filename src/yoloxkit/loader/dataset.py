@@ -20,11 +20,11 @@ import torch
 
 from ..augment.config import AugmentConfig
 from ..augment.pipeline import TrainPipeline
-from ..augment.targets import empty_targets, pad_targets
+from ..augment.targets import empty_targets, pad_targets, rbox_rows
 from ..data.images import read_image
 from ..data.preprocess import letterbox
 from ..errors import YoloxkitError
-from ..structures.boxes import Boxes
+from ..structures.boxes import BoxFormat, Boxes
 from .cache import DecodeStore
 from .decode import BadImageError
 from .records import TrainRecords
@@ -81,13 +81,19 @@ def _owned(image: np.ndarray) -> np.ndarray:
 class TrainDataset(torch.utils.data.Dataset):
     """Augmented training samples, each drawn from the stream its key's entropy seeds.
 
-    A bare index (no entropy) draws from the dataset's own generator (see :meth:`reseed`).
+    A bare index (no entropy) draws from the dataset's own generator (see :meth:`reseed`). With
+    ``rbox_targets``, polygon label rows are turned into rbox rows here, in the worker processes,
+    rather than by the training step.
     """
 
-    def __init__(self, source: TrainSource, config: AugmentConfig, skip_bad_images: bool = False, seed: int | None = None) -> None:
+    def __init__(
+        self, source: TrainSource, config: AugmentConfig, skip_bad_images: bool = False, seed: int | None = None,
+        rbox_targets: bool = False,
+    ) -> None:  # fmt: skip
         self.pipeline = TrainPipeline(source, config)
         self.skip_bad_images = skip_bad_images
         self.rng = np.random.default_rng(seed)
+        self.rbox_targets = rbox_targets and source.records.box_format == BoxFormat.QBOX
 
     def __len__(self) -> int:
         return len(self.pipeline.source)
@@ -106,7 +112,7 @@ class TrainDataset(torch.utils.data.Dataset):
         for _ in range(MAX_ATTEMPTS):
             try:
                 image, targets = self.pipeline(int(index), rng, mosaic)
-                return _owned(image), targets, SampleInfo(first, tuple(bad))
+                return _owned(image), rbox_rows(targets) if self.rbox_targets else targets, SampleInfo(first, tuple(bad))
             except BadImageError as exc:
                 if not self.skip_bad_images:
                     return self._failure(first, str(exc))
@@ -120,7 +126,7 @@ class TrainDataset(torch.utils.data.Dataset):
         cfg = self.pipeline.config
         image = np.zeros((*cfg.input_size, 3), dtype=np.uint8)
         targets = empty_targets(self.pipeline.source.records.box_format, cfg.max_labels)
-        return image, targets, SampleInfo(index, bad, message)
+        return image, rbox_rows(targets) if self.rbox_targets else targets, SampleInfo(index, bad, message)
 
 
 class ValDataset(torch.utils.data.Dataset):

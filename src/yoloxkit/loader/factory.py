@@ -52,6 +52,7 @@ class LoaderConfig:
     reduced_decode: bool = True  # decode very large JPEGs at 1/2, 1/4 or 1/8 scale (see loader.decode)
     rank: int = 0  # this process's share of every global batch of batch_size images ...
     world_size: int = 1  # ... when training on several processes
+    rbox_targets: bool = False  # polygon labels as (class, cx, cy, w, h, angle) rows, built in the workers
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.num_workers < 0 or self.prefetch_factor < 1:
@@ -194,7 +195,7 @@ def make_train_loader(
         logger.warning("split %s: objects left out of training: %s", split, left_out)
     bad_images = BadImageLog()
     store = build_store(records, config.cache, bad_images, config.skip_bad_images, config.cache_dir, config.reduced_decode)
-    train_set = TrainDataset(TrainSource(records, store), augment, config.skip_bad_images, config.seed)
+    train_set = TrainDataset(TrainSource(records, store), augment, config.skip_bad_images, config.seed, config.rbox_targets)
     seed = config.seed if config.seed is not None else int(torch.randint(0, 2**62, ()).item())
     generator = torch.Generator()
     generator.manual_seed(epoch_seed(seed, 0))

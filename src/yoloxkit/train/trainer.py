@@ -40,7 +40,7 @@ from ..outputs import dataset_inputs, prepare_output_dir
 from ..loader import LoaderConfig, images_to_device, make_train_loader
 from ..loss import RotatedSimOTAAssigner, RotatedYOLOXLoss, SimOTAAssigner, Targets, YOLOXLoss
 from ..models import create, get_spec
-from ..structures.boxes import BoxFormat, convert
+from ..structures.boxes import BoxFormat
 from ..models.yolox import YOLOX
 from .amp import AmpPolicy
 from .config import TrainConfig
@@ -238,6 +238,7 @@ class Trainer:
             drop_last=self.world.distributed,
             rank=self.world.rank,
             world_size=self.world.size,
+            rbox_targets=self.rotated,
         )
 
         def sampler_factory(records):  # noqa: ANN001, ANN202 - TrainRecords -> Sampler | None
@@ -401,7 +402,7 @@ class Trainer:
         lr = schedule((t // self.iters_per_epoch) * self.steps_per_epoch + i // accumulate)
         set_lr(self.optimizer, lr)
         images = images_to_device(batch.images, self.device)
-        labels = self._label_rows(batch.targets).to(self.device, non_blocking=True)
+        labels = batch.targets.to(self.device, non_blocking=True)
         size = self._multiscale_size(t)
         if size != tuple(images.shape[2:]):
             scale_y, scale_x = size[0] / images.shape[2], size[1] / images.shape[3]
@@ -433,15 +434,6 @@ class Trainer:
         values["num_fg"] = numbers[5] / max(numbers[6], 1.0)  # positives per object, as the reference logs
         values["grad_norm"] = grad_norm
         return values
-
-    def _label_rows(self, targets: torch.Tensor) -> torch.Tensor:
-        """Loader rows -> the loss's rows: (class, cx, cy, w, h), or (class, cx, cy, w, h, angle) from polygons."""
-        if not self.rotated:
-            return targets
-        real = targets.abs().sum(2) > 0
-        rbox = convert(targets[..., 1:].reshape(-1, 8).numpy(), BoxFormat.QBOX, BoxFormat.RBOX)
-        rows = torch.cat([targets[..., :1], torch.from_numpy(rbox).float().reshape(*targets.shape[:2], 5)], 2)
-        return rows * real[..., None]
 
     def _optimizer_step(self) -> float:
         """Normalise accumulated gradients, unscale, clip, step, zero the gradients, update the EMA;

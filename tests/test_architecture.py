@@ -1,6 +1,7 @@
-"""The import structure (issue 15): no import cycle among yoloxkit's modules, and the layers import
-downwards only (docs/architecture.md). Imports under ``if TYPE_CHECKING:`` are annotations, not
-dependencies; imports inside functions count like the others."""
+"""The code structure (issue 15): no import cycle among yoloxkit's modules, the layers import
+downwards only (docs/architecture.md), no module over 400 lines. Imports under
+``if TYPE_CHECKING:`` are annotations, not dependencies; imports inside functions count like the
+others."""
 
 from __future__ import annotations
 
@@ -138,3 +139,13 @@ def test_layers_import_downwards(layer: str):
     bad = [(name, target) for name in inside for target in graph[name]
            if any(target == f or target.startswith(f + ".") for f in FORBIDDEN[layer])]  # fmt: skip
     assert bad == [], bad
+
+
+#: Longest module allowed in src/ (issue 15): a longer one holds more than one job; split it.
+MAX_LINES = 400
+
+
+def test_no_module_over_the_line_limit():
+    lengths = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in modules().items()}
+    assert len(lengths) > 100  # the walk found the package
+    assert {name: n for name, n in lengths.items() if n > MAX_LINES} == {}

@@ -14,7 +14,8 @@ import torch
 from yoloxkit import Detector, YoloxkitError
 from yoloxkit.data.preprocess import PreprocessContract
 from yoloxkit.export import TOLERANCES, ExportedDetector, ExportMetadata, ExportOptions, NMSSettings, ParityReport, export_model
-from yoloxkit.export import parity
+from yoloxkit.export import rotated_parity
+from yoloxkit.export.rotated_parity import compare_rotated_detections, unmatched_rows
 from yoloxkit.export.metadata import HostPostprocess
 from yoloxkit.ops import ROTATED_NMS_IOU
 
@@ -30,8 +31,9 @@ def grid_outputs(count: int = 40) -> torch.Tensor:
 
 
 def compare(got: torch.Tensor, expected: torch.Tensor) -> ParityReport:
-    report = ParityReport("onnxruntime", "m.onnx", 1, ["1"], TOLERANCES["fp32"], detections=0)
-    parity._compare_rotated_detections(report, got, expected, SETTINGS, "1")
+    found = compare_rotated_detections(got, expected, SETTINGS, TOLERANCES["fp32"], "1")
+    report = ParityReport("onnxruntime", "m.onnx", 1, ["1"], TOLERANCES["fp32"], detections=found.detections)
+    report.unmatched, report.explained, report.failures = found.unmatched, found.explained, found.failures
     return report
 
 
@@ -73,9 +75,9 @@ def test_matching_in_blocks_gives_the_same_pairs(monkeypatch):
     want = np.concatenate([rng.uniform(0, 100, (300, 5)), rng.uniform(0.2, 1, (300, 2)), rng.integers(0, 3, (300, 1))], 1)
     rows = want[rng.permutation(300)[:250]].copy()
     rows[::7, 0] += 1.0  # moved: no counterpart
-    whole = parity._unmatched(rows, want, TOLERANCES["fp32"])
-    monkeypatch.setattr(parity, "MATCH_BLOCK_PAIRS", 1000)  # blocks of 4 PyTorch rows
-    blocked = parity._unmatched(rows, want, TOLERANCES["fp32"])
+    whole = unmatched_rows(rows, want, TOLERANCES["fp32"])
+    monkeypatch.setattr(rotated_parity, "MATCH_BLOCK_PAIRS", 1000)  # blocks of 4 PyTorch rows
+    blocked = unmatched_rows(rows, want, TOLERANCES["fp32"])
     assert all(np.array_equal(a, b) for a, b in zip(whole, blocked))
     assert len(whole[0]) == len(rows[::7]) and len(whole[1]) == 300 - 250 + len(rows[::7])
 

@@ -32,8 +32,8 @@ from yoloxkit import Detector
 from yoloxkit.datasets import Report
 from yoloxkit.datasets.load import load_dataset, write_dataset
 from yoloxkit.datasets.synth import synthesize
-from yoloxkit.evaluation.angles import angle_errors
-from yoloxkit.evaluation.dota import evaluate_task1, ground_truth_of_split, predict_task1
+from yoloxkit.evaluation.dota_evaluator import DotaEvaluator
+from yoloxkit.evaluation.rotated import evaluate_rotated
 from yoloxkit.train.config import make_train_config
 from yoloxkit.train.trainer import Trainer
 
@@ -85,11 +85,10 @@ def test_rotated_nano_learns_oriented_boxes_at_all_angles(tmp_path: Path, one_th
     train_s = time.perf_counter() - start
 
     detector = Detector.from_checkpoint(tmp_path / "run" / "last.pt")
-    gt, paths = ground_truth_of_split(load_dataset(data), "val")
-    detections = predict_task1(detector, paths, gt.class_names, conf=0.01, iou=0.1, batch=8)
-    result = evaluate_task1(gt, detections)
-    errors = angle_errors(gt, detections)
-    print(f"\n{len(paths)} val images, {len(gt.image)} objects; training {train_s / 60:.1f} min\n{result.summary()}\n{errors.summary()}")
+    evaluator = DotaEvaluator.from_split(load_dataset(data), "val")
+    result = evaluate_rotated(detector, data, "val", conf=0.01, iou=0.1, batch=8, angles=True)
+    errors, gt = result.angle_errors, evaluator.gt
+    print(f"\n{len(gt.images)} val images, {len(gt.image)} objects; training {train_s / 60:.1f} min\n{result.summary()}\n{errors.summary()}")
 
     assert result.metrics()["AP50"] == pytest.approx(summary["final"]["val/mAP50"], abs=1e-9)  # the trainer's own number
     assert result.metrics()["AP50"] >= MIN_MAP50

@@ -1,4 +1,7 @@
-"""The one evaluator: ``reset`` / ``update`` with a batch of predictions / ``compute``.
+"""The COCO evaluator: ``reset`` / ``update`` with a batch of predictions / ``compute``.
+
+It implements the evaluator protocol (:mod:`yoloxkit.evaluation.protocol`) for axis-aligned
+boxes; :class:`~yoloxkit.evaluation.dota_evaluator.DotaEvaluator` does for oriented ones.
 
 Used by ``yoloxkit eval``, by validation during training and by the Python API::
 
@@ -13,11 +16,14 @@ Used by ``yoloxkit eval``, by validation during training and by the Python API::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from ..errors import YoloxkitError
 from ..structures import Detections
-from .cocometrics import accumulate, per_class, summarize
+from .cocometrics import accumulate, summarize
+from .cocometrics import per_class as per_class_ap
 from .confusion import confusion_matrix
 from .groundtruth import GroundTruth
 from .matching import MAX_DETS, CocoMatches, coco_match
@@ -45,6 +51,21 @@ class Evaluator:
         self.worst = worst
         self._parts: list[PredictionArrays] = []
         self._matches: CocoMatches | None = None
+
+    @property
+    def class_names(self) -> list[str]:
+        """The ground truth's category names; detections carry indices into this list."""
+        return list(self.gt.names)
+
+    def image_paths(self) -> list[Path]:
+        """The split's image files, in ground-truth order."""
+        if self.gt.root is None:
+            raise YoloxkitError("the ground truth does not say where its images are")
+        return [Path(self.gt.root) / name for name in self.gt.file_names]
+
+    def image_ids(self, indices: Sequence[int]) -> list[int]:
+        """The COCO image ids of the images at positions ``indices``."""
+        return self.gt.image_ids[np.asarray(indices, dtype=np.int64)].tolist()
 
     def reset(self) -> None:
         """Forget every prediction (e.g. before the next validation epoch)."""
@@ -101,6 +122,18 @@ class Evaluator:
         """The 12 COCO numbers (``AP``, ``AP50``, ... ``ARl``), identical to pycocotools."""
         return summarize(*accumulate(self.matches(), self.gt.num_classes))
 
+    def scores(self, per_class: bool = False) -> dict[str, float]:
+        """``mAP50_95``, ``mAP50``, ``mAP75`` (COCO ``AP``, ``AP50``, ``AP75``); with ``per_class``,
+        ``AP50_95/<name>`` of every category with objects in the split."""
+        precision, recall = accumulate(self.matches(), self.gt.num_classes)
+        coco = summarize(precision, recall)
+        scores = {"mAP50_95": float(coco["AP"]), "mAP50": float(coco["AP50"]), "mAP75": float(coco["AP75"])}
+        if per_class:
+            for name, value in zip(self.gt.names, per_class_ap(precision, recall)["AP"]):
+                if not np.isnan(value):  # categories without objects in the split have no AP
+                    scores[f"AP50_95/{name}"] = float(value)
+        return scores
+
     def compute(self) -> EvaluationResult:
         """Every metric: COCO, per class, P/R/F1, VOC AP, confusion matrix, errors, worst images."""
         gt, m = self.gt, self.matches()
@@ -116,7 +149,7 @@ class Evaluator:
         taken[gt_index[tp]] = True
         overlaps = image_overlaps(gt, dets, taken)
         voc = voc_metrics(gt, dets)
-        columns = per_class(precision, recall) | voc | _class_counts(gt)
+        columns = per_class_ap(precision, recall) | voc | _class_counts(gt)
         kept = counted & (dets.score >= self.conf)
         found = np.zeros(len(gt.image), bool)
         found[gt_index[kept & tp]] = True

@@ -29,6 +29,7 @@ from .classes import match_classes
 from .evaluator import DEFAULT_CONF, Evaluator
 from .groundtruth import GroundTruth, load_ground_truth
 from .predictions import read_results
+from .protocol import SplitEvaluator
 from .result import EvaluationResult
 
 if TYPE_CHECKING:  # evaluation runs any detector; it never imports the inference layer
@@ -42,7 +43,7 @@ STAGES = ("preprocess", "inference", "postprocess")
 
 
 def predict_into(
-    evaluator: Evaluator,
+    evaluator: SplitEvaluator,
     detector: Detector,
     conf: float = TEST_CONF,
     iou: float = TEST_IOU,
@@ -53,16 +54,16 @@ def predict_into(
 ) -> dict:
     """Predict every image of the evaluator's split into it; return the speed and memory figures.
 
+    ``evaluator`` is any evaluator of the protocol (:mod:`yoloxkit.evaluation.protocol`): the COCO
+    :class:`Evaluator` or the DOTA one, for axis-aligned or rotated detectors alike.
+
     ``transform`` edits each batch's detections before they are counted (e.g. the trainer maps
     the classes of a model that predicts more classes than the dataset has). An unreadable image
     is reported on stderr and left out of the evaluation (its objects too), and listed under
     ``skipped`` in the returned figures; ``strict`` stops at it instead. Detections with
     non-finite boxes or scores are dropped and counted (``dropped_nonfinite``).
     """
-    gt = evaluator.gt
-    if gt.root is None:
-        raise YoloxkitError("the ground truth does not say where its images are")
-    paths = [Path(gt.root) / name for name in gt.file_names]
+    paths = evaluator.image_paths()
     import torch  # here: evaluating a results file needs no PyTorch
 
     cuda = detector.device.type == "cuda"
@@ -88,7 +89,7 @@ def predict_into(
             cleaned = [d.finite() for d in detections]
             dropped += sum(count for _, count in cleaned)
             detections = [d for d, _ in cleaned]
-            evaluator.update(gt.image_ids[batch].tolist(), transform(detections) if transform else detections)
+            evaluator.update(evaluator.image_ids(batch), transform(detections) if transform else detections)
             if n > 0 or len(batches) == 1:  # the first batch warms up
                 totals = {k: totals[k] + v for k, v in zip(STAGES, seconds)}
                 timed += len(batch)
@@ -183,7 +184,7 @@ def run_evaluation(
     Unreadable images are left out and listed (``result.speed["skipped"]``, a warning); ``strict``
     stops at the first one instead.
     """
-    classes = match_classes(detector.class_names, evaluator.gt.names)
+    classes = match_classes(detector.class_names, evaluator.class_names)
     notes = list(classes.notes)
     speed = predict_into(evaluator, detector, conf, iou, batch_size, progress, transform=None if classes.identity else classes.apply, strict=strict)
     if speed["skipped"]:

@@ -19,7 +19,7 @@ angle column separately, in radians, modulo pi, with the box tolerance (the le90
 both sides go through :func:`yoloxkit.ops.rotated_postprocess` at the thresholds of the
 metadata's ``postprocess`` (the reference's test settings) and the final detections are matched
 as sets (same class, values within the tolerance; NMS swaps and score-threshold flickers are
-explained, a few others may lack a counterpart, see :data:`ROTATED_UNMATCHED_SHARE`). When a check fails, the report also gives how far PyTorch float32 itself is from a
+explained, a few others may lack a counterpart, see :data:`~yoloxkit.export.rotated_parity.ROTATED_UNMATCHED_SHARE`). When a check fails, the report also gives how far PyTorch float32 itself is from a
 float64 evaluation on the first batch: a large figure there means the model amplifies rounding,
 not that the export is wrong.
 """
@@ -39,75 +39,19 @@ from ..data.preprocess import PreprocessContract, preprocess_batch
 from ..data.sources import Source
 from ..detector import Detector
 from ..errors import YoloxkitError
-from ..ops import postprocess, rotated_iou, rotated_postprocess
+from ..ops import postprocess
 from ..structures.boxes import angle_difference
 from .backends import Backend
 from .graph import ExportModule
-from .metadata import ExportMetadata, HostPostprocess
+from .metadata import ExportMetadata
+from .rotated_parity import compare_rotated_detections
+from .tolerance import TOLERANCES, UNGATED, Tolerance  # noqa: F401 - re-exported
 
 #: COCO128, relative to the repository root (the development checkout); the bundled demo
 #: image is used when it is absent (installed package).
 DEFAULT_IMAGES = Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets" / "coco128" / "images" / "train2017"
 DEMO_IMAGE = Path(__file__).resolve().parents[1] / "assets" / "demo.jpg"
 DEFAULT_COUNT = 8
-
-
-@dataclass(frozen=True)
-class Tolerance:
-    """Largest differences accepted: ``prob_atol`` absolute; boxes ``box_atol + box_rtol * |ref|``.
-
-    ``nms_count_slack``: NMS graphs may differ from PyTorch by this share of rows per image
-    (plus one); 0 means identical rows, compared one by one. With slack, only counts are
-    compared: reduced precision moves scores across the thresholds.
-
-    ``gating=False``: the differences are measured and reported but fail nothing (bf16 and int8,
-    whose accuracy contract is the mAP check, not element-wise parity).
-    """
-
-    prob_atol: float
-    box_atol: float
-    box_rtol: float
-    nms_count_slack: float = 0.0
-    gating: bool = True
-
-    def describe(self) -> str:
-        """One-line form for reports."""
-        if not self.gating:
-            return "reported only: accuracy is gated by the mAP check"
-        text = f"probabilities {self.prob_atol:g}, boxes {self.box_atol:g} + {self.box_rtol:g} x |value|"
-        return text + (f", NMS rows per image +-(1 + {self.nms_count_slack:.0%})" if self.nms_count_slack else "")
-
-
-#: Measured and reported, failing nothing (precisions gated by the mAP check).
-UNGATED = Tolerance(float("inf"), float("inf"), 0.0, gating=False)
-
-#: Default tolerances by exported precision. FP16 is a sanity check: half-precision activations
-#: change probabilities by up to a few 1e-2 on models that amplify rounding. bf16 (8-bit
-#: mantissa) and int8 move single outputs much further on such models (up to 0.7 in probability
-#: on the tests' calibrated random networks) while detections may still agree: their element-wise
-#: differences are reported, and their accuracy is gated by the mAP drop on a labelled dataset
-#: (:data:`~yoloxkit.export.accuracy.MAP_TOLERANCES`), which their export requires.
-TOLERANCES = {
-    "fp32": Tolerance(1e-4, 1e-4, 1e-4),
-    "fp16": Tolerance(5e-2, 5e-2, 5e-2, nms_count_slack=0.1),
-    "bf16": UNGATED,
-    "int8": UNGATED,
-}
-
-#: Rotated exports, fp32: share of an image's detections (plus one), counted per side, that may
-#: lack a counterpart after the host rotated NMS without an explanation. Greedy NMS over the
-#: thousands of candidates that score 0.01 is discontinuous: a 1e-7 difference at the score or IoU
-#: threshold, or between two near-equal scores of overlapping boxes, keeps one box instead of
-#: another. Clear cases are explained (not counted): a swap (an unmatched pair of one class, one
-#: per side, overlapping at IoU >= the NMS threshold, scores within 2 x the probability
-#: tolerance) and a row whose score lies within that of the score threshold
-#: (``benchmarks/rotated_export_nms.py`` measures what remains on a random model at 1024).
-ROTATED_UNMATCHED_SHARE = 0.01
-
-#: Detection pairs compared at once when matching rotated detections: bounds the matcher's memory
-#: whatever the number of detections (measured: 2,400 detections of one class peak at 51 MB,
-#: where comparing all pairs at once took 645 MB, in the same time).
-MATCH_BLOCK_PAIRS = 1 << 18
 
 
 @dataclass
@@ -213,7 +157,11 @@ def check_parity(
             continue
         _compare_outputs(report, outputs[0], expected.numpy(), meta, where)
         if meta.rotated and meta.outputs == "decoded":
-            _compare_rotated_detections(report, torch.from_numpy(outputs[0]), expected, meta.postprocess, where)
+            found = compare_rotated_detections(torch.from_numpy(outputs[0]), expected, meta.postprocess, tolerance, where)
+            report.detections += found.detections
+            report.unmatched = (report.unmatched or 0) + found.unmatched
+            report.explained = (report.explained or 0) + found.explained
+            report.failures += found.failures
     if not report.passed:
         report.float64_floor = _float64_floor(reference, images, runs[:1], meta.rotated)
     return report
@@ -278,97 +226,6 @@ def _compare_nms(
         _compare_rows(report, rows[: int(count)], want, f"batch {where}, image {image}", where)
         if rows[int(count) :].any():
             report.failures.append(f"batch {where}, image {image}: padding rows are not zero")
-
-
-def _compare_rotated_detections(
-    report: ParityReport, got: torch.Tensor, expected: torch.Tensor, settings: HostPostprocess, where: str
-) -> None:
-    """The final detections of a rotated export (host rotated NMS at ``settings``' thresholds) vs PyTorch's.
-
-    Matched as sets, not row by row: a row matches a row of the other side with the same class
-    and every value within the tolerance (angles modulo pi). The decoded outputs were compared
-    element-wise before, so a row left without a counterpart is an NMS or threshold decision,
-    not a moved box; the clear ones are explained (see :data:`ROTATED_UNMATCHED_SHARE`). The rest,
-    counted per side, go into ``report.unmatched``; fp32 fails an image with more than ``1 +``
-    :data:`ROTATED_UNMATCHED_SHARE` ``x`` PyTorch's rows of them. With the tolerance's
-    ``nms_count_slack`` (fp16) only the counts are held to it, as for NMS graphs; ungated
-    tolerances (bf16, int8) only count.
-    """
-    tol = report.tolerance
-    conf, iou = settings.conf, settings.iou
-    pairs = zip(rotated_postprocess(got, conf, iou), rotated_postprocess(expected, conf, iou))
-    for image, (rows, want) in enumerate(pairs):
-        rows, want = rows.numpy().astype(np.float64), want.numpy().astype(np.float64)
-        report.detections += len(want)
-        lone_rows, lone_want = _unmatched(rows, want, tol)
-        left_rows, left_want = _unexplained(rows[lone_rows], want[lone_want], settings, tol)
-        unmatched = max(left_rows, left_want)
-        report.unmatched = (report.unmatched or 0) + unmatched
-        report.explained = (report.explained or 0) + max(len(lone_rows), len(lone_want)) - unmatched
-        label = f"batch {where}, image {image}"
-        if not tol.gating:
-            continue
-        if tol.nms_count_slack:
-            if abs(len(rows) - len(want)) > 1 + tol.nms_count_slack * len(want):
-                report.failures.append(f"{label}: {len(rows)} detections, PyTorch {len(want)}")
-        elif unmatched > 1 + ROTATED_UNMATCHED_SHARE * len(want):
-            report.failures.append(
-                f"{label}: {left_rows} of {len(rows)} exported and {left_want} of {len(want)} PyTorch detections "
-                "have no counterpart within the tolerance (nor an NMS swap or the score threshold to explain it)"
-            )
-
-
-def _unmatched(rows: np.ndarray, want: np.ndarray, tol: Tolerance) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the rotated rows ``[R, 8]`` and of ``want [W, 8]`` left without a counterpart.
-
-    Greedy one-to-one pairing: each ``want`` row in order takes the first free row with the same
-    class and every value within the tolerance (angles modulo pi); matched rows are
-    near-identical, so the first one will do. ``want`` is taken in blocks of columns, so that at
-    most :data:`MATCH_BLOCK_PAIRS` pairs are compared at once.
-    """
-    limits = np.concatenate(
-        [tol.box_atol + tol.box_rtol * np.abs(want[:, :5]), np.full((len(want), 2), tol.prob_atol), np.zeros((len(want), 1))], 1
-    )  # the class (last column) must be equal
-    taken, done = np.zeros(len(rows), dtype=bool), np.zeros(len(want), dtype=bool)
-    block = max(1, MATCH_BLOCK_PAIRS // max(1, len(rows)))
-    for start in range(0, len(want), block):
-        gaps = np.abs(rows[:, None, :] - want[None, start : start + block])
-        gaps[..., 4] = angle_difference(rows[:, None, 4], want[None, start : start + block, 4])
-        close = (gaps <= limits[None, start : start + block]).all(-1)
-        for k in range(close.shape[1]):
-            free = np.flatnonzero(close[:, k] & ~taken)
-            if free.size:
-                taken[free[0]] = done[start + k] = True
-    return np.flatnonzero(~taken), np.flatnonzero(~done)
-
-
-def _unexplained(rows: np.ndarray, want: np.ndarray, settings: HostPostprocess, tol: Tolerance) -> tuple[int, int]:
-    """How many unmatched exported ``rows`` and PyTorch ``want`` rows an NMS decision does not explain.
-
-    Explained: a row whose score lies within ``2 x prob_atol`` of the score threshold (kept on
-    one side only), and a swap: a row and a want row of the same class, overlapping at rotated
-    IoU >= the NMS threshold, scores within ``2 x prob_atol`` (two near-tied boxes, each side
-    keeping the other one), paired one-to-one.
-    """
-    slack = 2 * tol.prob_atol  # a score is the product of two probabilities, each within prob_atol
-    rows = rows[np.abs(rows[:, 5] * rows[:, 6] - settings.conf) > slack]
-    want = want[np.abs(want[:, 5] * want[:, 6] - settings.conf) > slack]
-    if not (len(rows) and len(want)):
-        return len(rows), len(want)
-    overlap = rotated_iou(torch.from_numpy(rows[:, :5]), torch.from_numpy(want[:, :5])).numpy()
-    swap = (
-        (overlap >= settings.iou)
-        & (rows[:, None, 7] == want[None, :, 7])
-        & (np.abs(rows[:, None, 5] * rows[:, None, 6] - want[None, :, 5] * want[None, :, 6]) <= slack)
-    )
-    used = np.zeros(len(want), dtype=bool)
-    swaps = 0
-    for candidates in swap:
-        free = np.flatnonzero(candidates & ~used)
-        if free.size:
-            used[free[0]] = True
-            swaps += 1
-    return len(rows) - swaps, len(want) - swaps
 
 
 def _compare_rows(report: ParityReport, got: np.ndarray, want: np.ndarray, label: str, where: str) -> None:

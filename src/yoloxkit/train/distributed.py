@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from ..errors import YoloxkitError
 
@@ -78,3 +79,16 @@ def close_world(world: World) -> None:
     """Leave the process group."""
     if world.distributed and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def wrap_model(model: nn.Module, world: World, device: torch.device, sync_bn: bool) -> tuple[nn.Module, nn.Module]:
+    """``(model, net)``: the model (with SyncBatchNorm when ``sync_bn`` on several CUDA processes)
+    and what the step calls (DistributedDataParallel around it on several processes, else itself)."""
+    if not world.distributed:
+        return model, model
+    if sync_bn:
+        if device.type != "cuda":
+            raise YoloxkitError("sync_bn: SyncBatchNorm needs CUDA (PyTorch has no CPU implementation); use finetune.freeze_bn on CPU")
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    ids = [device.index] if device.type == "cuda" else None
+    return model, nn.parallel.DistributedDataParallel(model, device_ids=ids, broadcast_buffers=False)

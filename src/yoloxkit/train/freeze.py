@@ -96,10 +96,11 @@ def apply_freeze(model: nn.Module, spec: FreezeSpec) -> list[str]:
     return frozen
 
 
-def set_frozen_bn_eval(model: nn.Module, spec: FreezeSpec) -> None:
-    """Put the BatchNorm layers of frozen parts in eval mode (call after ``model.train()``)."""
+def set_frozen_bn_eval(model: nn.Module, spec: FreezeSpec, all_bn: bool = False) -> None:
+    """Put the BatchNorm layers of frozen parts (every BatchNorm layer with ``all_bn``: the
+    ``finetune.freeze_bn`` option) in eval mode (call after ``model.train()``)."""
     for name, module in model.named_modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and spec.freezes(name):
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and (all_bn or spec.freezes(name)):
             module.eval()
 
 

@@ -31,7 +31,7 @@ from .distributed import broadcast_object
 from .progress import memory_mb
 from .runlog import METRICS_FILE, RunLog
 from .state import BEST, LAST, rotate_periodic, write_run_checkpoint
-from .validate import RotatedValidator, Validator
+from .validate import Validator
 
 if TYPE_CHECKING:  # the trainer imports this module
     from .trainer import Trainer
@@ -83,7 +83,7 @@ class ValidationHook(Hook):
     phase and after the last epoch; add ``val/*`` to the epoch's metrics and judge improvement
     of ``val.metric`` (by more than ``early_stop.min_delta``)."""
 
-    def __init__(self, validator: Validator | RotatedValidator) -> None:
+    def __init__(self, validator: Validator) -> None:
         self.validator = validator
 
     @staticmethod

@@ -6,9 +6,14 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import YoloxkitError
 from ..files import atomic_write
+from .state import BEST, LAST
+
+if TYPE_CHECKING:  # the trainer imports this module
+    from .trainer import Trainer
 
 PRIMARY_METRIC = "val/mAP50_95"  # the best-model metric unless the summary's "metric" names another
 
@@ -28,6 +33,33 @@ def _jsonable(value: object, where: str) -> object:
     if hasattr(value, "item"):  # numpy and 0-d torch scalars
         return _jsonable(value.item(), where)
     raise YoloxkitError(f"summary field {where!r}: a {type(value).__name__} cannot be written to JSON")
+
+
+def run_summary(trainer: Trainer, seconds: float, images: int) -> dict:
+    """The summary of ``trainer``'s run so far: its outcome, best and final metrics, checkpoints,
+    speed, device and what was loaded (hooks may add to it before it is written)."""
+    cfg, progress, out = trainer.config, trainer.progress, trainer.out
+    history = progress.history
+    return {
+        "model": cfg.model,
+        "classes": trainer.class_names,
+        "epochs_run": progress.epoch,
+        "epochs_planned": cfg.epochs,
+        "stop_reason": progress.stop_reason or "completed",
+        "best_epoch": progress.best_epoch,
+        "best_metric": progress.best_metric,
+        "metric": f"val/{cfg.val.metric}",
+        "best": next((m for m in history if m["epoch"] == progress.best_epoch), None),
+        "final": history[-1] if history else None,
+        "train_time_s": seconds,
+        "images_per_s": images / seconds if seconds > 0 else None,
+        "checkpoints": {name: str(out / name) for name in (LAST, BEST) if (out / name).exists()},
+        "device": str(trainer.device),
+        "amp": trainer.amp.reason,
+        "world_size": trainer.world.size,
+        "bad_images": sorted(trainer.loader.bad_images.reasons),
+        "load_report": trainer.load_report.to_dict() if trainer.load_report is not None else None,
+    }
 
 
 def write_summary(path: Path, summary: Mapping) -> None:

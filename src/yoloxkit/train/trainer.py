@@ -23,39 +23,36 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from .. import hub
-from ..checkpoints import LoadedCheckpoint, read_checkpoint
+from ..checkpoints import LoadedCheckpoint
 from ..config import from_dict, to_dict
 from ..data.preprocess import PreprocessContract
-from ..datasets import Dataset, Report
-from ..datasets.load import load_dataset
+from ..datasets import Dataset
 from ..devices import resolve_device
 from ..errors import YoloxkitError
-from ..outputs import dataset_inputs, prepare_output_dir
 from ..loader import LoaderConfig, images_to_device, make_train_loader
 from ..loss import RotatedSimOTAAssigner, RotatedYOLOXLoss, SimOTAAssigner, Targets, YOLOXLoss
 from ..models import create, get_spec
-from ..structures.boxes import BoxFormat
 from ..models.yolox import YOLOX
+from ..outputs import dataset_inputs, prepare_output_dir
+from ..structures.boxes import BoxFormat
 from .amp import AmpPolicy
 from .config import TrainConfig
-from .distributed import barrier, close_world, init_world, mean_over_processes
+from .distributed import barrier, close_world, init_world, mean_over_processes, wrap_model
 from .ema import ModelEMA
-from .finetune import LoadReport, class_names_of, dataset_class_map, load_partial, resolve_class_names
+from .finetune import LoadReport, dataset_class_map, load_partial
 from .freeze import UnfreezeSchedule, apply_freeze, set_frozen_bn_eval
-from .param_groups import build_param_groups, make_sgd, set_lr
 from .hooks import EpochEnd, Hook, StepEnd, default_hooks
+from .multiscale import multiscale_size, resize_batch
+from .param_groups import build_param_groups, make_sgd, set_lr
 from .progress import DataTimeWatch, TrainProgress
 from .sampling import image_classes_of, make_sampler
 from .schedule import LRSchedule
-from .state import BEST, LAST, Progress, capture_rng, read_resume, restore_rng
-from .summary import format_summary, write_summary
-from .validate import RotatedValidator, Validator
+from .start import check_training_splits, load_training_dataset, starting_weights
+from .state import LAST, Progress, capture_rng, read_resume, restore_rng
+from .summary import format_summary, run_summary, write_summary
+from .validate import Validator
 
 logger = logging.getLogger("yoloxkit")
 
@@ -93,15 +90,10 @@ class Trainer:
         self.resume_checkpoint = resume_from
         self.config = config
         self.out = Path(config.out)
-        self.dataset = dataset if dataset is not None else self._load_dataset(config.data) if config.data else None
-        if self.dataset is None:
+        if dataset is None and not config.data:
             raise YoloxkitError("data: name the dataset to train on (a folder, data.yaml, COCO JSON or split manifest)")
-        if config.loader.train_split not in self.dataset.splits:
-            raise YoloxkitError(
-                f"loader.train_split: the dataset has no split {config.loader.train_split!r} "
-                f"(it has {', '.join(self.dataset.splits)}); make one with `yoloxkit data split`"
-            )
-        self._check_objects()
+        self.dataset = dataset if dataset is not None else load_training_dataset(config.data, self.world.main)
+        check_training_splits(self.dataset, config, self.world.main)
         self.amp = AmpPolicy.resolve(config.amp, self.device)
         self.rotated = get_spec(config.model).rotated
         if self.rotated and self.dataset.box_format not in (BoxFormat.QBOX, BoxFormat.RBOX):
@@ -119,31 +111,6 @@ class Trainer:
             self._restore(self.resume_checkpoint.metadata["resume"])
 
     # ------------------------------------------------------------------------------------ set-up
-    def _load_dataset(self, data: str | Path) -> Dataset:
-        """The dataset, with a warning for its label files that have no image (``data check`` lists them)."""
-        report = Report()
-        dataset = load_dataset(data, report)
-        orphans = [f for f in report.warnings if f.kind == "orphan-label"]
-        if orphans and self.world.main:
-            logger.warning(
-                "warning: %d label files have no image, their objects are not used (e.g. %s); `yoloxkit data check` lists them",
-                len(orphans), orphans[0].file,
-            )  # fmt: skip
-        return dataset
-
-    def _check_objects(self) -> None:
-        """Refuse a training split without any object; warn about a validation split without any."""
-        cfg = self.config
-        train = self.dataset.splits[cfg.loader.train_split]
-        if not any(len(image.annotations) for image in train.images):
-            raise YoloxkitError(
-                f"data: the {train.name!r} split of {self.dataset.source} has {len(train.images)} images but no labelled "
-                "objects (no label files, or every label file empty); there is nothing to learn"
-            )
-        val = self.dataset.splits.get(cfg.loader.val_split) if cfg.loader.val_split else None
-        if val is not None and not any(len(image.annotations) for image in val.images) and self.world.main:
-            logger.warning("warning: the %r split has no labelled objects: its mAP means nothing", val.name)
-
     @classmethod
     def resume(
         cls, run: str | Path, epochs: int | None = None, dataset: Dataset | None = None, **changes: object
@@ -167,50 +134,23 @@ class Trainer:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         dataset_names = [c.name for c in sorted(self.dataset.categories, key=lambda c: c.id)]
-        checkpoint = checkpoint_names = None
-        if cfg.weights and self.resume_checkpoint is None:
-            checkpoint = read_checkpoint(hub.fetch(cfg.model) if cfg.weights == "pretrained" else cfg.weights)
-            checkpoint_names = self._checkpoint_names(checkpoint, dataset_names)
-        if self.resume_checkpoint is not None:
-            self.class_names = list(self.resume_checkpoint.class_names or [])
-        elif checkpoint is not None:
-            self.class_names = resolve_class_names(checkpoint_names, dataset_names, cfg.finetune.class_mode)
-        else:
-            self.class_names = dataset_names
+        start = starting_weights(cfg, dataset_names, self.resume_checkpoint, self.world.main)
+        self.class_names = start.class_names
         self.class_map = torch.tensor(dataset_class_map(dataset_names, self.class_names), device=self.device)
         model = create(cfg.model, len(self.class_names))
-        if checkpoint is not None:
+        if start.checkpoint is not None:
             self.load_report = load_partial(
-                model, checkpoint, self.class_names, checkpoint_names, cfg.finetune.min_match, cfg.finetune.force
+                model, start.checkpoint, self.class_names, start.checkpoint_names, cfg.finetune.min_match, cfg.finetune.force
             )
             if self.world.main:
-                logger.info("weights %s\n%s", checkpoint.path, self.load_report.summary())
+                logger.info("weights %s\n%s", start.checkpoint.path, self.load_report.summary())
         self.memory_format = torch.channels_last if cfg.memory_format == "channels_last" else torch.contiguous_format
         self.model: YOLOX = model.to(self.device, memory_format=self.memory_format)
         self.freeze_schedule = UnfreezeSchedule.from_options(cfg.finetune.freeze, cfg.finetune.unfreeze)
         self.ema = ModelEMA(self.model, cfg.ema.decay, cfg.ema.ramp) if cfg.ema.enabled else None
-        self.net: nn.Module = self.model
         if self.world.distributed and len(self.freeze_schedule.steps) > 1:
             raise YoloxkitError("finetune.unfreeze: progressive unfreezing is not supported with several processes")
-        if cfg.sync_bn and self.world.distributed:
-            if self.device.type != "cuda":
-                raise YoloxkitError("sync_bn: SyncBatchNorm needs CUDA (PyTorch has no CPU implementation); use finetune.freeze_bn on CPU")
-            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        if self.world.distributed:
-            self.net = nn.parallel.DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None, broadcast_buffers=False
-            )
-
-    def _checkpoint_names(self, checkpoint: LoadedCheckpoint, dataset_names: list[str]) -> list[str] | None:
-        """The checkpoint's class names; a file that records none but has the dataset's class count
-        is taken to hold the dataset's classes, by index (a warning says so)."""
-        names = class_names_of(checkpoint)
-        rows = checkpoint.state_dict.get("head.cls_preds.0.weight")
-        if names is None and rows is not None and rows.shape[0] == len(dataset_names):
-            if self.world.main:
-                logger.warning("%s records no class names; its %d classes are taken as the dataset's, by index", checkpoint.path, rows.shape[0])
-            return list(dataset_names)
-        return names
+        self.model, self.net = wrap_model(self.model, self.world, self.device, cfg.sync_bn)
 
     def _build_optimisation(self) -> None:
         cfg = self.config
@@ -228,18 +168,12 @@ class Trainer:
         cfg = self.config
         if cfg.batch % self.world.size:
             raise YoloxkitError(f"batch: {cfg.batch} images do not split evenly over {self.world.size} processes")
+        world, loader = self.world, cfg.loader
         loader_config = LoaderConfig(
-            batch_size=cfg.batch,
-            num_workers=cfg.loader.workers,
-            cache=cfg.loader.cache,
-            cache_dir=cfg.loader.cache_dir,
-            skip_bad_images=cfg.loader.skip_bad_images,
-            seed=cfg.seed,
-            drop_last=self.world.distributed,
-            rank=self.world.rank,
-            world_size=self.world.size,
-            rbox_targets=self.rotated,
-        )
+            batch_size=cfg.batch, num_workers=loader.workers, cache=loader.cache, cache_dir=loader.cache_dir,
+            skip_bad_images=loader.skip_bad_images, seed=cfg.seed, drop_last=world.distributed, rank=world.rank,
+            world_size=world.size, rbox_targets=self.rotated,
+        )  # fmt: skip
 
         def sampler_factory(records):  # noqa: ANN001, ANN202 - TrainRecords -> Sampler | None
             return make_sampler(cfg.loader.sampling, image_classes_of(records), cfg.seed, cfg.loader.repeat_threshold)
@@ -252,11 +186,10 @@ class Trainer:
         self.validator = None
         val_split = cfg.loader.val_split
         if val_split is not None and val_split in self.dataset.splits and self.world.main:
-            kind = RotatedValidator if self.rotated else Validator
-            options = {} if self.rotated else {"loss": cfg.val.loss, "per_class": cfg.val.per_class}
-            self.validator = kind(
-                self.dataset, val_split, cfg.model, self.class_names, self.input_size, cfg.val.conf, cfg.val.iou, cfg.val.batch, **options
-            )
+            self.validator = Validator(
+                self.dataset, val_split, cfg.model, self.class_names, self.input_size, cfg.val.conf, cfg.val.iou, cfg.val.batch,
+                cfg.val.loss, cfg.val.per_class, self.rotated,
+            )  # fmt: skip
         elif val_split is not None and val_split not in self.dataset.splits and self.world.main:
             logger.warning("no split %r to validate on: best.pt and early stopping are off", val_split)
 
@@ -322,12 +255,12 @@ class Trainer:
                     break
             else:
                 self.progress.stop_reason = "completed"
-            summary = self._summary(time.perf_counter() - started, images_seen)
+            summary = run_summary(self, time.perf_counter() - started, images_seen)
         except KeyboardInterrupt:
             self.progress.stop_reason = "interrupted"
             if self.world.main:
                 logger.warning("interrupted: %s holds the last completed epoch", self.out / LAST)
-            summary = self._summary(time.perf_counter() - started, images_seen)
+            summary = run_summary(self, time.perf_counter() - started, images_seen)
         finally:
             bar.close()
             for hook in self.hooks:
@@ -352,11 +285,7 @@ class Trainer:
         apply_freeze(self.model, freeze)
         self.loader.set_epoch(epoch)
         self.net.train()
-        set_frozen_bn_eval(self.model, freeze)
-        if cfg.finetune.freeze_bn:
-            for module in self.model.modules():
-                if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                    module.eval()
+        set_frozen_bn_eval(self.model, freeze, all_bn=cfg.finetune.freeze_bn)
         bar.start_epoch(epoch + 1)
         watch = DataTimeWatch()
         sums: dict[str, float] = {}
@@ -385,17 +314,6 @@ class Trainer:
         self._epoch_means = {k: v / counts[k] for k, v in sums.items()}
         return seen
 
-    def _multiscale_size(self, t: int) -> tuple[int, int]:
-        """Input size of global iteration ``t``: drawn from ``(seed, t // every)``, the base size in block 0."""
-        ms, (h, w) = self.config.multiscale, self.input_size
-        block = t // ms.every
-        if not ms.enabled or block == 0:
-            return h, w
-        low, high = ms.random_size or (h // 32 - ms.range, h // 32 + ms.range)
-        low = max(low, 1)
-        factor = int(np.random.default_rng([self.config.seed, 7919, block]).integers(low, high + 1))
-        return 32 * factor, 32 * int(factor * w / h)
-
     def _step(self, batch, t: int, i: int, schedule: LRSchedule) -> dict[str, float]:  # noqa: ANN001 - TrainBatch
         cfg = self.config
         accumulate = cfg.optim.accumulate
@@ -403,13 +321,7 @@ class Trainer:
         set_lr(self.optimizer, lr)
         images = images_to_device(batch.images, self.device)
         labels = batch.targets.to(self.device, non_blocking=True)
-        size = self._multiscale_size(t)
-        if size != tuple(images.shape[2:]):
-            scale_y, scale_x = size[0] / images.shape[2], size[1] / images.shape[3]
-            images = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
-            labels = labels.clone()
-            labels[..., 1:5:2] *= scale_x  # cx, w (an rbox angle is kept: the aspect ratio is)
-            labels[..., 2:5:2] *= scale_y  # cy, h
+        images, labels = resize_batch(images, labels, multiscale_size(cfg.multiscale, self.input_size, cfg.seed, t))
         images = images.contiguous(memory_format=self.memory_format)
         targets = Targets.from_padded(labels, box_dim=5 if self.rotated else 4)
         targets = dataclasses.replace(targets, classes=self.class_map[targets.classes])
@@ -483,31 +395,3 @@ class Trainer:
                 "best_epoch": self.progress.best_epoch,
             },
         }
-
-    def _summary(self, seconds: float, images: int) -> dict:
-        """The run summary (hooks may add to it before it is written)."""
-        cfg = self.config
-        history = self.progress.history
-        best = next((m for m in history if m["epoch"] == self.progress.best_epoch), None)
-        checkpoints = {name: str(self.out / name) for name in (LAST, BEST) if (self.out / name).exists()}
-        summary = {
-            "model": cfg.model,
-            "classes": self.class_names,
-            "epochs_run": self.progress.epoch,
-            "epochs_planned": cfg.epochs,
-            "stop_reason": self.progress.stop_reason or "completed",
-            "best_epoch": self.progress.best_epoch,
-            "best_metric": self.progress.best_metric,
-            "metric": f"val/{cfg.val.metric}",
-            "best": best,
-            "final": history[-1] if history else None,
-            "train_time_s": seconds,
-            "images_per_s": images / seconds if seconds > 0 else None,
-            "checkpoints": checkpoints,
-            "device": str(self.device),
-            "amp": self.amp.reason,
-            "world_size": self.world.size,
-            "bad_images": sorted(self.loader.bad_images.reasons),
-            "load_report": self.load_report.to_dict() if self.load_report is not None else None,
-        }
-        return summary

@@ -30,7 +30,8 @@ def example_summary(tmp_path: Path) -> dict:
         "checkpoints": {"best": tmp_path / "best.pth", "last": tmp_path / "last.pth"},
         "device": "cuda:0",
         "bad_images": ["a.jpg"],
-        "load_report": {"source": "yolox_nano.pth", "layout": "megvii", "loaded": ["k1", "k2"], "skipped": ["k3"], "match_ratio": 0.97},
+        "load_report": {"source": "yolox_nano.pth", "layout": "megvii", "loaded": ["k1", "k2"], "skipped": ["k3"], "match_ratio": 0.97,
+                        "counts": {"loaded": 2, "skipped": 1}, "rescaled": {"backbone.stem.conv": 21.9}},
     }
 
 
@@ -63,7 +64,7 @@ def test_format_summary_table(tmp_path: Path) -> None:
     assert "val/mAP50 n/a" in text
     assert "val/mAP50_95 0.4123  val/mAP50 0.6231  loss 3.2" in text and "data_time" not in text
     assert str(tmp_path / "last.pth") in text
-    assert "1 skipped" in text and "loaded 2" in text and "match_ratio 0.97" in text
+    assert "1 skipped" in text and "loaded 2" in text and "match_ratio 0.97" in text and "rescaled 1" in text and "counts" not in text
 
 
 def test_format_summary_of_an_interrupted_run_without_validation() -> None:

@@ -34,11 +34,8 @@ def warp_boxes(boxes: Boxes, matrix: np.ndarray) -> Boxes:
 
 
 def scale_shift(boxes: Boxes, scale: float, dx: float = 0.0, dy: float = 0.0) -> Boxes:
-    """``x * scale + dx``, ``y * scale + dy`` for every coordinate."""
-    data = boxes.data * scale
-    data[:, 0::2] += dx
-    data[:, 1::2] += dy
-    return Boxes(data, boxes.format)
+    """The boxes scaled by ``scale`` (about the origin), then moved by ``(dx, dy)``."""
+    return boxes.scale(scale).translate(dx, dy)
 
 
 def clip_boxes(boxes: Boxes, width: float, height: float) -> Boxes:

@@ -61,5 +61,5 @@ def mixup(sample: Sample, other: Sample, params: MixupParams, pad_value: int = 1
     window = jittered[params.y_offset : params.y_offset + size[0], params.x_offset : params.x_offset + size[1]]
     crop[: window.shape[0], : window.shape[1]] = window
     boxes = clip_boxes(scale_shift(boxes, 1.0, -params.x_offset, -params.y_offset), size[1], size[0])
-    joined = Boxes(np.concatenate([sample.boxes.data, boxes.data]), sample.boxes.format)
+    joined = Boxes.cat([sample.boxes, boxes])
     return Sample(blend_half(sample.image, crop), joined, np.concatenate([sample.classes, other.classes]))

@@ -89,7 +89,7 @@ def mosaic_boxes(boxes: list[Boxes], tiles: list[Tile], scales: list[float], siz
     Axis-aligned boxes are clipped to the 2H x 2W canvas; polygons are kept whole.
     """
     moved = [scale_shift(b, scale, *tile.offset) for b, tile, scale in zip(boxes, tiles, scales)]
-    joined = Boxes(np.concatenate([b.data for b in moved]), boxes[0].format)
+    joined = Boxes.cat(moved)
     return clip_boxes(joined, 2 * size[1], 2 * size[0])
 
 

@@ -46,15 +46,8 @@ def parse_patch_name(name: str) -> PatchOrigin:
 
 
 def shift_boxes(boxes: Boxes, dx: float, dy: float) -> Boxes:
-    """The boxes translated by ``(dx, dy)`` (float64 NumPy): positions move, sizes and angles do not."""
-    data = np.asarray(boxes.numpy().data, dtype=np.float64).copy()
-    if boxes.format == BoxFormat.QBOX:
-        data += np.array([dx, dy] * 4)
-    elif boxes.format == BoxFormat.XYXY:
-        data += np.array([dx, dy, dx, dy])
-    else:  # rbox, cxcywh, xywh: the first two columns are a position
-        data[:, :2] += np.array([dx, dy])
-    return Boxes(data, boxes.format)
+    """The boxes translated by ``(dx, dy)`` in float64 NumPy (full-image coordinates need the precision)."""
+    return Boxes(np.asarray(boxes.numpy().data, dtype=np.float64), boxes.format).translate(dx, dy)
 
 
 def class_nms(boxes: Boxes, scores: np.ndarray, class_ids: np.ndarray, iou_threshold: float) -> np.ndarray:
@@ -91,8 +84,7 @@ def merge_detections(
     if len(oriented) > 1:
         raise YoloxkitError(f"cannot merge oriented and axis-aligned detections of {source or 'one image'}")
     target = BoxFormat.RBOX if oriented.pop() else BoxFormat.XYXY
-    shifted = [shift_boxes(det.boxes.convert(target), dx, dy).data for det, (dx, dy) in parts]
-    boxes = Boxes(np.concatenate(shifted).reshape(-1, target.width), target)
+    boxes = Boxes.cat([shift_boxes(det.boxes.convert(target), dx, dy) for det, (dx, dy) in parts])
     scores = np.concatenate([np.asarray(det.scores, np.float64) for det, _ in parts])
     class_ids = np.concatenate([np.asarray(det.class_ids, np.int64) for det, _ in parts])
     keep = class_nms(boxes, scores, class_ids * (not class_agnostic), iou_threshold)

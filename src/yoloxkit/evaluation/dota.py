@@ -46,8 +46,7 @@ from ..dota.task1 import Task1Detections
 from ..errors import YoloxkitError
 from .voc import class_ap
 
-if TYPE_CHECKING:  # angles imports this module; evaluation never imports the inference layer
-    from ..detector import Detector
+if TYPE_CHECKING:  # angles imports this module
     from .angles import AngleErrors
 
 #: IoU thresholds of the COCO-style numbers.
@@ -273,28 +272,3 @@ def ground_truth_of_split(dataset: Dataset, split: str) -> tuple[DotaGroundTruth
         np.array([r[3] for r in rows], dtype=bool),
     )
     return gt, [dataset.splits[split].path(record) for record in records]
-
-
-def predict_task1(
-    detector: Detector, paths: Sequence[Path], class_names: Sequence[str], conf: float, iou: float, batch: int
-) -> dict[str, Task1Detections]:
-    """Detections of ``detector`` on ``paths`` as Task1 rows per class (images named by position).
-
-    Classes of the detector that ``class_names`` does not list, and non-finite boxes, are left out.
-    """
-    from ..structures.boxes import BoxFormat
-
-    found: dict[str, list] = {name: [] for name in class_names}
-    for start in range(0, len(paths), batch):
-        chunk = [str(p) for p in paths[start : start + batch]]
-        for offset, det in enumerate(detector.predict(chunk, conf, iou, batch)):
-            quads = det.boxes.convert(BoxFormat.QBOX).data
-            for quad, score, cid in zip(quads, det.scores, det.class_ids):
-                name = detector.class_names[int(cid)]
-                if name in found and np.isfinite(quad).all():
-                    found[name].append((str(start + offset), float(score), quad))
-    return {
-        name: Task1Detections([r[0] for r in rows], np.array([r[1] for r in rows], dtype=np.float64),
-                              np.array([r[2] for r in rows], dtype=np.float64).reshape(-1, 8))
-        for name, rows in found.items()
-    }  # fmt: skip

@@ -15,7 +15,7 @@ box to an axis-aligned format gives its enclosing box (lossy by nature).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
 
@@ -222,6 +222,28 @@ class Boxes:
     def scale(self, factor: float) -> "Boxes":
         """Multiply every coordinate by ``factor`` (e.g. ``1 / r`` to undo a letterbox)."""
         return Boxes(self.data * factor, self.format)
+
+    def translate(self, dx: float, dy: float) -> "Boxes":
+        """The boxes moved by ``(dx, dy)`` pixels: positions move, sizes and angles do not."""
+        if self.format in (BoxFormat.QBOX, BoxFormat.XYXY):
+            step = [dx, dy] * (self.format.width // 2)  # every vertex / both corners
+        else:  # xywh, cxcywh, rbox: the first two columns are a position
+            step = [dx, dy] + [0.0] * (self.format.width - 2)
+        lib = _lib(self.data)
+        offset = lib.tensor(step, dtype=self.data.dtype, device=self.data.device) if lib is not np else np.array(step, dtype=self.data.dtype)
+        return Boxes(self.data + offset, self.format)
+
+    @staticmethod
+    def cat(parts: Sequence[Boxes]) -> Boxes:
+        """One Boxes of every box of ``parts`` in order; they must share a format (and array library)."""
+        if not parts:
+            raise ValueError("Boxes.cat needs at least one Boxes (the format of nothing is unknown)")
+        formats = {b.format for b in parts}
+        if len(formats) > 1:
+            raise ValueError(f"Boxes.cat: mixed formats {sorted(f.value for f in formats)}")
+        data = [b.data for b in parts]
+        joined = sys.modules["torch"].cat(data) if _is_tensor(data[0]) else np.concatenate(data)
+        return Boxes(joined, parts[0].format)
 
     def clip(self, image_size: tuple[int, int]) -> "Boxes":
         """Axis-aligned boxes clipped to an image of ``(height, width)``; oriented boxes unchanged.

@@ -151,6 +151,7 @@ class FinetuneConfig:
     min_match: float = 0.5  # refuse weights matching less of the model than this share ...
     force: bool = False  # ... unless forced
     freeze_bn: bool = False  # every BatchNorm uses (and keeps) its running statistics
+    rescale_convs: float = 3.0  # conv weights grown > this x their initial norm are rescaled to it (0: off)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -57,6 +57,7 @@ class LoadReport:
     reinitialised: list[str]  # model keys left at their fresh init (missing or shape mismatch)
     skipped: list[str]  # checkpoint keys not used (unexpected or shape mismatch)
     match_ratio: float  # see load_partial: elements taken from the checkpoint / all model elements
+    rescaled: dict[str, float] = field(default_factory=dict)  # conv blocks rescaled (train.conv_scale): ratio before
 
     def summary(self) -> str:
         """A few human-readable lines: counts, the ratio and the first keys of each list."""
@@ -75,6 +76,12 @@ class LoadReport:
             if keys:
                 more = f" (+{len(keys) - _SHOWN_KEYS} more)" if len(keys) > _SHOWN_KEYS else ""
                 lines.append(f"  {label}: {', '.join(keys[:_SHOWN_KEYS])}{more}")
+        if self.rescaled:
+            largest = sorted(self.rescaled.items(), key=lambda item: -item[1])[:3]
+            lines.append(
+                f"  {len(self.rescaled)} convolutions whose weights had grown large were rescaled to their initial norm "
+                f"(same outputs, normal learning speed; finetune.rescale_convs): " + ", ".join(f"{n} {r:.1f}x" for n, r in largest)
+            )
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -91,6 +98,7 @@ class LoadReport:
             "match_ratio": self.match_ratio,
             "counts": {name: len(keys) for name, keys in lists.items()},
             **{name: list(keys) for name, keys in lists.items()},
+            "rescaled": dict(self.rescaled),
         }
 
 

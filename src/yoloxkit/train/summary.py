@@ -104,8 +104,9 @@ def _classes(classes: object) -> str:
 
 
 def _load_report(report: Mapping) -> str:
-    """Scalars as they are, lists by their length: ``layout megvii  loaded 355  skipped 6 ...``."""
-    parts = [f"{k} {len(v) if isinstance(v, (list, tuple)) else _number(v)}" for k, v in report.items()]
+    """Scalars as they are, lists and mappings by their length (``counts`` repeats those lengths
+    and is left out): ``layout megvii  loaded 355  skipped 6  rescaled 4 ...``."""
+    parts = [f"{k} {len(v) if isinstance(v, (list, tuple, Mapping)) else _number(v)}" for k, v in report.items() if k != "counts"]
     return "  ".join(parts)
 
 

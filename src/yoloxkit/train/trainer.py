@@ -39,6 +39,7 @@ from ..outputs import dataset_inputs, prepare_output_dir
 from ..structures.boxes import BoxFormat
 from .amp import AmpPolicy
 from .config import TrainConfig
+from .conv_scale import rescale_inflated_convs
 from .distributed import barrier, close_world, init_world, mean_over_processes, wrap_model
 from .ema import ModelEMA
 from .finetune import LoadReport, dataset_class_map, load_partial
@@ -142,6 +143,7 @@ class Trainer:
             self.load_report = load_partial(
                 model, start.checkpoint, self.class_names, start.checkpoint_names, cfg.finetune.min_match, cfg.finetune.force
             )
+            self.load_report.rescaled = rescale_inflated_convs(model, cfg.finetune.rescale_convs)
             if self.world.main:
                 logger.info("weights %s\n%s", start.checkpoint.path, self.load_report.summary())
         self.memory_format = torch.channels_last if cfg.memory_format == "channels_last" else torch.contiguous_format

@@ -18,6 +18,7 @@ from yoloxkit.checkpoints import read_checkpoint, save_checkpoint
 from yoloxkit.data.coco import COCO_CLASSES
 from yoloxkit.data.preprocess import PreprocessContract
 from yoloxkit.models import create
+from yoloxkit.train.config import make_train_config
 from yoloxkit.train.finetune import (
     FINETUNE_DEFAULTS,
     class_names_of,
@@ -180,6 +181,12 @@ def test_append_maps_shared_names_onto_old_rows() -> None:
         dataset_class_map(["fish"], names)
 
 
-def test_defaults_are_complete() -> None:
-    assert set(FINETUNE_DEFAULTS) == {"basic_lr_per_img", "warmup_epochs", "no_aug_epochs", "freeze", "ema_decay"}
-    assert FINETUNE_DEFAULTS["basic_lr_per_img"] < 0.01 / 64
+def test_fine_tuning_defaults_apply_with_weights_only_and_yield_to_given_settings() -> None:
+    scratch = make_train_config(data="d", model="yolox-nano")
+    tuned = make_train_config(data="d", model="yolox-nano", weights="w.pt")
+    assert (scratch.epochs, scratch.val.interval, scratch.early_stop.patience) == (300, 10, 0)
+    assert (tuned.epochs, tuned.val.interval, tuned.early_stop.patience) == (50, 1, 10)
+    assert tuned.optim.basic_lr_per_img == FINETUNE_DEFAULTS["basic_lr_per_img"] == 0.01 / 64
+    assert (tuned.optim.warmup_epochs, tuned.augment.no_aug_epochs, tuned.ema.decay) == (1, 2, 0.999)
+    given = make_train_config(overrides=["val.interval=5", "early_stop.patience=0"], data="d", model="yolox-nano", weights="w.pt", epochs=20)
+    assert (given.epochs, given.val.interval, given.early_stop.patience) == (20, 5, 0)

@@ -249,10 +249,13 @@ def finetune_defaults() -> dict[str, Any]:
     from .finetune import FINETUNE_DEFAULTS as d
 
     return {
+        "epochs": d["epochs"],
         "optim": {"basic_lr_per_img": d["basic_lr_per_img"], "warmup_epochs": d["warmup_epochs"]},
         "augment": {"no_aug_epochs": d["no_aug_epochs"]},
         "finetune": {"freeze": d["freeze"]},
         "ema": {"decay": d["ema_decay"]},
+        "val": {"interval": d["val_interval"]},
+        "early_stop": {"patience": d["patience"]},
     }
 
 
@@ -284,8 +287,9 @@ def make_train_config(
     ``path`` is a YAML file or a built-in recipe name (:func:`recipe_names`).
 
     The model is read first (from the overrides, the fields or the file) so that its reference
-    settings are the starting point; with ``weights`` the fine-tuning defaults (lower learning
-    rate, short warm-up and no-aug phase, see docs/finetuning.md) replace the from-scratch ones.
+    settings are the starting point; with ``weights`` the fine-tuning defaults (50 epochs,
+    validation every epoch, early stopping, short warm-up and no-aug phase, see
+    docs/finetuning.md) replace the from-scratch ones.
     """
     data = read_yaml(resolve_config_path(path)) if path is not None else {}
     data = merge(data, {k: to_dict(v) for k, v in fields.items() if v is not None})

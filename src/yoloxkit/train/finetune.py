@@ -32,14 +32,18 @@ from ..models import YOLOX
 ClassMode = Literal["new", "append"]
 CLASS_MODES: tuple[str, ...] = ("new", "append")
 
-#: Recommended settings for a short fine-tune (tens of epochs) from COCO-pretrained weights;
-#: the reasons are in docs/finetuning.md.
+#: Defaults of a run started from ``--weights`` (settings given explicitly take precedence),
+#: chosen by measurement (docs/finetuning.md, "Recommended defaults for a fine-tune";
+#: benchmarks/results/finetune_defaults.json).
 FINETUNE_DEFAULTS: dict[str, object] = {
-    "basic_lr_per_img": 0.01 / 64 / 4,  # a quarter of the from-scratch rate (0.0025 at batch 64)
+    "epochs": 50,  # instead of 300: early stopping ends a run that has stopped improving
+    "basic_lr_per_img": 0.01 / 64,  # the reference's rate: measured better than a quarter of it
     "warmup_epochs": 1,
     "no_aug_epochs": 2,
     "freeze": "none",
     "ema_decay": 0.999,
+    "val_interval": 1,  # validate every epoch: best.pt and early stopping need the curve
+    "patience": 10,  # early stopping after 10 epochs without improvement
 }
 
 _CLS_PRED = "head.cls_preds."

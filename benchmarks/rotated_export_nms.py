@@ -134,10 +134,12 @@ def measure_model(images: int, repeats: int, size: int = 1024) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
     from tests.export.conftest import conditioned_detector
     from yoloxkit.data.preprocess import preprocess_batch
-    from yoloxkit.export import check_parity, export_model, load_parity_images, open_backend
+    from tests.conftest import COCO128_IMAGES
+    from yoloxkit.data.sources import load_images
+    from yoloxkit.export import check_parity, export_model, open_backend
 
     detector = conditioned_detector("rotated-yolox-nano", size=size, num_classes=15)
-    pictures = load_parity_images(count=images)
+    pictures = load_images(COCO128_IMAGES, images)  # real images (../shared), as before
     with tempfile.TemporaryDirectory() as folder:
         export_model(detector, folder, "onnx", check=False, log=lambda _: None)
         backend = open_backend(Path(folder) / "rotated-yolox-nano.onnx", threads=1)

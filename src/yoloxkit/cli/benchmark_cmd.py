@@ -32,9 +32,11 @@ import typer
 from ..data.preprocess import preprocess_batch
 from ..detector import Detector
 from ..errors import YoloxkitError
-from ..export import PRECISIONS, ExportedDetector, ExportOptions, export_model, load_parity_images
+from ..data.sources import load_images
+from ..export import PRECISIONS, ExportedDetector, ExportOptions, export_model
 from ..checkpoints import save_checkpoint
 from ..export.memory import PeakTracker, run_in_fresh_process
+from ..export.quantize import CALIBRATION_COUNT
 from ..files import write_json
 from ..outputs import check_output_file, prepare_output_dir
 from .common import load_detector
@@ -56,7 +58,7 @@ def benchmark(
     warmup: int = typer.Option(3, "--warmup", help="Untimed calls before timing each case."),
     iters: int = typer.Option(20, "--iters", help="Timed calls per case."),
     threads: int = typer.Option(None, "--threads", help="Threads for every backend (default: PyTorch's, i.e. the cores)."),
-    images: str = typer.Option(None, "--images", help="Images to run on (file, folder, glob, video); default COCO128."),
+    images: str = typer.Option(None, "--images", help="Images to run on (file, folder, glob, video), also int8's calibration images; default: the bundled demo image."),
     conf: float = typer.Option(0.25, "--conf", help="Score threshold of the postprocessing."),
     iou: float = typer.Option(None, "--iou", help="NMS IoU threshold (default 0.45; rotated models 0.1, the reference's)."),
     out: Path = typer.Option(None, "--out", "-o", help="Folder for the exported models: new or empty (default: a temporary one)."),
@@ -82,7 +84,7 @@ def benchmark(
     torch.set_num_threads(threads)
     source = load_detector(weights, model, size, "cpu")
     with tempfile.TemporaryDirectory(prefix="yoloxkit-bench-") as tmp:
-        cases = _cases(source, chosen, wanted, out or Path(tmp))
+        cases = _cases(source, chosen, wanted, out or Path(tmp), images)
         iou = source.default_iou if iou is None else iou
         rows = _run(cases, sizes, images, warmup, iters, conf, iou, threads, source.contract.input_size)
     _report(rows, json_path)
@@ -102,10 +104,11 @@ class Case:
         return {"torch": (), "onnx": ("onnx", "onnxruntime"), "openvino": ("onnx", "openvino")}[self.fmt]
 
 
-def _cases(detector: Detector, formats: list[str], precisions: list[str], folder: Path) -> list[Case]:
+def _cases(detector: Detector, formats: list[str], precisions: list[str], folder: Path, images: str | None) -> list[Case]:
     """The backends to measure, with their files written first (the PyTorch one as a checkpoint).
 
-    An exported model given as ``--weights`` is benchmarked alone, on its own backend.
+    An exported model given as ``--weights`` is benchmarked alone, on its own backend. int8 models
+    are calibrated on ``images`` (the images the benchmark runs on).
     """
     if isinstance(detector, ExportedDetector):
         fmt = "onnx" if detector.backend.kind == "onnxruntime" else "openvino"
@@ -123,7 +126,9 @@ def _cases(detector: Detector, formats: list[str], precisions: list[str], folder
             save_checkpoint(path, detector.model, detector.model_name, detector.class_names, detector.contract.to_dict())
         else:
             target = folder / f"{fmt}-{precision}"
-            export_model(detector, target, fmt, ExportOptions(dynamic=True, precision=precision), check=False, log=lambda _: None)
+            calibration = load_images(images, CALIBRATION_COUNT) if precision == "int8" else None
+            options = ExportOptions(dynamic=True, precision=precision)
+            export_model(detector, target, fmt, options, check=False, calibration=calibration, log=lambda _: None)
             path = target / f"{detector.model_name}{'.onnx' if fmt == 'onnx' else '.xml'}"
         cases.append(Case(fmt, precision, path))
     return cases
@@ -144,7 +149,7 @@ def measure_case(
 ) -> list[dict]:  # fmt: skip
     """Open ``case`` and time every batch size; run in a fresh process by :func:`_run` (module level to be spawnable)."""
     torch.set_num_threads(threads)
-    pool = load_parity_images(source, max(sizes))
+    pool = load_images(source, max(sizes))
     rows = []
     with PeakTracker() as memory:
         detector = _open(case, threads, input_size)

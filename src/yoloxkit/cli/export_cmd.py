@@ -7,9 +7,10 @@ from pathlib import Path
 import typer
 
 from ..errors import YoloxkitError
-from ..export import FORMATS, TOLERANCES, ExportOptions, NMSSettings, Tolerance, export_model, load_parity_images
+from ..data.sources import load_images
+from ..export import FORMATS, TOLERANCES, ExportOptions, NMSSettings, Tolerance, export_model
 from ..export.metadata import PRECISIONS
-from ..export.parity import DEFAULT_COUNT
+from ..export.images import DEFAULT_COUNT, default_images
 from ..export.quantize import CALIBRATION_COUNT
 from ..outputs import prepare_output_dir
 from .common import load_detector
@@ -32,13 +33,13 @@ def export(
     max_candidates: int = typer.Option(1000, "--max-candidates", help="With --nms: highest-scoring candidates that enter NMS."),
     precision: str = typer.Option("fp32", "--precision", help="fp32; fp16; bf16 (openvino, AMX/AVX512-BF16 CPUs); int8 (post-training quantisation)."),
     half: bool = typer.Option(False, "--half", help="Same as --precision fp16: ONNX computes in FP16; OpenVINO IR stores FP16 weights."),
-    calib_images: str = typer.Option(None, "--calib-images", help="With int8: calibration images (file, folder, glob or video); default COCO128."),
+    calib_images: str = typer.Option(None, "--calib-images", help="With int8: calibration images (file, folder, glob or video); default: images of --data's split."),
     calib_count: int = typer.Option(CALIBRATION_COUNT, "--calib-count", help="With int8: number of calibration images."),
     simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Simplify the ONNX graph with onnxslim."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder: new or empty (--exist-ok to reuse one)."),
     exist_ok: bool = EXIST_OK,
     check: bool = typer.Option(True, "--check/--no-check", help="Parity check against PyTorch after export (--no-check skips it)."),
-    check_images: str = typer.Option(None, "--check-images", help="Images for the parity check (file, folder, glob or video); default COCO128."),
+    check_images: str = typer.Option(None, "--check-images", help="Images for the parity check (file, folder, glob or video); default: images of --data's split, else the bundled demo image."),
     check_count: int = typer.Option(DEFAULT_COUNT, "--check-count", help="Number of parity-check images."),
     prob_tol: float = typer.Option(None, "--prob-tol", help="Parity tolerance on probabilities (default by precision, fp32 1e-4)."),
     box_tol: float = typer.Option(None, "--box-tol", help="Parity tolerance on boxes: atol and rtol (default by precision, fp32 1e-4)."),
@@ -68,8 +69,11 @@ def export(
     )
     prepare_output_dir(out, [weights, check_images, calib_images, check_data], exist_ok)
     detector = load_detector(weights, model, size, "cpu", legacy)
-    images = load_parity_images(check_images, check_count) if check else None
-    calibration = load_parity_images(calib_images, calib_count) if precision == "int8" else None
+    def pick(source: str | None, count: int) -> list:
+        return load_images(source, count) if source else default_images(check_data, check_split, count)
+
+    images = pick(check_images, check_count) if check else None
+    calibration = pick(calib_images, calib_count) if precision == "int8" else None
     result = export_model(
         detector, out, fmt, options, check=check, images=images, tolerance=_tolerance(precision, prob_tol, box_tol),
         data=check_data, split=check_split, calibration=calibration, log=typer.echo,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +18,9 @@ from ..files import opencv_path
 from .images import IMAGE_SUFFIXES, read_image
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
+
+#: The image bundled with the package (the default of checks that need one and were given none).
+DEMO_IMAGE = Path(__file__).resolve().parents[1] / "assets" / "demo.jpg"
 
 
 @dataclass
@@ -135,3 +139,15 @@ class Source:
             capture.release()
         if index == 0:
             raise YoloxkitError(f"video {self.video} has no readable frames")
+
+
+def load_images(source: str | Path | None, count: int) -> list[np.ndarray]:
+    """Up to ``count`` BGR images from ``source`` (image, folder, glob or video, in that order);
+    ``None``: the bundled demo image (one image)."""
+    if count < 1:
+        raise YoloxkitError(f"at least one image is needed, got count {count}")
+    spec = str(source) if source is not None else str(DEMO_IMAGE)
+    images = [frame.image for frame in itertools.islice(Source(spec), count)]
+    if not images:
+        raise YoloxkitError(f"no images in {spec}")
+    return images

@@ -21,7 +21,8 @@ from .metadata import PRECISIONS, ExportMetadata
 from .nms import NMSSettings
 from .onnx_export import ExportOptions, export_onnx, read_onnx_metadata
 from .openvino_export import export_openvino
-from .parity import TOLERANCES, ParityReport, Tolerance, check_parity, load_parity_images
+from .images import default_images
+from .parity import TOLERANCES, ParityReport, Tolerance, check_parity
 from .pipeline import FORMATS, ExportResult, export_model
 from .quantize import quantize_onnx
 from .runtime import ExportedDetector
@@ -29,6 +30,6 @@ from .runtime import ExportedDetector
 __all__ = [
     "FORMATS", "MAP_TOLERANCE", "MAP_TOLERANCES", "PRECISIONS", "TOLERANCES", "Backend", "MapComparison", "compare_map", "ExportMetadata", "ExportOptions", "ExportResult", "ExportedDetector",
     "NMSSettings", "OnnxRuntimeBackend", "OpenVINOBackend", "ParityReport", "Tolerance", "check_parity",
-    "export_model", "export_onnx", "export_openvino", "is_exported_model", "load_parity_images",
+    "export_model", "export_onnx", "export_openvino", "is_exported_model", "default_images",
     "open_backend", "quantize_onnx", "read_onnx_metadata",
 ]  # fmt: skip

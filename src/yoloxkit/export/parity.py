@@ -27,18 +27,14 @@ not that the export is wrong.
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..data.preprocess import PreprocessContract, preprocess_batch
-from ..data.sources import Source
 from ..detector import Detector
-from ..errors import YoloxkitError
 from ..ops import postprocess
 from ..structures.boxes import angle_difference
 from .backends import Backend
@@ -46,13 +42,6 @@ from .graph import ExportModule
 from .metadata import ExportMetadata
 from .rotated_parity import compare_rotated_detections
 from .tolerance import TOLERANCES, UNGATED, Tolerance  # noqa: F401 - re-exported
-
-#: COCO128, relative to the repository root (the development checkout); the bundled demo
-#: image is used when it is absent (installed package).
-DEFAULT_IMAGES = Path(__file__).resolve().parents[3] / ".." / "shared" / "datasets" / "coco128" / "images" / "train2017"
-DEMO_IMAGE = Path(__file__).resolve().parents[1] / "assets" / "demo.jpg"
-DEFAULT_COUNT = 8
-
 
 @dataclass
 class ParityReport:
@@ -95,21 +84,6 @@ class ParityReport:
         data = {k: v for k, v in vars(self).items() if k != "tolerance"}
         tolerance = vars(self.tolerance) if self.tolerance.gating else {"gating": False}  # JSON has no infinity
         return data | {"tolerance": tolerance, "passed": self.passed}
-
-
-def load_parity_images(source: str | Path | None = None, count: int = DEFAULT_COUNT) -> list[np.ndarray]:
-    """Up to ``count`` BGR images from ``source`` (image, folder, glob or video); default COCO128.
-
-    Without a source and without the COCO128 folder, the bundled demo image is used.
-    """
-    if count < 1:
-        raise YoloxkitError(f"the parity check needs at least one image, got count {count}")
-    if source is None:
-        source = DEFAULT_IMAGES if DEFAULT_IMAGES.is_dir() else DEMO_IMAGE
-    images = [frame.image for frame in itertools.islice(Source(str(source)), count)]
-    if not images:
-        raise YoloxkitError(f"no images for the parity check in {source}")
-    return images
 
 
 def _batches(meta: ExportMetadata, count: int) -> list[tuple[list[int], PreprocessContract]]:

@@ -26,7 +26,8 @@ from .metadata import ExportMetadata
 from .onnx_export import ExportOptions, export_onnx
 from .openvino_export import export_openvino
 from .quantize import CALIBRATION_COUNT, quantize_onnx
-from .parity import ParityReport, Tolerance, check_parity, load_parity_images
+from .images import DEFAULT_COUNT, default_images
+from .parity import ParityReport, Tolerance, check_parity
 from .runtime import ExportedDetector
 
 FORMATS = ("onnx", "openvino")
@@ -76,14 +77,15 @@ def export_model(
     """Export ``detector`` into ``out_dir`` as ``{name}.onnx`` (and ``{name}.xml/.bin`` for OpenVINO).
 
     With ``check`` (the default) every model file written is run on ``images`` (default:
-    :func:`~yoloxkit.export.parity.load_parity_images`) and compared with PyTorch; if any
+    :func:`~yoloxkit.export.images.default_images`: images of ``split`` of ``data``, else the
+    bundled demo image) and compared with PyTorch; if any
     comparison is out of tolerance the model files are removed, ``export.json`` keeps the
     report, and a YoloxkitError says what differed. ``export.json`` is written in every case.
     With ``data`` (and ``check``), decoded exports are also evaluated on ``split`` of that
     labelled dataset beside PyTorch, and fail when their COCO AP differs by more than
     the tolerance of the precision (:data:`~yoloxkit.export.accuracy.MAP_TOLERANCES`).
     ``calibration``: BGR images for int8 (default: :data:`~yoloxkit.export.quantize.CALIBRATION_COUNT`
-    images from :func:`~yoloxkit.export.parity.load_parity_images`).
+    images of ``split`` of ``data``, which int8 requires, by :func:`~yoloxkit.export.images.default_images`).
     """
     precision = _check_precision(fmt, options, check, data)
     out_dir = Path(out_dir)
@@ -91,7 +93,7 @@ def export_model(
     started = time.perf_counter()
     onnx_path = out_dir / f"{name}.onnx"
     if precision == "int8":
-        calibration = calibration if calibration is not None else load_parity_images(None, CALIBRATION_COUNT)
+        calibration = calibration if calibration is not None else default_images(data, split, CALIBRATION_COUNT)
         with tempfile.TemporaryDirectory(prefix="yoloxkit-export-") as tmp:
             fp32 = export_onnx(detector, Path(tmp) / onnx_path.name, replace(options, precision="fp32"))
             log(f"quantising to INT8 on {len(calibration)} calibration images")
@@ -109,7 +111,7 @@ def export_model(
         log(f"wrote {xml_path} (+ .bin, {_megabytes(xml_path.with_suffix('.bin'))})")
     result = ExportResult(files, metadata)
     if check:
-        images = images if images is not None else load_parity_images()
+        images = images if images is not None else default_images(data, split, DEFAULT_COUNT)
         for path in models:
             report = check_parity(detector, open_backend(path), images, tolerance)
             result.parity.append(report)

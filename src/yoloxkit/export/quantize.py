@@ -28,7 +28,7 @@ from ..files import write_bytes
 from .deps import require
 from .metadata import ExportMetadata
 
-#: Calibration images used unless told (COCO128 when present, see ``load_parity_images``).
+#: Calibration images used unless told (from the checked dataset, see ``export.images.default_images``).
 CALIBRATION_COUNT = 32
 
 

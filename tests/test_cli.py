@@ -379,3 +379,22 @@ def test_unreadable_paths_are_refused(detector: Detector, tmp_path: Path) -> Non
         detector.predict(tmp_path / "empty.jpg")
     with pytest.raises(YoloxkitError, match="got a folder"):
         detector.predict(tmp_path)
+
+
+@pytest.mark.parametrize("command", ["predict", "eval", "benchmark", "serve", "export"])
+def test_commands_that_load_a_detector_share_their_options(command: str) -> None:
+    """One spelling and one help text for --weights, --model and --device everywhere (cli/options.py);
+    export takes PyTorch weights only (it exports them), so it has its own --weights."""
+    import importlib
+    import inspect
+
+    from yoloxkit.cli import COMMANDS, options
+
+    module_name, attribute, _ = COMMANDS[command]
+    parameters = inspect.signature(getattr(importlib.import_module(f"yoloxkit.cli.{module_name}"), attribute)).parameters
+    assert parameters["weights"].default is (options.PYTORCH_WEIGHTS if command == "export" else options.WEIGHTS)
+    assert parameters["model"].default is options.MODEL
+    if "device" in parameters:
+        assert parameters["device"].default is options.DEVICE
+    if "legacy" in parameters:
+        assert parameters["legacy"].default is options.LEGACY

@@ -40,7 +40,7 @@ from ..export.quantize import CALIBRATION_COUNT
 from ..files import write_json
 from ..outputs import check_output_file, prepare_output_dir
 from .common import load_detector
-from .options import EXIST_OK
+from .options import EXIST_OK, MODEL, WEIGHTS
 from .values import comma_list
 
 FORMATS = ("torch", "onnx", "openvino")
@@ -49,8 +49,8 @@ SUPPORTED = {"torch": ("fp32",), "onnx": ("fp32", "fp16", "int8"), "openvino": P
 
 
 def benchmark(
-    weights: str = typer.Option(None, "--weights", "-w", help="Checkpoint file, model name, or an exported .onnx/.xml."),
-    model: str = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted)."),
+    weights: str = WEIGHTS,
+    model: str = MODEL,
     formats: str = typer.Option("torch,onnx,openvino", "--formats", help="Comma-separated: torch, onnx, openvino."),
     precisions: str = typer.Option("fp32", "--precision", help="Comma-separated: fp32, fp16, bf16 (openvino), int8; each format runs those it supports."),
     batches: str = typer.Option("1,8", "--batch", help="Comma-separated batch sizes."),

@@ -17,7 +17,7 @@ from ..evaluation.report import summary_text, write_metrics
 from ..files import without_nan, write_json
 from ..outputs import dataset_inputs, prepare_output_dir
 from ..thresholds import ROTATED_CONF, ROTATED_NMS_IOU, TEST_CONF, TEST_IOU
-from .options import DEVICE, EXIST_OK, LEGACY
+from .options import DEVICE, EXIST_OK, LEGACY, MODEL, WEIGHTS
 
 if TYPE_CHECKING:
     from ..detector import Detector
@@ -31,14 +31,14 @@ BATCH = typer.Option(8, "--batch", help="Images per forward pass.")
 
 
 def eval_command(
-    weights: str = typer.Option(None, "--weights", "-w", help="Checkpoint file, or a model name for official weights."),
+    weights: str = WEIGHTS,
     predictions: Path = typer.Option(None, "--predictions", "-p", help="COCO results JSON from any detector."),
     data: str = DATA,
     split: str = SPLIT,
     conf: float = typer.Option(None, "--conf", help="Detector score threshold (default: the reference's test setting, 0.001; 0.01 for rotated models)."),
     iou: float = typer.Option(None, "--iou", help="NMS IoU threshold (default: the reference's, 0.65; rotated NMS 0.1 for rotated models)."),
     size: int = SIZE,
-    model: str = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted)."),
+    model: str = MODEL,
     batch: int = BATCH,
     device: str = DEVICE,
     at_conf: float = typer.Option(

@@ -14,12 +14,12 @@ from ..export.images import DEFAULT_COUNT, default_images
 from ..export.quantize import CALIBRATION_COUNT
 from ..outputs import prepare_output_dir
 from .common import load_detector
-from .options import EXIST_OK
+from .options import EXIST_OK, LEGACY, MODEL, PYTORCH_WEIGHTS
 
 
 def export(
-    weights: str = typer.Option(None, "--weights", "-w", help="Checkpoint file, or a model name for official weights."),
-    model: str = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted)."),
+    weights: str = PYTORCH_WEIGHTS,
+    model: str = MODEL,
     fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, or openvino (IR converted from the ONNX file)."),
     size: int = typer.Option(None, "--size", help="Input size (multiple of 32); default from checkpoint/model."),
     dynamic: bool = typer.Option(False, "--dynamic", help="Dynamic batch, height and width."),
@@ -45,7 +45,7 @@ def export(
     box_tol: float = typer.Option(None, "--box-tol", help="Parity tolerance on boxes: atol and rtol (default by precision, fp32 1e-4)."),
     check_data: str = typer.Option(None, "--check-data", help="Labelled dataset: also compare COCO AP with PyTorch (decoded exports; required for bf16/int8)."),
     check_split: str = typer.Option("val", "--check-split", help="Split of --check-data to evaluate."),
-    legacy: bool = typer.Option(False, "--legacy", help="Old normalised preprocessing for pre-2021-08 weights."),
+    legacy: bool = LEGACY,
 ) -> None:
     """Export a detector to ONNX or OpenVINO IR and check the result against PyTorch on real images."""
     if fmt not in FORMATS:

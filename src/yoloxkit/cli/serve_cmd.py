@@ -8,13 +8,14 @@ from ..errors import YoloxkitError
 from ..serve import create_app, run_server
 from ..serve.app import DEFAULT_SERVE_MAX_PIXELS
 from .common import load_detector
+from .options import DEVICE, MODEL, WEIGHTS
 
 
 def serve(
-    weights: str = typer.Option(None, "--weights", "-w", help="Checkpoint file, model name, or an exported .onnx/.xml."),
-    model: str = typer.Option(None, "--model", "-m", help="Model name (recognised from the weights when omitted)."),
+    weights: str = WEIGHTS,
+    model: str = MODEL,
     size: int = typer.Option(None, "--size", help="Input size (multiple of 32); default from checkpoint/model."),
-    device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N (PyTorch weights only)."),
+    device: str = DEVICE,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for every interface)."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
     max_mb: float = typer.Option(20.0, "--max-mb", help="Largest request body accepted, in MiB (413 above it)."),

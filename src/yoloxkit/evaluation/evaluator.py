@@ -24,6 +24,7 @@ from ..errors import YoloxkitError
 from ..structures import Detections
 from .cocometrics import accumulate, summarize
 from .cocometrics import per_class as per_class_ap
+from . import forked
 from .confusion import confusion_matrix
 from .groundtruth import GroundTruth
 from .matching import MAX_DETS, CocoMatches, coco_match
@@ -36,6 +37,9 @@ from .voc import voc_metrics
 
 #: Default confidence of the P/R/F1 operating point, the confusion matrix and the worst images.
 DEFAULT_CONF = 0.25
+#: Detections from which ``compute`` accumulates COCO's curves in a forked child (below, the
+#: fork costs more than it saves).
+PARALLEL_MIN_DETECTIONS = 50_000
 
 
 class Evaluator:
@@ -137,7 +141,10 @@ class Evaluator:
     def compute(self) -> EvaluationResult:
         """Every metric: COCO, per class, P/R/F1, VOC AP, confusion matrix, errors, worst images."""
         gt, m = self.gt, self.matches()
-        precision, recall = accumulate(m, gt.num_classes)
+        # COCO's accumulation and the analyses below are independent: on large splits the
+        # accumulation runs in a forked child meanwhile (forked.py), on the second core.
+        large = len(m.dets) >= PARALLEL_MIN_DETECTIONS
+        pending = forked.start(accumulate, m, gt.num_classes) if large else None
         dets = m.dets
         gt_index, counted = m.gt_index[0, 0], ~m.ignored[0, 0]  # all sizes, IoU 0.5
         tp = counted & (gt_index >= 0)
@@ -149,11 +156,14 @@ class Evaluator:
         taken[gt_index[tp]] = True
         overlaps = image_overlaps(gt, dets, taken)
         voc = voc_metrics(gt, dets)
-        columns = per_class_ap(precision, recall) | voc | _class_counts(gt)
         kept = counted & (dets.score >= self.conf)
         found = np.zeros(len(gt.image), bool)
         found[gt_index[kept & tp]] = True
         status = np.select([~counted, dets.score < self.conf, tp], ["ignored", "below", "tp"], "fp")
+        confusion = confusion_matrix(gt, dets, gt_index, counted, overlaps, self.conf)
+        errors = error_breakdown(gt, dets, gt_index, counted, overlaps, positives)
+        precision, recall = pending() if pending is not None else accumulate(m, gt.num_classes)
+        columns = per_class_ap(precision, recall) | voc | _class_counts(gt)
         return EvaluationResult(
             gt=gt,
             coco=summarize(precision, recall),
@@ -161,8 +171,8 @@ class Evaluator:
             best=best,
             at_conf=at_conf,
             voc={"mAP50_11pt": _nanmean(voc["VOC_AP50_11pt"]), "mAP50": _nanmean(voc["VOC_AP50"])},
-            confusion=confusion_matrix(gt, dets, gt_index, counted, overlaps, self.conf),
-            errors=error_breakdown(gt, dets, gt_index, counted, overlaps, positives),
+            confusion=confusion,
+            errors=errors,
             worst_images=_worst_images(gt, dets.image[kept & ~tp], found, self.worst),
             precision=precision,
             recall=recall,

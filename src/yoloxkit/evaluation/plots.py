@@ -15,6 +15,13 @@ from .tide import ERROR_TYPES
 
 #: Classes named in a legend at most; beyond this, per-class lines are drawn grey without names.
 MAX_LEGEND = 12
+#: Per-class curves against confidence are drawn at every ``CURVE_STEP``-th point of the 1001-point
+#: grid (201 points: a 0.005 step, finer than the pixels of a 5-inch axis at 120 dpi); the
+#: all-class curve keeps every point.
+CURVE_STEP = 5
+#: Largest side of the confusion matrix figure in inches (0.3 inch per class up to it; beyond,
+#: the labels shrink with the cells instead of the image growing past ~1900 pixels).
+MAX_CONFUSION_INCHES = 16.0
 PLOTS = ("pr_curves.png", "prf_vs_conf.png", "confusion_matrix.png", "ap_by_size.png", "errors.png")
 
 
@@ -69,7 +76,7 @@ def _prf_vs_conf(plt, result: EvaluationResult):
     valid = ~np.isnan(result.curves["recall"][:-1, 0])  # classes with objects
     for ax, key in zip(axes, ("f1", "precision", "recall")):
         values = result.curves[key]
-        _class_lines(ax, conf, values[:-1], result.names, valid)
+        _class_lines(ax, conf[::CURVE_STEP], values[:-1, ::CURVE_STEP], result.names, valid)
         ax.plot(conf, values[-1], color="blue", linewidth=3, label="all classes")
         if key == "f1" and result.best.conf is not None:
             ax.axvline(
@@ -87,14 +94,15 @@ def _prf_vs_conf(plt, result: EvaluationResult):
 
 def _confusion(plt, result: EvaluationResult):
     labels = [*result.names, "background"]
-    size = max(6, 0.3 * len(labels))
+    size = min(max(6, 0.3 * len(labels)), MAX_CONFUSION_INCHES)
     fig, ax = plt.subplots(figsize=(size, size * 0.85))
     share = normalize_rows(result.confusion)
-    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    image = ax.imshow(share, cmap="Blues", vmin=0, vmax=1, interpolation="nearest")
     fig.colorbar(image, ax=ax, fraction=0.046)
     ticks = np.arange(len(labels))
-    ax.set_xticks(ticks, labels, rotation=90, fontsize=7)
-    ax.set_yticks(ticks, labels, fontsize=7)
+    font = min(7.0, 7.0 * size / (0.3 * len(labels)))
+    ax.set_xticks(ticks, labels, rotation=90, fontsize=font)
+    ax.set_yticks(ticks, labels, fontsize=font)
     if len(labels) <= 21:
         for (i, j), count in np.ndenumerate(result.confusion):
             if count:

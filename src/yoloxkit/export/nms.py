@@ -24,7 +24,9 @@ when that happens). Outputs: ``detections [B, max_det, 7]`` rows
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -75,11 +77,18 @@ def _greedy_keep(suppress: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     return keep
 
 
-with warnings.catch_warnings():
-    # TorchScript is deprecated in favour of torch.export, but the ONNX exporter used here
-    # (the TorchScript-based one) turns exactly this scripted loop into an ONNX Loop.
-    warnings.simplefilter("ignore", DeprecationWarning)
-    greedy_keep = torch.jit.script(_greedy_keep)
+@functools.cache
+def scripted_greedy_keep() -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """:func:`_greedy_keep` scripted, once, when a graph with NMS is first built or run.
+
+    TorchScript is deprecated in favour of torch.export (a DeprecationWarning, a FutureWarning
+    from torch 2.14), but the ONNX exporter used here (the TorchScript-based one) turns exactly
+    this scripted loop into an ONNX Loop; the warning says nothing to a user and is silenced.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.script(_greedy_keep)
 
 
 def _stable_descending(keys: torch.Tensor) -> torch.Tensor:
@@ -128,7 +137,7 @@ class GraphNMS(nn.Module):
         edges = (box_iou(cand[..., :4], cand[..., :4]) > s.iou).to(outputs.dtype) * ranked_before
         if not s.class_agnostic:
             edges = edges * (cand[..., :, None, 6] == cand[..., None, :, 6]).to(outputs.dtype)
-        keep = greedy_keep(edges * valid.unsqueeze(2), valid)
+        keep = scripted_greedy_keep()(edges * valid.unsqueeze(2), valid)
         # Kept candidates first, in rank order: key K + 1 - rank for kept ones, 0 otherwise.
         key, first = torch.topk(keep * (k + 1 - rank), s.max_det, dim=1)
         picked = torch.gather(cand, 1, first.unsqueeze(-1).repeat(1, 1, 7))

@@ -1,0 +1,218 @@
+"""Per-class operating thresholds: at which confidence to run each class.
+
+For every class, the detections kept at a threshold are those scoring at least it; counts come
+from COCO's matching at the chosen IoU (all object sizes, at most 100 detections per image and
+class, crowd matches left out), as for the P/R/F1 figures of :mod:`~yoloxkit.evaluation.prf`.
+The candidate thresholds are the class's own detection scores (a threshold between two scores
+keeps the same detections as the higher one). Criteria:
+
+- ``f1`` (default): the threshold of maximum F1; ties go to the higher threshold (fewer
+  detections for the same F1);
+- ``precision=P``: the lowest threshold whose precision is at least ``P`` (the most recall that
+  precision allows); none when no threshold reaches it;
+- ``recall=R``: the highest threshold whose recall is at least ``R`` (the most precision at that
+  recall); none when the detections never reach it.
+
+Each threshold comes with a bootstrap interval: images are resampled with replacement (their
+detections and objects with them), the threshold is chosen again on each resample, and the 2.5
+and 97.5 percentiles are reported (over the resamples where the class has a threshold). A wide
+interval says the data cannot pin the threshold down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import YoloxkitError
+from .groundtruth import GroundTruth
+from .matching import IOU_THRESHOLDS, CocoMatches
+
+CRITERIA = ("f1", "precision", "recall")
+#: Bootstrap resamples of the threshold interval.
+DEFAULT_RESAMPLES = 200
+
+
+def parse_criterion(text: str) -> tuple[str, float | None]:
+    """``"f1"``, ``"precision=0.9"`` or ``"recall=0.8"`` -> ``(criterion, target)``."""
+    name, _, value = text.strip().partition("=")
+    name = name.strip().lower()
+    if name not in CRITERIA:
+        raise YoloxkitError(f"--operating: {text!r}: expected f1, precision=P or recall=R")
+    if name == "f1":
+        if value:
+            raise YoloxkitError(f"--operating: {text!r}: f1 takes no target")
+        return name, None
+    try:
+        target = float(value)
+    except ValueError:
+        raise YoloxkitError(f"--operating: {text!r}: {name} needs a target in (0, 1], e.g. {name}=0.9") from None
+    if not 0 < target <= 1:
+        raise YoloxkitError(f"--operating: {text!r}: the target must be in (0, 1]")
+    return name, target
+
+
+@dataclass
+class ClassThreshold:
+    """One class's operating point (``conf`` None: no threshold meets the criterion)."""
+
+    name: str
+    objects: int
+    conf: float | None
+    tp: int
+    fp: int
+    fn: int
+    precision: float
+    recall: float
+    f1: float
+    interval: tuple[float, float] | None  # bootstrap 95 % interval of conf
+
+
+@dataclass
+class OperatingThresholds:
+    """Per-class thresholds for one criterion, and the single best-F1 threshold for comparison."""
+
+    criterion: str
+    target: float | None
+    iou: float
+    classes: list[ClassThreshold]
+    resamples: int
+    global_f1_conf: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def by_class(self) -> dict[str, float]:
+        """``{class name: threshold}`` for the classes that have one (what a checkpoint stores)."""
+        return {c.name: c.conf for c in self.classes if c.conf is not None}
+
+    def to_dict(self) -> dict:
+        """JSON-ready (``thresholds.json``)."""
+        return {
+            "criterion": self.criterion,
+            "target": self.target,
+            "iou": self.iou,
+            "resamples": self.resamples,
+            "global_f1_conf": self.global_f1_conf,
+            "thresholds": self.by_class(),
+            "classes": [
+                {
+                    "class": c.name, "objects": c.objects, "conf": c.conf, "tp": c.tp, "fp": c.fp, "fn": c.fn,
+                    "precision": c.precision, "recall": c.recall, "f1": c.f1,
+                    "conf_interval": list(c.interval) if c.interval is not None else None,
+                }
+                for c in self.classes
+            ],
+            "notes": list(self.notes),
+        }  # fmt: skip
+
+    def table(self) -> str:
+        """A Markdown table of the per-class thresholds."""
+        what = "max F1" if self.criterion == "f1" else f"{self.criterion} >= {self.target:g}"
+        lines = [
+            f"Per-class operating thresholds ({what}, IoU {self.iou:g}; 95 % bootstrap interval over {self.resamples} image resamples):",
+            "",
+            "| class | objects | conf | 95 % interval | precision | recall | F1 | TP | FP | FN |",
+            "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for c in self.classes:
+            conf = f"{c.conf:.3f}" if c.conf is not None else "none"
+            interval = f"{c.interval[0]:.3f}-{c.interval[1]:.3f}" if c.interval is not None else "-"
+            lines.append(f"| {c.name} | {c.objects} | {conf} | {interval} | {c.precision:.3f} | {c.recall:.3f} | {c.f1:.3f} | {c.tp} | {c.fp} | {c.fn} |")
+        return "\n".join(lines)
+
+
+def _choose(score: np.ndarray, hits: np.ndarray, weights: np.ndarray, positives: float, criterion: str, target: float | None) -> int | None:
+    """Index (into the class's detections sorted by descending score) of the last detection kept
+    at the chosen threshold, or None."""
+    if not len(score) or positives <= 0:
+        return None
+    tp = np.cumsum(hits * weights)
+    kept = np.cumsum(weights)
+    cut = np.flatnonzero(np.append(score[1:] != score[:-1], True) & (weights > 0))  # ends of tie groups
+    if not len(cut):
+        return None
+    tp, kept = tp[cut], kept[cut]
+    precision, recall = tp / kept, tp / positives
+    if criterion == "f1":
+        return int(cut[int(np.argmax(2 * tp / (kept + positives)))])
+    if criterion == "precision":
+        good = np.flatnonzero(precision >= target - 1e-12)
+        return int(cut[good[-1]]) if len(good) else None
+    good = np.flatnonzero(recall >= target - 1e-12)
+    return int(cut[good[0]]) if len(good) else None
+
+
+def operating_thresholds(
+    gt: GroundTruth,
+    matches: CocoMatches,
+    criterion: str = "f1",
+    target: float | None = None,
+    iou: float = 0.5,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> OperatingThresholds:
+    """Per-class thresholds by ``criterion`` (see the module docstring) on the detections matched to ``gt``."""
+    if criterion not in CRITERIA:
+        raise YoloxkitError(f"criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
+    t = np.flatnonzero(np.isclose(IOU_THRESHOLDS, iou))
+    if not len(t):
+        raise YoloxkitError(f"--operating-iou must be one of COCO's IoU thresholds 0.50, 0.55, ... 0.95, got {iou}")
+    dets, names = matches.dets, gt.names
+    num_classes = len(names)
+    counted = ~matches.ignored[0, t[0]]
+    hit = counted & (matches.gt_index[0, t[0]] >= 0)
+    order = np.lexsort((-dets.score, dets.category))
+    order = order[counted[order]]
+    score, category, hits, image = dets.score[order], dets.category[order], hit[order].astype(np.float64), dets.image[order]
+    bounds = np.searchsorted(category, np.arange(num_classes + 1))
+    real = ~matches.gt_ignored[0]
+    gt_image_of = gt.image
+    num_images = int(max(image.max(initial=-1), gt_image_of.max(initial=-1)) + 1)
+
+    def choose_all(image_weights: np.ndarray) -> list[int | None]:
+        w = image_weights[image]
+        positives = np.bincount(matches.gt_category[real], weights=image_weights[gt_image_of[real]], minlength=num_classes)
+        return [
+            _choose(score[lo:hi], hits[lo:hi], w[lo:hi], positives[k], criterion, target)
+            for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))
+        ]
+
+    chosen = choose_all(np.ones(num_images))
+    rng = np.random.default_rng(seed)
+    samples: list[list[float]] = [[] for _ in range(num_classes)]
+    for _ in range(resamples):
+        weights = np.bincount(rng.integers(0, num_images, num_images), minlength=num_images).astype(np.float64)
+        for k, index in enumerate(choose_all(weights)):
+            if index is not None:
+                samples[k].append(float(score[bounds[k] + index]))
+    objects = np.bincount(matches.gt_category[real], minlength=num_classes)
+    classes = []
+    for k, name in enumerate(names):
+        lo, hi = bounds[k], bounds[k + 1]
+        index = chosen[k]
+        kept = (index + 1) if index is not None else 0
+        tp = int(hits[lo : lo + kept].sum())
+        fp, fn = kept - tp, int(objects[k]) - tp
+        precision = tp / kept if kept else 0.0
+        recall = tp / objects[k] if objects[k] else float("nan")
+        f1 = 2 * tp / (2 * tp + fp + fn) if objects[k] else float("nan")
+        interval = tuple(float(v) for v in np.percentile(samples[k], [2.5, 97.5])) if samples[k] and index is not None else None
+        conf = float(score[lo + index]) if index is not None else None
+        classes.append(ClassThreshold(name, int(objects[k]), conf, tp, fp, fn, precision, float(recall), float(f1), interval))  # type: ignore[arg-type]
+    result = OperatingThresholds(criterion, target, float(IOU_THRESHOLDS[t[0]]), classes, resamples)
+    result.global_f1_conf = _global_f1_conf(score, hits, int(objects.sum()))
+    missing = [c.name for c in classes if c.conf is None and c.objects]
+    if missing:
+        result.notes.append(f"no threshold meets the criterion for {len(missing)} classes: {', '.join(missing[:5])}")
+    return result
+
+
+def _global_f1_conf(score: np.ndarray, hits: np.ndarray, positives: int) -> float | None:
+    """The single threshold of maximum all-classes F1 (for comparison with the per-class ones)."""
+    if not len(score) or positives == 0:
+        return None
+    order = np.argsort(-score, kind="stable")
+    s, tp = score[order], np.cumsum(hits[order])
+    kept = np.arange(1, len(s) + 1)
+    last = np.append(s[1:] != s[:-1], True)
+    return float(s[last][int(np.argmax(2 * tp[last] / (kept[last] + positives)))])

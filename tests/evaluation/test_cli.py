@@ -70,6 +70,20 @@ def test_eval_predictions_writes_every_output(tmp_path, capsys, bccd_predictions
     for name in PLOTS:
         assert (out / name).stat().st_size > 10_000, name
     assert len(list((out / "gallery").glob("*.jpg"))) == 2
+    thresholds = json.loads((out / "thresholds.json").read_text())
+    assert (thresholds["criterion"], thresholds["iou"]) == ("f1", 0.5) and set(thresholds["thresholds"]) == {"Platelets", "RBC", "WBC"}
+    assert all(row["conf_interval"][0] <= row["conf"] <= row["conf_interval"][1] for row in thresholds["classes"])
+    assert "## Per-class operating thresholds (thresholds.json)" in report
+
+
+def test_eval_operating_precision_target_at_a_stricter_iou(tmp_path, bccd_predictions) -> None:
+    out = tmp_path / "out"
+    argv = ["eval", "--predictions", bccd_predictions[0], "--data", BCCD, "--out", out, "--no-plots",
+            "--operating", "precision=0.8", "--operating-iou", "0.75"]  # fmt: skip
+    assert run(argv) == 0
+    thresholds = json.loads((out / "thresholds.json").read_text())
+    assert (thresholds["criterion"], thresholds["target"], thresholds["iou"]) == ("precision", 0.8, 0.75)
+    assert all(row["precision"] >= 0.8 for row in thresholds["classes"] if row["conf"] is not None)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +157,8 @@ def test_compare_a_checkpoint_with_its_own_predictions(capsys, nano_checkpoint, 
         (["eval", "--data", BCCD, "--split", "nope", "--predictions", "p.json"], "no split 'nope'"),
         (["eval", "--data", BCCD, "--predictions", "p.json", "--gallery", "3"], "--gallery needs --out"),
         (["eval", "--data", BCCD, "--weights", "w.pth", "--conf", "2"], "--conf and --iou must lie in [0, 1]"),
+        (["eval", "--data", BCCD, "--predictions", "p.json", "--operating", "precision=2"], "--operating"),
+        (["eval", "--data", BCCD, "--predictions", "p.json", "--operating-iou", "0.52"], "--operating-iou"),
     ],
 )
 def test_user_errors_are_one_line(capsys, argv: list, message: str) -> None:

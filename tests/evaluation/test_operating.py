@@ -93,3 +93,13 @@ def test_bootstrap_interval_brackets_the_threshold_and_other_ious(evaluator: Eva
 def test_bad_criteria_are_one_line_errors(bad: str) -> None:
     with pytest.raises(YoloxkitError, match="--operating"):
         parse_criterion(bad)
+
+
+def test_a_resample_without_a_detections_image_offers_no_threshold_there() -> None:
+    """In a resample, a detection whose image was not drawn (weight 0) is no candidate threshold."""
+    from yoloxkit.evaluation.operating import _choose
+
+    ends, hits = np.array([0, 1, 2]), np.array([1.0, 0.0, 1.0])
+    assert _choose(ends, hits, np.ones(3), 1.0, "precision", 1.0) == 0
+    assert _choose(ends, hits, np.array([0.0, 1.0, 1.0]), 1.0, "precision", 1.0) is None
+    assert _choose(ends, hits, np.array([0.0, 1.0, 1.0]), 1.0, "f1", None) == 2

@@ -13,6 +13,7 @@ from ..evaluation import EvaluationResult, Evaluator, load_ground_truth
 from ..evaluation.gallery import write_gallery
 from ..evaluation.inference import run_evaluation, run_predictions
 from ..evaluation.plots import write_plots
+from ..evaluation.operating import iou_index, parse_criterion
 from ..evaluation.report import summary_text, write_metrics
 from ..files import without_nan, write_json
 from ..outputs import dataset_inputs, prepare_output_dir
@@ -51,6 +52,8 @@ def eval_command(
     gallery: int = typer.Option(0, "--gallery", help="Draw the N worst images into OUT/gallery."),
     legacy: bool = LEGACY,
     strict: bool = typer.Option(False, "--strict", help="Stop at the first unreadable image (exit 2) instead of leaving it out."),
+    operating: str = typer.Option("f1", "--operating", help="Per-class thresholds (thresholds.json): f1 (max F1), precision=P (lowest conf reaching P) or recall=R (highest conf reaching R)."),
+    operating_iou: float = typer.Option(0.5, "--operating-iou", help="IoU of the per-class thresholds (0.50, 0.55, ... 0.95)."),
 ) -> None:
     """Evaluate a checkpoint (--weights) or a COCO results file (--predictions) on a dataset split.
 
@@ -81,8 +84,9 @@ def eval_command(
         )
     if gallery and out is None:
         raise YoloxkitError("--gallery needs --out")
+    parse_criterion(operating), iou_index(operating_iou)  # a typo fails before the data is read
     gt = load_ground_truth(data, split)
-    evaluator = Evaluator(gt, at_conf, max(worst, gallery))
+    evaluator = Evaluator(gt, at_conf, max(worst, gallery), operating, operating_iou)
     if detector is not None:
         result = run_evaluation(evaluator, detector, conf, iou, batch, progress=True, strict=strict)
     else:

@@ -28,6 +28,7 @@ from . import forked
 from .confusion import confusion_matrix
 from .groundtruth import GroundTruth
 from .matching import MAX_DETS, CocoMatches, coco_match
+from .operating import DEFAULT_RESAMPLES, OperatingThresholds, iou_index, operating_thresholds, parse_criterion
 from .overlaps import image_overlaps
 from .predictions import PredictionArrays, from_detections, from_results
 from .prf import best_f1_conf, curves, operating_point
@@ -46,13 +47,21 @@ class Evaluator:
     """Accumulates predictions for one split and computes every metric from them.
 
     ``conf`` is the user's operating confidence (P/R/F1, confusion matrix, worst images); the COCO
-    and VOC metrics use every detection. ``worst`` is how many worst images to list.
+    and VOC metrics use every detection. ``worst`` is how many worst images to list. ``operating``
+    (``f1``, ``precision=P`` or ``recall=R``), ``operating_iou`` and ``resamples`` choose the
+    per-class thresholds of :mod:`~yoloxkit.evaluation.operating`.
     """
 
-    def __init__(self, ground_truth: GroundTruth, conf: float = DEFAULT_CONF, worst: int = 20) -> None:
+    def __init__(
+        self, ground_truth: GroundTruth, conf: float = DEFAULT_CONF, worst: int = 20, operating: str = "f1",
+        operating_iou: float = 0.5, resamples: int = DEFAULT_RESAMPLES,
+    ) -> None:  # fmt: skip
         self.gt = ground_truth
         self.conf = conf
         self.worst = worst
+        self.operating = parse_criterion(operating)  # checked now: a typo fails before any work
+        iou_index(operating_iou)
+        self.operating_iou, self.resamples = operating_iou, resamples
         self._parts: list[PredictionArrays] = []
         self._matches: CocoMatches | None = None
 
@@ -144,7 +153,7 @@ class Evaluator:
         # COCO's accumulation and the analyses below are independent: on large splits the
         # accumulation runs in a forked child meanwhile (forked.py), on the second core.
         large = len(m.dets) >= PARALLEL_MIN_DETECTIONS
-        pending = forked.start(accumulate, m, gt.num_classes) if large else None
+        pending = forked.start(self._curves_and_thresholds, m) if large else None
         dets = m.dets
         gt_index, counted = m.gt_index[0, 0], ~m.ignored[0, 0]  # all sizes, IoU 0.5
         tp = counted & (gt_index >= 0)
@@ -162,7 +171,7 @@ class Evaluator:
         status = np.select([~counted, dets.score < self.conf, tp], ["ignored", "below", "tp"], "fp")
         confusion = confusion_matrix(gt, dets, gt_index, counted, overlaps, self.conf)
         errors = error_breakdown(gt, dets, gt_index, counted, overlaps, positives)
-        precision, recall = pending() if pending is not None else accumulate(m, gt.num_classes)
+        precision, recall, operating = pending() if pending is not None else self._curves_and_thresholds(m)
         columns = per_class_ap(precision, recall) | voc | _class_counts(gt)
         return EvaluationResult(
             gt=gt,
@@ -181,7 +190,15 @@ class Evaluator:
             det_status=status,
             gt_found=found,
             settings={"conf": self.conf, "max_dets": MAX_DETS[-1]},
+            operating=operating,
         )
+
+    def _curves_and_thresholds(self, m: CocoMatches) -> tuple[np.ndarray, np.ndarray, OperatingThresholds]:
+        """COCO's precision/recall arrays and the per-class operating thresholds (the forked half)."""
+        precision, recall = accumulate(m, self.gt.num_classes)
+        criterion, target = self.operating
+        operating = operating_thresholds(self.gt, m, criterion, target, self.operating_iou, self.resamples)
+        return precision, recall, operating
 
 
 def _class_counts(gt: GroundTruth) -> dict[str, np.ndarray]:

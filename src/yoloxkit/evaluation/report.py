@@ -94,6 +94,8 @@ def write_metrics(result: EvaluationResult, out: Path) -> None:
     writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in data["per_class"])
     write_text(out / "per_class.csv", buffer.getvalue())
     write_text(out / "report.md", report_markdown(result, raw))
+    if result.operating is not None:
+        write_json(out / "thresholds.json", without_nan(result.operating.to_dict()))
 
 
 def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -129,6 +131,9 @@ def report_markdown(result: EvaluationResult, data: dict) -> str:
         "",
     ]
     lines += ["![precision, recall and F1 against confidence](prf_vs_conf.png)", "", "![PR curves](pr_curves.png)", ""]
+    if result.operating is not None:
+        lines += ["## Per-class operating thresholds (thresholds.json)", "", result.operating.table(), ""]
+        lines += [f"- {note}" for note in result.operating.notes] + ([""] if result.operating.notes else [])
     lines += [
         "## Pascal VOC AP50",
         "",

@@ -10,6 +10,7 @@ import numpy as np
 from .confusion import normalize_rows
 from .groundtruth import GroundTruth
 from .matching import RankedDetections
+from .operating import OperatingThresholds
 from .prf import OperatingPoint
 from .tide import ErrorBreakdown
 
@@ -47,6 +48,7 @@ class EvaluationResult:
     gt_found: np.ndarray  # bool [G]
     settings: dict[str, Any] = field(default_factory=dict)
     speed: dict[str, Any] | None = None
+    operating: OperatingThresholds | None = None  # per-class thresholds (thresholds.json)
 
     @property
     def names(self) -> list[str]:

@@ -60,3 +60,18 @@ def test_compute_with_the_forked_accumulation_equals_in_process(monkeypatch: pyt
     assert forked_run.coco == local.coco and forked_run.coco["AP"] > 0
     for name, column in local.per_class.items():
         np.testing.assert_array_equal(forked_run.per_class[name], column)
+
+
+def test_plots_drawn_in_a_child_equal_those_drawn_here(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from yoloxkit.evaluation import plots
+
+    dataset = load_dataset(COCO128)
+    coco, rng = to_coco_dict(dataset, dataset.splits["val"]), np.random.default_rng(2)
+    evaluator = Evaluator(load_ground_truth(dataset, "val"), resamples=0)
+    evaluator.update_results(perfect(coco, rng)[::2] + random_boxes(coco, rng, per_image=5))
+    result = evaluator.compute()
+    for fork_classes, folder in ((0, "forked"), (10**9, "here")):
+        monkeypatch.setattr(plots, "FORK_CLASSES", fork_classes)
+        assert plots.write_plots(result, tmp_path / folder) == [tmp_path / folder / name for name in plots.PLOTS]
+    for name in plots.PLOTS:
+        assert (tmp_path / "forked" / name).read_bytes() == (tmp_path / "here" / name).read_bytes(), name

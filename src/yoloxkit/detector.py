@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from .models.inference import optimize_for_inference
 from .models.rotated import RotatedYOLOX
 from .ops import NMS_IOU, ROTATED_NMS_IOU, postprocess, rotated_postprocess
 from .structures import Boxes, BoxFormat, Detections
+from .thresholds import PREDICT_CONF
 
 ImageInput = str | Path | np.ndarray
 
@@ -43,6 +44,7 @@ class Detector:
         device: str | torch.device | None = "cpu",
         fuse: bool = True,
         pretrained: bool = True,
+        class_conf: Mapping[str, float] | None = None,
     ) -> None:
         self.model_name = canonical_name(model_name)
         self.class_names = list(class_names) if class_names else default_class_names(model.num_classes)
@@ -55,6 +57,7 @@ class Detector:
         self.fuse = fuse
         self.pretrained = pretrained
         self._model = model.to(self.device).eval()
+        self.class_conf = checked_class_conf(class_conf, self.class_names)
         self._runner: nn.Module | None = None
         self._runner_versions: tuple[int, ...] = ()
 
@@ -89,7 +92,9 @@ class Detector:
             contract = PreprocessContract(spec.input_size, legacy=legacy)
         if input_size is not None:
             contract = PreprocessContract(_size_pair(input_size), contract.pad_value, contract.legacy)
-        return cls(network, spec.name, class_names or checkpoint.class_names, contract, device, fuse)
+        names = class_names or checkpoint.class_names
+        stored = checkpoint.metadata.get("class_conf") if names == checkpoint.class_names else None
+        return cls(network, spec.name, names, contract, device, fuse, class_conf=stored)
 
     @classmethod
     def from_pretrained(
@@ -149,14 +154,16 @@ class Detector:
     def predict(
         self,
         images: ImageInput | Iterable[ImageInput],
-        conf: float = 0.25,
+        conf: float | None = None,
         iou: float | None = None,
         batch_size: int = 8,
         class_agnostic: bool = False,
     ) -> list[Detections]:
         """Detect objects in one image or many (paths or BGR arrays); one Detections each.
 
-        ``iou`` is the NMS threshold (default :attr:`default_iou`).
+        ``conf`` is the score threshold; None: the per-class thresholds stored with the model
+        (:attr:`class_conf`, see ``yoloxkit thresholds set``), else 0.25. ``iou`` is the NMS
+        threshold (default :attr:`default_iou`).
         """
         iou = self._checked_thresholds(conf, iou)
         if batch_size < 1:
@@ -181,14 +188,14 @@ class Detector:
         self,
         images: list[np.ndarray],
         sources: list[str | None],
-        conf: float,
+        conf: float | None = None,
         iou: float | None = None,
         class_agnostic: bool = False,
     ) -> list[Detections]:
         """One batch of already loaded BGR uint8 images -> Detections (no batching, no I/O)."""
         iou = self._checked_thresholds(conf, iou)
         batch, ratios = self.preprocess(images)
-        per_image = self.detect(batch, conf, iou, class_agnostic)
+        per_image = self.detect(batch, self.score_threshold(conf), iou, class_agnostic)
         return [
             self.to_detections(rows.cpu(), ratio, image.shape[:2], source)
             for rows, ratio, image, source in zip(per_image, ratios, images, sources)
@@ -214,10 +221,19 @@ class Detector:
         """:meth:`forward` then :meth:`postprocess` (an export with NMS in its graph does both at once)."""
         return self.postprocess(self.forward(batch), conf, iou, class_agnostic)
 
-    def _checked_thresholds(self, conf: float, iou: float | None) -> float:
+    def score_threshold(self, conf: float | None) -> float | torch.Tensor:
+        """``conf`` itself; for None, the stored per-class thresholds as a ``[C]`` tensor (classes
+        without one at 0.25), or 0.25 when the model has none."""
+        if conf is not None:
+            return conf
+        if not self.class_conf:
+            return PREDICT_CONF
+        return torch.tensor([self.class_conf.get(name, PREDICT_CONF) for name in self.class_names], dtype=torch.float32)
+
+    def _checked_thresholds(self, conf: float | None, iou: float | None) -> float:
         """The NMS threshold to use (``iou`` or :attr:`default_iou`), after checking both lie in [0, 1]."""
         iou = self.default_iou if iou is None else iou
-        if not 0.0 <= conf <= 1.0 or not 0.0 <= iou <= 1.0:
+        if (conf is not None and not 0.0 <= conf <= 1.0) or not 0.0 <= iou <= 1.0:
             raise YoloxkitError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
         return iou
 
@@ -259,3 +275,16 @@ def _load(item: ImageInput, index: int) -> tuple[np.ndarray, str | None]:
     if isinstance(item, np.ndarray):
         return to_bgr_uint8(item, f"image #{index}"), None
     raise YoloxkitError(f"image #{index}: expected a path or a numpy array, got {type(item).__name__}")
+
+
+def checked_class_conf(class_conf: Mapping[str, float] | None, class_names: Sequence[str]) -> dict[str, float]:
+    """Per-class score thresholds, checked against the model's classes (one-line errors)."""
+    if not class_conf:
+        return {}
+    unknown = sorted(set(class_conf) - set(class_names))
+    if unknown:
+        raise YoloxkitError(f"per-class thresholds name classes the model does not have: {', '.join(unknown[:5])}")
+    bad = {name: value for name, value in class_conf.items() if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0}
+    if bad:
+        raise YoloxkitError(f"per-class thresholds must lie in [0, 1], got {bad}")
+    return {name: float(value) for name, value in class_conf.items()}

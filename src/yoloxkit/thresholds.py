@@ -9,3 +9,5 @@ ROTATED_NMS_IOU = 0.1
 ROTATED_CONF = 0.01
 #: The reference's COCO test settings (its README numbers): score threshold and NMS IoU.
 TEST_CONF, TEST_IOU = 0.001, 0.65
+#: Score threshold of ``predict`` when neither ``--conf`` nor per-class thresholds say otherwise.
+PREDICT_CONF = 0.25

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("serve_cmd", "serve", "Serve detections over HTTP: POST /predict (an image in, JSON detections out), GET /health, GET /model."),
     "data": ("data_cmd", "app", "Dataset tools: convert between formats, check, split, plot statistics, synthesise."),
     "dota": ("dota_cmd", "app", "DOTA pipeline: split images into patches, merge patch predictions, write and score Task1 files."),
+    "thresholds": ("thresholds_cmd", "app", "Per-class operating thresholds: store the ones `yoloxkit eval` chose in a checkpoint, or show them."),
 }  # fmt: skip
 
 

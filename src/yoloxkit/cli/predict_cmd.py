@@ -30,7 +30,7 @@ def predict(
     weights: str = WEIGHTS,
     model: str = MODEL,
     size: int = typer.Option(None, "--size", help="Input size (multiple of 32); default from checkpoint/model."),
-    conf: float = typer.Option(0.25, "--conf", help="Score threshold (objectness x class probability)."),
+    conf: float = typer.Option(None, "--conf", help="Score threshold (objectness x class probability); default: the model's per-class thresholds (`yoloxkit thresholds set`), else 0.25."),
     iou: float = typer.Option(None, "--iou", help="NMS IoU threshold (default 0.45; rotated models 0.1, the reference's)."),
     batch: int = typer.Option(8, "--batch", help="Images per forward pass."),
     device: str = DEVICE,
@@ -53,6 +53,9 @@ def predict(
     frames = Source(source)
     prepare_output_dir(out, frames.inputs, exist_ok, image_folders=frames.folders)
     detector = load_detector(weights, model, size, device, legacy)
+    stored = getattr(detector, "class_conf", None)
+    if conf is None and stored:
+        typer.echo(f"score thresholds: the model's per-class thresholds ({len(stored)} classes; --conf sets one for all)")
     if slice_size:
         detector = SlicedDetector(detector, slice_size, slice_gap, batch_size=batch)
     run_prediction(detector, frames, out, conf, iou, batch, class_agnostic, save_txt, draw, strict)
@@ -86,7 +89,7 @@ def run_prediction(
     detector: Detector,
     frames: Source,
     out: Path,
-    conf: float = 0.25,
+    conf: float | None = None,
     iou: float | None = None,
     batch: int = 8,
     class_agnostic: bool = False,
@@ -176,9 +179,9 @@ def _reporting_skips(frames: Iterator[Frame], skipped: list[tuple[str, str]], ba
         bar.update(1)
 
 
-def _check_options(conf: float, iou: float | None, batch: int) -> None:
+def _check_options(conf: float | None, iou: float | None, batch: int) -> None:
     """Reject out-of-range thresholds and batch sizes with a one-line error."""
-    if not 0.0 <= conf <= 1.0 or (iou is not None and not 0.0 <= iou <= 1.0):
+    if (conf is not None and not 0.0 <= conf <= 1.0) or (iou is not None and not 0.0 <= iou <= 1.0):
         raise YoloxkitError(f"--conf and --iou must lie in [0, 1], got --conf {conf} --iou {iou}")
     if batch < 1:
         raise YoloxkitError(f"--batch must be >= 1, got {batch}")

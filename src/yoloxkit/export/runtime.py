@@ -66,6 +66,7 @@ class ExportedDetector(Detector):
         self.device = torch.device("cpu")
         self.fuse = False
         self.pretrained = True
+        self.class_conf: dict[str, float] = {}  # per-class thresholds are not carried into exports yet
 
     @classmethod
     def from_file(

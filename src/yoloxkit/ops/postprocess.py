@@ -29,7 +29,7 @@ def select_and_suppress(
     objectness: torch.Tensor,
     class_probs: torch.Tensor,
     nms: GroupedNMS,
-    conf_threshold: float,
+    conf_threshold: float | torch.Tensor,
     iou_threshold: float,
     class_agnostic: bool = False,
 ) -> list[torch.Tensor]:
@@ -37,10 +37,14 @@ def select_and_suppress(
 
     Rows are ``(box..., obj, class_prob, class_index)`` (``D + 3`` columns) sorted by
     descending score ``obj * class_prob``; images without detections get ``[0, D + 3]``.
+    ``conf_threshold`` is one value, or one per class (a ``[C]`` tensor: per-class operating
+    thresholds), applied to each point's best class before NMS.
     """
     batch, num_classes = boxes.shape[0], class_probs.shape[-1]
     class_prob, class_idx = torch.max(class_probs, -1)
     scores = objectness * class_prob
+    if isinstance(conf_threshold, torch.Tensor):
+        conf_threshold = conf_threshold.to(scores.device, scores.dtype)[class_idx]
     image_idx, point_idx = torch.nonzero(scores >= conf_threshold, as_tuple=True)
     rows = torch.cat(
         [
@@ -62,7 +66,7 @@ def select_and_suppress(
 
 def postprocess(
     outputs: torch.Tensor,
-    conf_threshold: float = 0.25,
+    conf_threshold: float | torch.Tensor = 0.25,
     iou_threshold: float = NMS_IOU,
     class_agnostic: bool = False,
 ) -> list[torch.Tensor]:
@@ -80,7 +84,7 @@ def postprocess(
 
 def rotated_postprocess(
     outputs: torch.Tensor,
-    conf_threshold: float = ROTATED_CONF,
+    conf_threshold: float | torch.Tensor = ROTATED_CONF,
     iou_threshold: float = ROTATED_NMS_IOU,
     class_agnostic: bool = False,
 ) -> list[torch.Tensor]:

@@ -94,3 +94,37 @@ def test_show_set_errors_and_predict(tuned: tuple[Path, dict], nano_checkpoint: 
     for record in records:
         for det in record["detections"]:
             assert det["score"] >= chosen.get(det["class_name"], 0.25) - 1e-6
+
+
+@pytest.mark.parametrize("nms", [False, True])
+def test_exports_carry_the_thresholds_and_predict_the_same(tuned: tuple[Path, dict], coco_images: list[Path], tmp_path: Path, nms: bool) -> None:
+    from yoloxkit.export import ExportedDetector, ExportOptions, NMSSettings, export_model
+
+    path, chosen = tuned
+    detector = Detector.from_checkpoint(path)
+    settings = NMSSettings(conf=0.05, max_det=1000, max_candidates=5000)  # below every threshold, no cap reached
+    options = ExportOptions(dynamic=True, nms=settings if nms else None)
+    export_model(detector, tmp_path, "onnx", options, check=False, log=lambda _: None)
+    exported = ExportedDetector.from_file(tmp_path / f"{detector.model_name}.onnx")
+    assert exported.class_conf == chosen
+    ours, theirs = detector.predict(coco_images[:3]), exported.predict(coco_images[:3])
+    assert sum(len(d) for d in ours) > 0
+    for a, b in zip(ours, theirs):  # the same detections; near-tied scores may swap places
+        np.testing.assert_array_equal(np.sort(a.class_ids), np.sort(b.class_ids))
+        np.testing.assert_allclose(np.sort(a.scores), np.sort(b.scores), atol=2e-4)  # 2 x the parity tolerance of a probability
+
+
+def test_serve_uses_the_stored_thresholds_unless_a_request_sets_conf(tuned: tuple[Path, dict], coco_images: list[Path]) -> None:
+    from fastapi.testclient import TestClient
+
+    from yoloxkit.serve.app import create_app
+
+    path, chosen = tuned
+    client = TestClient(create_app(Detector.from_checkpoint(path)))
+    model = client.get("/model").json()
+    assert model["defaults"]["class_conf"] == chosen and model["defaults"]["conf"] is None
+    data = coco_images[0].read_bytes()
+    stored = client.post("/predict", content=data, headers={"content-type": "image/jpeg"}).json()
+    strict = client.post("/predict?conf=0.9", content=data, headers={"content-type": "image/jpeg"}).json()
+    assert stored["detections"] and all(d["score"] >= chosen.get(d["class_name"], 0.25) - 1e-6 for d in stored["detections"])
+    assert all(d["score"] >= 0.9 for d in strict["detections"]) and len(strict["detections"]) < len(stored["detections"])

@@ -20,7 +20,7 @@ def serve(
     port: int = typer.Option(8000, "--port", help="TCP port."),
     max_mb: float = typer.Option(20.0, "--max-mb", help="Largest request body accepted, in MiB (413 above it)."),
     max_pixels: int = typer.Option(DEFAULT_SERVE_MAX_PIXELS, "--max-pixels", help="Largest decoded image accepted, in pixels (413 above it, checked before decoding)."),
-    conf: float = typer.Option(0.25, "--conf", help="Default score threshold (requests may pass ?conf=)."),
+    conf: float = typer.Option(None, "--conf", help="Default score threshold (requests may pass ?conf=); default: the model's per-class thresholds, else 0.25."),
     iou: float = typer.Option(None, "--iou", help="Default NMS IoU threshold, requests may pass ?iou= (default 0.45; rotated models 0.1)."),
     log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level: critical, error, warning, info, debug."),
 ) -> None:

@@ -3,14 +3,22 @@
 ``Evaluator.compute`` has two independent halves of about the same cost on large splits (COCO's
 accumulation, and the overlaps/error analysis/VOC/confusion), which are NumPy-bound and hold the
 GIL. A forked child inherits the arrays without copying or pickling them; only its result comes
-back, pickled through a pipe. Where fork is unavailable, or only one CPU is usable, or the
-child fails, the step simply runs in the calling process (same result, same code).
+back, pickled through a pipe. Where fork is unavailable, only one CPU is usable, the process
+runs other Python threads, or the child fails, the step simply runs in the calling process (same
+result, same code).
+
+Only a single-threaded process forks: a child of a multi-threaded process inherits locks that
+other threads may hold and can deadlock or corrupt what the parent shares with it (POSIX allows
+only async-signal-safe calls there; Python 3.12 warns about it). ``yoloxkit eval --predictions``
+is single-threaded when it computes; pytest-xdist workers (an I/O thread) and ``eval
+--weights`` after its progress bar (tqdm's monitor thread) compute in-process instead.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -33,7 +41,7 @@ def start(function: Callable[..., T], *args: object) -> Callable[[], T]:
 
     Falls back to running ``function`` now, in this process, when forking cannot help or fails.
     """
-    if not hasattr(os, "fork") or usable_cpus() < 2 or os.environ.get(NO_FORK_ENV):
+    if not hasattr(os, "fork") or usable_cpus() < 2 or os.environ.get(NO_FORK_ENV) or threading.active_count() > 1:
         return _now(function, *args)
     try:
         read, write = os.pipe()

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .. import __version__
 from ..data.preprocess import PreprocessContract
@@ -93,6 +93,7 @@ class ExportMetadata:
     box_type: str = "hbb"
     postprocess: HostPostprocess | None = None  # rotated exports: filled with the defaults when not given
     yoloxkit_version: str = __version__
+    class_conf: dict[str, float] = field(default_factory=dict)  # per-class score thresholds of the checkpoint
 
     def __post_init__(self) -> None:
         if self.outputs not in OUTPUT_KINDS:
@@ -137,6 +138,8 @@ class ExportMetadata:
             "precision": self.precision,
             "strides": json.dumps(list(self.strides)),
         }
+        if self.class_conf:
+            entries["class_conf"] = json.dumps(self.class_conf)
         if self.rotated:
             entries |= {
                 "box_type": self.box_type,
@@ -175,6 +178,7 @@ class ExportMetadata:
                 box_type=entries.get("box_type", "hbb"),
                 postprocess=HostPostprocess(**json.loads(entries["postprocess"])) if rotated else None,
                 yoloxkit_version=entries["yoloxkit_version"],
+                class_conf={str(k): float(v) for k, v in json.loads(entries.get("class_conf", "{}")).items()},
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise YoloxkitError(f"{source}: damaged yoloxkit export metadata ({type(exc).__name__}: {exc})") from None

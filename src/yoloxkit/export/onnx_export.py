@@ -77,6 +77,7 @@ def export_metadata(detector: Detector, options: ExportOptions) -> ExportMetadat
         precision=options.precision,
         strides=tuple(detector.model.head.strides),
         box_type="rbox" if rotated else "hbb",
+        class_conf=dict(detector.class_conf),
     )
 
 

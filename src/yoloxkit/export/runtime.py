@@ -66,7 +66,7 @@ class ExportedDetector(Detector):
         self.device = torch.device("cpu")
         self.fuse = False
         self.pretrained = True
-        self.class_conf: dict[str, float] = {}  # per-class thresholds are not carried into exports yet
+        self.class_conf = dict(meta.class_conf)  # per-class thresholds of the exported checkpoint
 
     @classmethod
     def from_file(
@@ -130,22 +130,29 @@ class ExportedDetector(Detector):
             parts.append([output[:real] for output in self.backend.run(chunk)])
         return [np.concatenate(outputs) for outputs in zip(*parts)]
 
-    def detect(self, batch: torch.Tensor, conf: float, iou: float, class_agnostic: bool = False) -> list[torch.Tensor]:
-        """The inherited forward + postprocess, or for a graph with NMS its own rows (same thresholds only)."""
+    def detect(self, batch: torch.Tensor, conf: float | torch.Tensor, iou: float, class_agnostic: bool = False) -> list[torch.Tensor]:
+        """The inherited forward + postprocess, or for a graph with NMS its own rows (same thresholds only).
+
+        Per-class thresholds (a ``[C]`` ``conf``) filter a graph's NMS rows afterwards: the same
+        detections for class-aware NMS; with class-agnostic NMS in the graph, a box of a class
+        with a high threshold may already have suppressed another one.
+        """
         settings = self.backend.metadata.nms
         if settings is None:
             return super().detect(batch, conf, iou, class_agnostic)
-        if conf < settings.conf or not math.isclose(iou, settings.iou) or class_agnostic != settings.class_agnostic:
+        lowest = float(conf.min()) if isinstance(conf, torch.Tensor) else conf
+        if lowest < settings.conf or not math.isclose(iou, settings.iou) or class_agnostic != settings.class_agnostic:
             raise YoloxkitError(
                 f"{self.backend.path.name} has NMS in the graph with conf >= {settings.conf}, iou {settings.iou}, "
-                f"{'class-agnostic' if settings.class_agnostic else 'class-aware'}; asked for conf {conf}, iou {iou}, "
+                f"{'class-agnostic' if settings.class_agnostic else 'class-aware'}; asked for conf {lowest}, iou {iou}, "
                 f"{'class-agnostic' if class_agnostic else 'class-aware'}: export again with those settings"
             )
         detections, counts = (torch.from_numpy(a) for a in self._run(batch.numpy()))
         per_image = []
         for rows, count in zip(detections, counts.tolist()):
             rows = rows[:count]
-            per_image.append(rows[rows[:, 4] * rows[:, 5] >= conf])
+            limit = conf[rows[:, 6].long()] if isinstance(conf, torch.Tensor) else conf
+            per_image.append(rows[rows[:, 4] * rows[:, 5] >= limit])
         return per_image
 
     def __repr__(self) -> str:

@@ -29,6 +29,7 @@ from ..data.images import decode_image
 from ..detector import Detector
 from ..errors import YoloxkitError
 from ..export.deps import require
+from ..thresholds import PREDICT_CONF
 
 #: Default request size limit.
 DEFAULT_MAX_BYTES = 20 * 2**20
@@ -55,11 +56,14 @@ def describe_backend(detector: Detector) -> dict:
 def create_app(
     detector: Detector,
     max_bytes: int = DEFAULT_MAX_BYTES,
-    conf: float = 0.25,
+    conf: float | None = None,
     max_pixels: int = DEFAULT_SERVE_MAX_PIXELS,
     iou: float | None = None,
 ):
     """A FastAPI app serving ``detector``; ``conf`` / ``iou`` are the defaults of ``POST /predict``.
+
+    ``conf`` None: the detector's per-class thresholds when it has them (``/model`` lists them
+    under ``defaults.class_conf``), else 0.25; a request's ``?conf=`` overrides either.
 
     ``iou`` defaults to the detector's own (:attr:`Detector.default_iou`: 0.1 for rotated models).
     /model reports ``box_type`` as export metadata names it: ``hbb`` (axis-aligned), or ``rbox`` when
@@ -79,7 +83,7 @@ def create_app(
     if max_bytes < 1 or max_pixels < 1:
         raise YoloxkitError(f"max_bytes and max_pixels must be >= 1, got {max_bytes} and {max_pixels}")
     iou = detector.default_iou if iou is None else iou
-    if not (0.0 <= conf <= 1.0 and 0.0 <= iou <= 1.0):
+    if not ((conf is None or 0.0 <= conf <= 1.0) and 0.0 <= iou <= 1.0):
         raise YoloxkitError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
     lock = threading.Lock()
     h, w = detector.contract.input_size
@@ -91,7 +95,8 @@ def create_app(
         **describe_backend(detector),
         "max_bytes": max_bytes,
         "max_pixels": max_pixels,
-        "defaults": {"conf": conf, "iou": iou},
+        "defaults": {"conf": conf if conf is not None or detector.class_conf else PREDICT_CONF, "iou": iou}
+        | ({"class_conf": dict(detector.class_conf)} if conf is None and detector.class_conf else {}),
     }
     app = fastapi.FastAPI(title=f"yoloxkit {detector.model_name}", version=__version__)
 
@@ -131,7 +136,7 @@ def create_app(
             return body, None
         raise HTTPException(415, f"unsupported content type {kind!r}: send multipart/form-data, image/* or application/octet-stream")
 
-    def detect(data: bytes, name: str | None, conf: float, iou: float, class_agnostic: bool) -> dict:
+    def detect(data: bytes, name: str | None, conf: float | None, iou: float, class_agnostic: bool) -> dict:
         try:
             image = decode_image(data, name or "request body", max_pixels=max_pixels)
         except ImageTooLargeError as exc:  # refused from the header, before decoding
@@ -144,7 +149,7 @@ def create_app(
     @app.post("/predict")
     async def predict(
         request: Request,
-        conf: float = Query(conf, ge=0.0, le=1.0, description="score threshold"),
+        conf: float | None = Query(conf, ge=0.0, le=1.0, description="score threshold (default: the model's per-class thresholds, else 0.25)"),
         iou: float = Query(iou, ge=0.0, le=1.0, description="NMS IoU threshold"),
         class_agnostic: bool = Query(False, description="one NMS over all classes"),
     ) -> dict:

@@ -85,14 +85,6 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _no_progress_monitor_thread() -> None:
-    """Keep the command single-threaded: tqdm's monitor thread (it only retunes slow bars) would
-    stop the evaluation from computing on a forked second core (yoloxkit.evaluation.forked)."""
-    import tqdm
-
-    tqdm.tqdm.monitor_interval = 0
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line on stderr and exit status 2, never a traceback.
 
@@ -106,7 +98,6 @@ def main(argv: list[str] | None = None) -> None:
         cv2_logging = sys.modules["cv2"].utils.logging
         cv2_logging.setLogLevel(cv2_logging.LOG_LEVEL_ERROR)
     previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
-    _no_progress_monitor_thread()
     try:
         command_group().main(args=argv, prog_name="yoloxkit")
     except YoloxkitError as exc:

@@ -24,7 +24,7 @@ from ..errors import YoloxkitError
 from ..structures import Detections
 from .cocometrics import accumulate, summarize
 from .cocometrics import per_class as per_class_ap
-from . import forked
+from . import background
 from .confusion import confusion_matrix
 from .groundtruth import GroundTruth
 from .matching import MAX_DETS, CocoMatches, coco_match
@@ -38,8 +38,8 @@ from .voc import voc_metrics
 
 #: Default confidence of the P/R/F1 operating point, the confusion matrix and the worst images.
 DEFAULT_CONF = 0.25
-#: Detections from which ``compute`` accumulates COCO's curves in a forked child (below, the
-#: fork costs more than it saves).
+#: Detections from which ``compute`` accumulates COCO's curves in a background thread (below,
+#: the thread costs more than it saves).
 PARALLEL_MIN_DETECTIONS = 50_000
 
 
@@ -150,10 +150,10 @@ class Evaluator:
     def compute(self) -> EvaluationResult:
         """Every metric: COCO, per class, P/R/F1, VOC AP, confusion matrix, errors, worst images."""
         gt, m = self.gt, self.matches()
-        # COCO's accumulation and the analyses below are independent: on large splits the
-        # accumulation runs in a forked child meanwhile (forked.py), on the second core.
+        # COCO's accumulation (with the thresholds) and the analyses below are independent: on
+        # large splits the accumulation runs in a background thread meanwhile (background.py).
         large = len(m.dets) >= PARALLEL_MIN_DETECTIONS
-        pending = forked.start(self._curves_and_thresholds, m) if large else None
+        pending = background.start(self._curves_and_thresholds, m) if large else None
         dets = m.dets
         gt_index, counted = m.gt_index[0, 0], ~m.ignored[0, 0]  # all sizes, IoU 0.5
         tp = counted & (gt_index >= 0)
@@ -194,7 +194,7 @@ class Evaluator:
         )
 
     def _curves_and_thresholds(self, m: CocoMatches) -> tuple[np.ndarray, np.ndarray, OperatingThresholds]:
-        """COCO's precision/recall arrays and the per-class operating thresholds (the forked half)."""
+        """COCO's precision/recall arrays and the per-class operating thresholds (the background half)."""
         precision, recall = accumulate(m, self.gt.num_classes)
         criterion, target = self.operating
         operating = operating_thresholds(self.gt, m, criterion, target, self.operating_iou, self.resamples)

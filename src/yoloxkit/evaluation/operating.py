@@ -31,7 +31,7 @@ from .matching import IOU_THRESHOLDS, CocoMatches
 
 CRITERIA = ("f1", "precision", "recall")
 #: Bootstrap resamples of the threshold interval (~5 ms each on 500,000 detections; in ``yoloxkit
-#: eval`` they run beside the other metrics, in the forked half of ``Evaluator.compute``).
+#: eval`` they run beside the other metrics, in the background half of ``Evaluator.compute``).
 DEFAULT_RESAMPLES = 100
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 
 from ..files import write_figure
-from . import forked
 
 from .confusion import normalize_rows
 from .matching import AREA_RANGES, RECALL_THRESHOLDS
@@ -23,34 +22,19 @@ CURVE_STEP = 5
 #: Largest side of the confusion matrix figure in inches (0.3 inch per class up to it; beyond,
 #: the labels shrink with the cells instead of the image growing past ~1900 pixels).
 MAX_CONFUSION_INCHES = 16.0
-#: Classes from which the confusion matrix is drawn in a forked child beside the other plots.
-FORK_CLASSES = 20
 PLOTS = ("pr_curves.png", "prf_vs_conf.png", "confusion_matrix.png", "ap_by_size.png", "errors.png")
 
 
 def write_plots(result: EvaluationResult, out: Path) -> list[Path]:
-    """Write every plot into ``out``; returns the files.
-
-    With many classes the confusion matrix, about half of the drawing time, is drawn in a forked
-    child (:mod:`~yoloxkit.evaluation.forked`) while this process draws the other four.
-    """
+    """Write every plot into ``out``; returns the files."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out.mkdir(parents=True, exist_ok=True)
-    jobs = list(zip(PLOTS, (_pr_curves, _prf_vs_conf, _confusion, _ap_by_size, _errors)))
-    heavy = [job for job in jobs if job[0] == "confusion_matrix.png" and result.gt.num_classes >= FORK_CLASSES]
-    pending = forked.start(_draw_all, plt, result, out, heavy) if heavy else None
-    drawn = _draw_all(plt, result, out, [job for job in jobs if job not in heavy])
-    drawn += pending() if pending is not None else []
-    return [out / name for name in PLOTS if out / name in drawn]
-
-
-def _draw_all(plt, result: EvaluationResult, out: Path, jobs: list) -> list[Path]:  # noqa: ANN001 - pyplot
     paths = []
-    for name, draw in jobs:
+    for name, draw in zip(PLOTS, (_pr_curves, _prf_vs_conf, _confusion, _ap_by_size, _errors)):
         fig = draw(plt, result)
         write_figure(out / name, fig, dpi=120, bbox_inches="tight")
         plt.close(fig)

@@ -34,12 +34,12 @@ def f1_per_class(evaluator, limits: np.ndarray) -> np.ndarray:  # noqa: ANN001 -
     counted = ~m.ignored[0, 0]
     hit = counted & (m.gt_index[0, 0] >= 0)
     kept = counted & (m.dets.score >= limits[m.dets.category])
+    from yoloxkit.evaluation.prf import rates
+
     k = evaluator.gt.num_classes
     tp = np.bincount(m.dets.category[kept & hit], minlength=k)
-    kept_n = np.bincount(m.dets.category[kept], minlength=k)
-    objects = m.positives(k)[0]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(objects > 0, 2 * tp / (kept_n + objects), np.nan)
+    fp = np.bincount(m.dets.category[kept & ~hit], minlength=k)
+    return rates(tp, fp, m.positives(k)[0])[2]
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from . import hub
-from .checkpoints import infer_architecture, load_weights, read_checkpoint
+from .checkpoints import LoadedCheckpoint, infer_architecture, load_weights, read_checkpoint
 from .data.coco import default_class_names
 from .data.images import read_image, to_bgr_uint8
 from .data.preprocess import PreprocessContract, preprocess_batch
@@ -65,7 +65,7 @@ class Detector:
     @classmethod
     def from_checkpoint(
         cls,
-        path: str | Path,
+        path: str | Path | LoadedCheckpoint,
         model: str | None = None,
         class_names: Sequence[str] | None = None,
         input_size: int | tuple[int, int] | None = None,
@@ -73,16 +73,17 @@ class Detector:
         device: str | torch.device | None = "cpu",
         fuse: bool = True,
     ) -> "Detector":
-        """Load any supported checkpoint (yoloxkit, Megvii, MMDetection, bare state dict).
+        """Load any supported checkpoint (yoloxkit, Megvii, MMDetection, bare state dict), given
+        by its path or already read (:func:`~yoloxkit.checkpoints.read_checkpoint`).
 
         The model size and class count are recognised from the weights; pass ``model`` to
         insist on one (a checkpoint of another size is then an error naming what it is).
         """
-        checkpoint = read_checkpoint(path)
+        checkpoint = path if isinstance(path, LoadedCheckpoint) else read_checkpoint(path)
         arch = infer_architecture(checkpoint.state_dict)
         name = model or checkpoint.model_name or arch.model_name
         if name is None:
-            raise YoloxkitError(f"checkpoint {path}: {arch.describe()} matches no registered model")
+            raise YoloxkitError(f"checkpoint {checkpoint.path}: {arch.describe()} matches no registered model")
         spec = get_spec(name)
         network = spec.build(arch.num_classes)
         load_weights(network, checkpoint, spec.name)

@@ -53,9 +53,8 @@ def predict(
     frames = Source(source)
     prepare_output_dir(out, frames.inputs, exist_ok, image_folders=frames.folders)
     detector = load_detector(weights, model, size, device, legacy)
-    stored = getattr(detector, "class_conf", None)
-    if conf is None and stored:
-        typer.echo(f"score thresholds: the model's per-class thresholds ({len(stored)} classes; --conf sets one for all)")
+    if conf is None and detector.class_conf:
+        typer.echo(f"score thresholds: the model's per-class thresholds ({len(detector.class_conf)} classes; --conf sets one for all)")
     if slice_size:
         detector = SlicedDetector(detector, slice_size, slice_gap, batch_size=batch)
     run_prediction(detector, frames, out, conf, iou, batch, class_agnostic, save_txt, draw, strict)

@@ -53,9 +53,10 @@ def set_thresholds(
     from ..detector import Detector, checked_class_conf
 
     mapping = read_thresholds(thresholds)
-    detector = Detector.from_checkpoint(weights)
+    checkpoint = read_checkpoint(weights)  # read once: it may be hundreds of MB
+    detector = Detector.from_checkpoint(checkpoint)
     class_conf = checked_class_conf(mapping, detector.class_names)
-    training = read_checkpoint(weights).metadata.get("training")
+    training = checkpoint.metadata.get("training")
     save_checkpoint(out, detector.model, detector.model_name, detector.class_names, detector.contract.to_dict(),
                     training=training if isinstance(training, dict) else None, class_conf=class_conf)  # fmt: skip
     missing = [name for name in detector.class_names if name not in class_conf]

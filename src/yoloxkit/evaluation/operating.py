@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import YoloxkitError
 from .groundtruth import GroundTruth
 from .matching import IOU_THRESHOLDS, CocoMatches
+from .prf import best_f1_conf, rates
 
 CRITERIA = ("f1", "precision", "recall")
 #: Bootstrap resamples of the threshold interval (~5 ms each on 500,000 detections; in ``yoloxkit
@@ -165,23 +166,22 @@ def operating_thresholds(
     """Per-class thresholds by ``criterion`` (see the module docstring) on the detections matched to ``gt``."""
     if criterion not in CRITERIA:
         raise YoloxkitError(f"criterion must be one of {', '.join(CRITERIA)}, got {criterion!r}")
-    t = [iou_index(iou)]
+    t = iou_index(iou)
     dets, names = matches.dets, gt.names
     num_classes = len(names)
-    counted = ~matches.ignored[0, t[0]]
-    hit = counted & (matches.gt_index[0, t[0]] >= 0)
+    counted = ~matches.ignored[0, t]
+    hit = counted & (matches.gt_index[0, t] >= 0)
     order = np.lexsort((-dets.score, dets.category))
     order = order[counted[order]]
     score, category, hits, image = dets.score[order], dets.category[order], hit[order].astype(np.float64), dets.image[order]
     bounds = np.searchsorted(category, np.arange(num_classes + 1))
     ends = [np.flatnonzero(np.append(score[lo + 1 : hi] != score[lo : hi - 1], True)) for lo, hi in zip(bounds[:-1], bounds[1:])]
     real = ~matches.gt_ignored[0]
-    gt_image_of = gt.image
-    num_images = int(max(image.max(initial=-1), gt_image_of.max(initial=-1)) + 1)
+    num_images = int(max(image.max(initial=-1), gt.image.max(initial=-1)) + 1)
 
     def choose_all(image_weights: np.ndarray) -> list[int | None]:
         w = image_weights[image]
-        positives = np.bincount(matches.gt_category[real], weights=image_weights[gt_image_of[real]], minlength=num_classes)
+        positives = np.bincount(matches.gt_category[real], weights=image_weights[gt.image[real]], minlength=num_classes)
         return [
             _choose(ends[k], hits[lo:hi], w[lo:hi], positives[k], criterion, target) if hi > lo else None
             for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:]))
@@ -195,34 +195,20 @@ def operating_thresholds(
         draws.append([bounds[k] + i if i is not None else -1 for k, i in enumerate(choose_all(weights))])
     drawn = np.array(draws, dtype=np.int64).reshape(resamples, num_classes)
     samples = [score[drawn[:, k][drawn[:, k] >= 0]] for k in range(num_classes)]
-    objects = np.bincount(matches.gt_category[real], minlength=num_classes)
+    objects = matches.positives(num_classes)[0]
+    kept = np.array([i + 1 if i is not None else 0 for i in chosen])
+    tp = np.array([hits[lo : lo + n].sum() for lo, n in zip(bounds[:-1], kept)]).astype(np.int64)
+    precision, recall, f1 = rates(tp, kept - tp, objects)
     classes = []
     for k, name in enumerate(names):
-        lo, hi = bounds[k], bounds[k + 1]
         index = chosen[k]
-        kept = (index + 1) if index is not None else 0
-        tp = int(hits[lo : lo + kept].sum())
-        fp, fn = kept - tp, int(objects[k]) - tp
-        precision = tp / kept if kept else 0.0
-        recall = tp / objects[k] if objects[k] else float("nan")
-        f1 = 2 * tp / (2 * tp + fp + fn) if objects[k] else float("nan")
         interval = tuple(float(v) for v in np.percentile(samples[k], [2.5, 97.5])) if len(samples[k]) and index is not None else None
-        conf = float(score[lo + index]) if index is not None else None
-        classes.append(ClassThreshold(name, int(objects[k]), conf, tp, fp, fn, precision, float(recall), float(f1), interval))  # type: ignore[arg-type]
-    result = OperatingThresholds(criterion, target, float(IOU_THRESHOLDS[t[0]]), classes, resamples)
-    result.global_f1_conf = _global_f1_conf(score, hits, int(objects.sum()))
+        conf = float(score[bounds[k] + index]) if index is not None else None
+        classes.append(ClassThreshold(name, int(objects[k]), conf, int(tp[k]), int(kept[k] - tp[k]), int(objects[k] - tp[k]),
+                                      float(precision[k]), float(recall[k]), float(f1[k]), interval))  # type: ignore[arg-type]  # fmt: skip
+    result = OperatingThresholds(criterion, target, float(IOU_THRESHOLDS[t]), classes, resamples)
+    result.global_f1_conf = best_f1_conf(dets.score, hit, counted, int(objects.sum()))
     missing = [c.name for c in classes if c.conf is None and c.objects]
     if missing:
         result.notes.append(f"no threshold meets the criterion for {len(missing)} classes: {', '.join(missing[:5])}")
     return result
-
-
-def _global_f1_conf(score: np.ndarray, hits: np.ndarray, positives: int) -> float | None:
-    """The single threshold of maximum all-classes F1 (for comparison with the per-class ones)."""
-    if not len(score) or positives == 0:
-        return None
-    order = np.argsort(-score, kind="stable")
-    s, tp = score[order], np.cumsum(hits[order])
-    kept = np.arange(1, len(s) + 1)
-    last = np.append(s[1:] != s[:-1], True)
-    return float(s[last][int(np.argmax(2 * tp[last] / (kept[last] + positives)))])

@@ -33,7 +33,9 @@ class OperatingPoint:
     per_class: dict[str, np.ndarray]  # tp, fp, fn, precision, recall, f1: [K]
 
 
-def _rates(tp: np.ndarray, fp: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rates(tp: np.ndarray, fp: np.ndarray, positives: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall and F1 from TP, FP and object counts (precision 0 without detections,
+    recall and F1 NaN without objects)."""
     tp, fp, positives = (np.asarray(v, dtype=np.float64) for v in (tp, fp, positives))
     with np.errstate(divide="ignore", invalid="ignore"):
         precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
@@ -56,8 +58,8 @@ def operating_point(
     tp_k = np.bincount(category[kept & tp], minlength=num_classes)
     fp_k = np.bincount(category[kept & ~tp], minlength=num_classes)
     fn_k = positives - tp_k
-    p_k, r_k, f_k = _rates(tp_k, fp_k, positives)
-    p, r, f = (float(v) for v in _rates(tp_k.sum(), fp_k.sum(), positives.sum()))
+    p_k, r_k, f_k = rates(tp_k, fp_k, positives)
+    p, r, f = (float(v) for v in rates(tp_k.sum(), fp_k.sum(), positives.sum()))
     per_class = {"tp": tp_k, "fp": fp_k, "fn": fn_k, "precision": p_k, "recall": r_k, "f1": f_k}
     return OperatingPoint(conf, int(tp_k.sum()), int(fp_k.sum()), int(fn_k.sum()), p, r, f, per_class)
 
@@ -91,5 +93,5 @@ def curves(
     tp_c = above(tp[counted].astype(np.float64))
     fp_c = above((~tp[counted]).astype(np.float64))
     all_pos = np.append(positives, positives.sum()).astype(np.float64)[:, None]
-    precision, recall, f1 = _rates(tp_c, fp_c, np.broadcast_to(all_pos, tp_c.shape))
+    precision, recall, f1 = rates(tp_c, fp_c, np.broadcast_to(all_pos, tp_c.shape))
     return {"conf": CONF_GRID, "precision": precision, "recall": recall, "f1": f1}

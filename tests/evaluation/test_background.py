@@ -22,6 +22,7 @@ def thread_and_sum(values: np.ndarray) -> tuple[str, float]:
 
 
 def test_the_step_runs_in_a_background_thread_or_serially(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(background.SERIAL_ENV, raising=False)
     values = np.arange(1_000_000, dtype=np.float64)
     name, total = background.start(thread_and_sum, values)()
     assert total == float(values.sum())

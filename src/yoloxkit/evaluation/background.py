@@ -6,7 +6,8 @@ Both are long NumPy operations on large arrays, which release the GIL, so a seco
 on the second core for much of the time. A thread shares the arrays without copying them and,
 unlike a forked process, is safe in any process (forking a process that runs other threads can
 deadlock or break what it shares: an earlier fork-based version of this module lost pytest-xdist
-workers). With one usable CPU, or ``YOLOXKIT_SERIAL=1``, the step runs at once in the caller.
+workers). With one usable CPU, or ``YOLOXKIT_SERIAL=1``, the step runs in the caller when it is
+waited for (so its errors surface at the same point either way).
 """
 
 from __future__ import annotations
@@ -34,8 +35,7 @@ def start(function: Callable[..., T], *args: object) -> Callable[[], T]:
     """Start ``function(*args)`` in a background thread; returns a call that waits for its result
     (and raises what the function raised)."""
     if usable_cpus() < 2 or os.environ.get(SERIAL_ENV):
-        value = function(*args)
-        return lambda: value
+        return lambda: function(*args)
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="yoloxkit-eval")
     future = pool.submit(function, *args)
     pool.shutdown(wait=False)  # the thread ends with the function

@@ -23,6 +23,7 @@ FORBIDDEN = {
     "yoloxkit.evaluation": ("yoloxkit.detector", "yoloxkit.train", "yoloxkit.export", "yoloxkit.serve", "yoloxkit.cli"),
     "yoloxkit.train": ("yoloxkit.export", "yoloxkit.serve", "yoloxkit.cli"),
     "yoloxkit.export": ("yoloxkit.train", "yoloxkit.serve", "yoloxkit.cli"),
+    "yoloxkit.report": ("yoloxkit.detector", "yoloxkit.train", "yoloxkit.export", "yoloxkit.serve", "yoloxkit.cli"),
 }  # fmt: skip
 
 

@@ -29,6 +29,8 @@ CONF = typer.Option(TEST_CONF, "--conf", help="Detector score threshold (with --
 IOU = typer.Option(TEST_IOU, "--iou", help="NMS IoU threshold (with --weights; reference test setting).")
 SIZE = typer.Option(None, "--size", help="Input size (multiple of 32); default from the checkpoint.")
 BATCH = typer.Option(8, "--batch", help="Images per forward pass.")
+#: Worst images drawn into report.html when --gallery is not given.
+REPORT_THUMBNAILS = 12
 
 
 def eval_command(
@@ -45,11 +47,11 @@ def eval_command(
     at_conf: float = typer.Option(
         0.25, "--at-conf", help="Operating confidence: P/R/F1, confusion matrix, worst images."
     ),
-    out: Path = typer.Option(None, "--out", "-o", help="Folder for metrics.json, per_class.csv, report.md and plots: new or empty (--exist-ok to reuse one)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for metrics.json, per_class.csv, report.html, report.md and plots: new or empty (--exist-ok to reuse one)."),
     exist_ok: bool = EXIST_OK,
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots (with --out)."),
     worst: int = typer.Option(20, "--worst", help="Worst images to list."),
-    gallery: int = typer.Option(0, "--gallery", help="Draw the N worst images into OUT/gallery."),
+    gallery: int = typer.Option(0, "--gallery", help="Draw the N worst images into OUT/gallery (report.html inlines them; 12 there by default)."),
     legacy: bool = LEGACY,
     strict: bool = typer.Option(False, "--strict", help="Stop at the first unreadable image (exit 2) instead of leaving it out."),
     operating: str = typer.Option("f1", "--operating", help="Per-class thresholds (thresholds.json): f1 (max F1), precision=P (lowest conf reaching P) or recall=R (highest conf reaching R)."),
@@ -74,7 +76,7 @@ def eval_command(
         detector = load_detector(weights, model, size, device, legacy)
     if detector is not None and detector.rotated:
         evaluate_rotated_command(
-            detector, data, split, ROTATED_CONF if conf is None else conf, ROTATED_NMS_IOU if iou is None else iou, batch, out
+            detector, data, split, ROTATED_CONF if conf is None else conf, ROTATED_NMS_IOU if iou is None else iou, batch, out, weights
         )
         return
     conf, iou = TEST_CONF if conf is None else conf, TEST_IOU if iou is None else iou
@@ -93,21 +95,27 @@ def eval_command(
         result = run_predictions(evaluator, predictions)
     typer.echo(summary_text(result))
     if out is not None:
-        write_outputs(result, out, plots, gallery)
+        write_outputs(result, out, plots, gallery, source=str(weights or predictions), data=data, split=split)
         if weights is not None:
             write_json(out / "predictions_coco.json", evaluator.results())
         typer.echo(f"results in {out}")
 
 
-def evaluate_rotated_command(detector: Detector, data: str, split: str, conf: float, iou: float, batch: int, out: Path | None) -> None:
+def evaluate_rotated_command(
+    detector: Detector, data: str, split: str, conf: float, iou: float, batch: int, out: Path | None, source: str
+) -> None:
     """The DOTA-rule evaluation of a rotated model (thresholds already checked): table on the
-    terminal, metrics.json in ``out``."""
+    terminal, metrics.json and report.html in ``out``."""
     from ..evaluation.rotated import evaluate_rotated
 
     result = evaluate_rotated(detector, data, split, conf, iou, batch, angles=True)
     typer.echo(result.summary())
     if out is not None:
-        write_json(out / "metrics.json", without_nan(result.to_dict() | {"settings": {"conf": conf, "iou": iou, "split": split}}))
+        from ..report.evaluation import write_rotated_report
+
+        metrics = without_nan(result.to_dict() | {"settings": {"conf": conf, "iou": iou, "split": split}})
+        write_json(out / "metrics.json", metrics)
+        write_rotated_report(metrics, out, source, data)
         typer.echo(f"results in {out}")
 
 
@@ -119,9 +127,14 @@ def check_thresholds(conf: float, iou: float, batch: int) -> None:
         raise YoloxkitError(f"--batch must be >= 1, got {batch}")
 
 
-def write_outputs(result: EvaluationResult, out: Path, plots: bool, gallery: int) -> None:
-    """metrics.json, per_class.csv, report.md, the plots and the gallery."""
+def write_outputs(
+    result: EvaluationResult, out: Path, plots: bool, gallery: int, source: str, data: str, split: str
+) -> None:
+    """metrics.json, per_class.csv, report.md, report.html, the plots and the gallery."""
+    from ..report.evaluation import write_eval_report
+
     write_metrics(result, out)
+    write_eval_report(result, out, source, data, split, gallery or REPORT_THUMBNAILS)
     if plots:
         write_plots(result, out)
     if gallery:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -20,20 +22,37 @@ COLORS = {"found": (0, 200, 0), "missed": (0, 165, 255), "tp": (255, 128, 0), "f
 
 def write_gallery(result: EvaluationResult, out: Path, count: int) -> list[Path]:
     """Draw the ``count`` worst images into ``out`` (``01_<file stem>.jpg``, ...); returns the files."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for drawing in draw_worst(result, count):
+        target = out / f"{drawing.rank:02d}_{Path(drawing.file_name).stem}.jpg"
+        write_image(target, drawing.image)
+        written.append(target)
+    return written
+
+
+@dataclass
+class Drawing:
+    """One of the worst images with its objects and detections drawn (BGR)."""
+
+    rank: int
+    file_name: str
+    image: np.ndarray
+    worst: dict  # the worst-images record: image_id, file_name, tp, fp, fn
+
+
+def draw_worst(result: EvaluationResult, count: int) -> Iterator[Drawing]:
+    """The ``count`` worst images, drawn one at a time (an unreadable image raises
+    :class:`~yoloxkit.errors.YoloxkitError` naming it)."""
     gt = result.gt
     if gt.root is None:
-        raise YoloxkitError("cannot draw the gallery: the ground truth does not say where its images are")
-    out.mkdir(parents=True, exist_ok=True)
+        raise YoloxkitError("cannot draw the worst images: the ground truth does not say where its images are")
     index = {int(i): n for n, i in enumerate(gt.image_ids)}
-    written = []
     for rank, worst in enumerate(result.worst_images[:count], start=1):
         image = index[worst["image_id"]]
         canvas = read_image(Path(gt.root) / gt.file_names[image])
         _draw_image(canvas, result, image)
-        target = out / f"{rank:02d}_{Path(gt.file_names[image]).stem}.jpg"
-        write_image(target, canvas)
-        written.append(target)
-    return written
+        yield Drawing(rank, gt.file_names[image], canvas, worst)
 
 
 def _draw_image(canvas: np.ndarray, result: EvaluationResult, image: int) -> None:

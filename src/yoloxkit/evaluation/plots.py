@@ -9,7 +9,7 @@ import numpy as np
 from ..files import write_figure
 
 from .confusion import normalize_rows
-from .matching import AREA_RANGES, RECALL_THRESHOLDS
+from .matching import RECALL_THRESHOLDS
 from .result import EvaluationResult
 from .tide import ERROR_TYPES
 
@@ -124,9 +124,7 @@ def _ap_by_size(plt, result: EvaluationResult):
     x = np.arange(3)
     ax.bar(x - 0.2, ap, 0.4, label="AP 0.50:0.95")
     ax.bar(x + 0.2, ar, 0.4, label="AR 100")
-    area = result.gt.area[~result.gt.crowd]
-    counts = [int(((area >= lo) & (area <= hi)).sum()) for _, lo, hi in AREA_RANGES[1:]]
-    ax.set_xticks(x, [f"{s}\n({c} objects)" for s, c in zip(sizes, counts)])
+    ax.set_xticks(x, [f"{s}\n({c} objects)" for s, c in zip(sizes, result.objects_by_size())])
     ax.set(ylim=(0, 1), title="AP and AR by object size (COCO areas 32², 96²)")
     ax.legend()
     return fig

@@ -9,7 +9,7 @@ import numpy as np
 
 from .confusion import normalize_rows
 from .groundtruth import GroundTruth
-from .matching import RankedDetections
+from .matching import AREA_RANGES, RankedDetections
 from .operating import OperatingThresholds
 from .prf import OperatingPoint
 from .tide import ErrorBreakdown
@@ -54,6 +54,11 @@ class EvaluationResult:
     def names(self) -> list[str]:
         """Class names in class-index order."""
         return self.gt.names
+
+    def objects_by_size(self) -> list[int]:
+        """Objects (crowd left out) in COCO's small, medium and large area ranges."""
+        area = self.gt.area[~self.gt.crowd]
+        return [int(((area >= lo) & (area <= hi)).sum()) for _, lo, hi in AREA_RANGES[1:]]
 
     def class_rows(self) -> list[dict]:
         """One dict per class with the :data:`CLASS_COLUMNS` (None where undefined)."""

@@ -126,7 +126,8 @@ def test_compare_two_prediction_files(tmp_path, capsys, bccd_predictions) -> Non
     a, b = bccd_predictions
     assert run(["compare", a, b, "--data", BCCD, "--bootstrap", "200", "--out", tmp_path]) == 0
     printed = capsys.readouterr().out
-    assert "95 % interval of AP(B) - AP(A)" in printed and "WBC" in printed
+    assert "95 % CI [" in printed and "one run each" in printed and "seed-to-seed noise is not in this interval" in printed
+    assert "WBC" in printed
     report = json.loads((tmp_path / "compare.json").read_text())
     boot = report["bootstrap"]
     assert boot["ap_a"] == report["coco"]["AP"]["A"] and boot["ap_b"] == report["coco"]["AP"]["B"]

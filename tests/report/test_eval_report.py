@@ -52,9 +52,12 @@ def test_every_section_renders_in_chromium(bccd_report: Path, tmp_path: Path) ->
         assert images.count() == 12
         assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 100)")
         shot = page.screenshot(full_page=False)
-    assert len(shot) > 50_000
+        page.select_option("#curves select.class-pick", "1")
+        curves = page.locator("#curves").screenshot()
+    assert len(shot) > 50_000 and len(curves) > 50_000
     if SCREENSHOT_DIR:
         (Path(SCREENSHOT_DIR) / "eval_report.png").write_bytes(shot)
+        (Path(SCREENSHOT_DIR) / "eval_report_curves.png").write_bytes(curves)
 
 
 def test_sorting_picking_and_filtering(bccd_report: Path) -> None:

@@ -1,4 +1,4 @@
-"""``yoloxkit compare A B``: two checkpoints or prediction files, and whether B really beats A."""
+"""``yoloxkit compare A B``: two models (or two sets of seed runs), and whether B really beats A."""
 
 from __future__ import annotations
 
@@ -6,22 +6,24 @@ from pathlib import Path
 
 import typer
 
-from ..evaluation import EvaluationResult, Evaluator, GroundTruth, load_ground_truth, paired_bootstrap
-from ..evaluation.bootstrap import BootstrapResult
+from ..evaluation import Evaluator, GroundTruth, load_ground_truth
+from ..evaluation.comparison import Comparison, Side
 from ..evaluation.inference import run_evaluation, run_predictions
-from ..evaluation.report import class_ap_deltas
 from ..files import without_nan, write_json
 from ..outputs import dataset_inputs, prepare_output_dir
-from .common import load_detector
-from .options import EXIST_OK
+from ..runs import expand_side
 from .eval_cmd import BATCH, CONF, DATA, DEVICE, IOU, LEGACY, SIZE, SPLIT, check_thresholds
+from .options import EXIST_OK
 
-SUMMARY_KEYS = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR100")
+SIDE_HELP = (
+    "checkpoint, model name, COCO results .json, a run folder, a folder of seed runs (train --seeds), "
+    "or several of these joined by commas"
+)
 
 
 def compare(
-    a: str = typer.Argument(..., help="Baseline: checkpoint, model name, or COCO results .json."),
-    b: str = typer.Argument(..., help="Candidate: checkpoint, model name, or COCO results .json."),
+    a: str = typer.Argument(..., help=f"Baseline: {SIDE_HELP}."),
+    b: str = typer.Argument(..., help=f"Candidate: {SIDE_HELP}."),
     data: str = DATA,
     split: str = SPLIT,
     conf: float = CONF,
@@ -30,56 +32,44 @@ def compare(
     batch: int = BATCH,
     device: str = DEVICE,
     legacy: bool = LEGACY,
-    samples: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples of the images."),
+    samples: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples (of seeds, then images)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the resampling."),
-    out: Path = typer.Option(None, "--out", "-o", help="Folder for compare.json: new or empty (--exist-ok to reuse one)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for compare.json and compare.html: new or empty (--exist-ok to reuse one)."),
     exist_ok: bool = EXIST_OK,
 ) -> None:
-    """COCO AP of A and B, per-class deltas, and a paired bootstrap 95 % interval of AP(B) - AP(A)."""
+    """COCO AP of A and B (means over their seeds), per-class differences, and a 95 % interval of
+    AP(B) - AP(A) from a bootstrap over seeds and images, with a plain verdict."""
     check_thresholds(conf, iou, batch)
+    runs = {"A": expand_side(a), "B": expand_side(b)}
     if out is not None:
-        prepare_output_dir(out, [*dataset_inputs(data), a, b], exist_ok)
+        prepare_output_dir(out, [*dataset_inputs(data), *runs["A"], *runs["B"]], exist_ok)
     gt = load_ground_truth(data, split)
-    sides = {}
-    for name, spec in (("A", a), ("B", b)):
-        evaluator = Evaluator(gt)
-        if spec.endswith(".json"):
-            result = run_predictions(evaluator, Path(spec))
-        else:
-            detector = load_detector(spec, None, size, device, legacy)
-            result = run_evaluation(evaluator, detector, conf, iou, batch, progress=True)
-        sides[name] = (result, evaluator.matches())
-    (ra, ma), (rb, mb) = sides["A"], sides["B"]
-    boot = paired_bootstrap(ma, mb, gt, samples, seed)
-    typer.echo(comparison_text(a, b, ra, rb, boot, gt))
+    sides = [evaluate_side(spec, runs[label], gt, conf, iou, size, batch, device, legacy) for label, spec in (("A", a), ("B", b))]
+    comparison = Comparison.of(*sides, gt, samples, seed)
+    typer.echo(comparison.text())
     if out is not None:
-        summary = {k: {"A": ra.coco[k], "B": rb.coco[k], "delta": rb.coco[k] - ra.coco[k]} for k in ra.coco}
-        report = {"A": a, "B": b, "coco": summary, "bootstrap": boot.to_dict(), "per_class": class_ap_deltas(ra, rb)}
-        write_json(out / "compare.json", without_nan(report))
+        from ..report.comparison import write_compare_report
+
+        write_json(out / "compare.json", without_nan(comparison.to_dict()))
+        write_compare_report(comparison, out, data, split)
         typer.echo(f"results in {out}")
 
 
-def verdict(boot: BootstrapResult) -> str:
-    """One sentence on what the interval says."""
-    interval = f"95 % interval of AP(B) - AP(A): [{boot.low:+.4f}, {boot.high:+.4f}] over {boot.samples} resamples"
-    if boot.low > 0:
-        return f"B is better than A ({interval})"
-    if boot.high < 0:
-        return f"A is better than B ({interval})"
-    return f"no significant difference ({interval} contains 0)"
+def evaluate_side(
+    spec: str, runs: list[str], gt: GroundTruth, conf: float, iou: float, size: int | None,
+    batch: int, device: str, legacy: bool,
+) -> Side:  # fmt: skip
+    """Evaluate every run of one side on ``gt`` (prediction files read, checkpoints run)."""
+    results, matches = [], []
+    for run in runs:
+        evaluator = Evaluator(gt)
+        if run.endswith(".json"):
+            result = run_predictions(evaluator, Path(run))
+        else:
+            from .common import load_detector
 
-
-def comparison_text(
-    a: str, b: str, ra: EvaluationResult, rb: EvaluationResult, boot: BootstrapResult, gt: GroundTruth
-) -> str:
-    """The printed comparison: summary numbers, verdict and per-class AP deltas (largest first)."""
-    lines = [f"A: {a}", f"B: {b}", f"{gt.num_images} images, {int((~gt.crowd).sum())} objects", ""]
-    lines.append(f"{'metric':<8}{'A':>9}{'B':>9}{'B - A':>10}")
-    lines += [f"{k:<8}{ra.coco[k]:>9.4f}{rb.coco[k]:>9.4f}{rb.coco[k] - ra.coco[k]:>+10.4f}" for k in SUMMARY_KEYS]
-    lines += ["", verdict(boot), f"B does not beat A in {100 * boot.share_not_better:.1f} % of the resamples", ""]
-    rows = [r for r in class_ap_deltas(ra, rb) if r["delta"] is not None]
-    rows.sort(key=lambda r: -abs(r["delta"]))
-    width = max([len("class"), *(len(r["name"]) for r in rows)])
-    lines.append(f"{'class':<{width}}{'AP A':>9}{'AP B':>9}{'B - A':>10}")
-    lines += [f"{r['name']:<{width}}{r['AP_A']:>9.4f}{r['AP_B']:>9.4f}{r['delta']:>+10.4f}" for r in rows]
-    return "\n".join(lines)
+            detector = load_detector(run, None, size, device, legacy)
+            result = run_evaluation(evaluator, detector, conf, iou, batch, progress=True)
+        results.append(result)
+        matches.append(evaluator.matches())
+    return Side(spec, runs, results, matches)

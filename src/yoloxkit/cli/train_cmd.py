@@ -12,8 +12,12 @@ from pathlib import Path
 
 import typer
 
+import numpy as np
+
 from ..config import dump_yaml
 from ..errors import YoloxkitError
+from ..files import write_json
+from ..runs import parse_seeds, seed_folder
 from ..train.config import make_train_config
 from ..train.trainer import Trainer
 
@@ -45,9 +49,12 @@ def train(
     config: str = typer.Option(None, "--config", "-c", help="YAML config file, or a built-in recipe: rotated-yolox-s-dota."),
     overrides: list[str] = typer.Option(None, "--set", help="Override any config field: --set optim.grad_clip=10 (repeatable)."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config and exit."),
+    seeds: str = typer.Option(None, "--seeds", help="One run per seed into OUT/seed-N, one after the other: 0,1,2 (or 0-2). Compare them with yoloxkit compare."),
 ) -> None:
     """Train (or fine-tune) a YOLOX model; writes last.pt, best.pt, metrics.csv and summary.json."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if seeds is not None and (resume or out is None):
+        raise YoloxkitError("--seeds needs --out (the runs go to OUT/seed-N); resume one seed with --resume --out OUT/seed-N")
     if resume:
         run = Path(weights) if weights else out
         if run is None:
@@ -78,8 +85,44 @@ def train(
     if lr is not None:
         sets.append(f"optim.lr={lr}")
     fields = {"data": data, "model": model, "weights": weights, "epochs": epochs, "batch": batch, "device": device, "out": out}
+    if seeds is not None:
+        train_seeds(parse_seeds(seeds), config, sets, fields, exist_ok, print_config)
+        return
     cfg = make_train_config(config, sets, **fields)
     if print_config:
         typer.echo(dump_yaml(cfg))
         return
     Trainer(cfg, exist_ok=exist_ok).fit()
+
+
+def train_seeds(seeds: list[int], config: str | None, sets: list[str], fields: dict, exist_ok: bool, print_config: bool) -> None:
+    """The same recipe once per seed, into ``OUT/seed-N`` one after the other; ``OUT/seeds.json``
+    and a table of each run's best metric at the end. Every config is built (and checked) first."""
+    out = Path(fields["out"])
+    configs = [make_train_config(config, [*sets, f"seed={seed}"], **(fields | {"out": seed_folder(out, seed)})) for seed in seeds]
+    if print_config:
+        typer.echo(dump_yaml(configs[0]))
+        return
+    runs = []
+    for seed, cfg in zip(seeds, configs):
+        typer.echo(f"seed {seed}: training into {cfg.out}")
+        summary = Trainer(cfg, exist_ok=exist_ok).fit()
+        runs.append({"seed": seed, "out": str(cfg.out), "metric": summary.get("metric"), "best_metric": summary.get("best_metric"),
+                     "best_epoch": summary.get("best_epoch"), "stop_reason": summary.get("stop_reason")})  # fmt: skip
+    values = np.array([r["best_metric"] for r in runs if r["best_metric"] is not None], dtype=np.float64)
+    spread = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else None} if len(values) else None
+    write_json(out / "seeds.json", {"seeds": seeds, "runs": runs, "best_metric": spread})
+    typer.echo(seeds_table(runs, spread))
+
+
+def seeds_table(runs: list[dict], spread: dict | None) -> str:
+    """Each seed's best metric, then mean and standard deviation over the seeds."""
+    metric = next((r["metric"] for r in runs if r["metric"]), "best metric")
+    lines = [f"{'seed':>5}  {metric:>14}  {'best epoch':>10}  stop"]
+    for r in runs:
+        value = f"{r['best_metric']:.4f}" if r["best_metric"] is not None else "-"
+        lines.append(f"{r['seed']:>5}  {value:>14}  {str(r['best_epoch']):>10}  {r['stop_reason']}")
+    if spread is not None:
+        std = f" +- {spread['std']:.4f} (standard deviation over seeds)" if spread["std"] is not None else ""
+        lines.append(f"mean {metric} {spread['mean']:.4f}{std}")
+    return "\n".join(lines)

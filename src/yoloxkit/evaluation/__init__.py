@@ -13,7 +13,7 @@ Typical use::
     metrics = evaluator.coco()
 """
 
-from .bootstrap import BootstrapResult, paired_bootstrap
+from .bootstrap import BootstrapResult, paired_bootstrap, seed_bootstrap
 from .evaluator import Evaluator
 from .groundtruth import GroundTruth, load_ground_truth, resolve_split
 from .inference import evaluate, evaluate_predictions, predict_into
@@ -22,5 +22,5 @@ from .result import EvaluationResult
 
 __all__ = [
     "BootstrapResult", "EvaluationResult", "Evaluator", "GroundTruth", "evaluate", "evaluate_predictions",
-    "load_ground_truth", "paired_bootstrap", "predict_into", "read_results", "resolve_split",
+    "load_ground_truth", "paired_bootstrap", "predict_into", "read_results", "resolve_split", "seed_bootstrap",
 ]  # fmt: skip

@@ -175,12 +175,3 @@ def _confusion_section(result: EvaluationResult) -> list[str]:
         ]
         lines += [*_md_table(["true \\ predicted", *labels], rows), ""]
     return lines + ["![confusion matrix](confusion_matrix.png)", ""]
-
-
-def class_ap_deltas(a: EvaluationResult, b: EvaluationResult) -> list[dict]:
-    """Per-class AP of two results and B - A (None where a class has no objects)."""
-    rows = []
-    for ra, rb in zip(a.class_rows(), b.class_rows()):
-        delta = None if ra["AP"] is None or rb["AP"] is None else rb["AP"] - ra["AP"]
-        rows.append({"name": ra["name"], "AP_A": ra["AP"], "AP_B": rb["AP"], "delta": delta})
-    return rows

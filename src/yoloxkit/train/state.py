@@ -20,8 +20,7 @@ import torch
 
 from ..checkpoints import FORMAT_NAME, LoadedCheckpoint, read_checkpoint, save_checkpoint
 from ..errors import YoloxkitError
-
-LAST, BEST = "last.pt", "best.pt"
+from ..runs import BEST, LAST  # noqa: F401 - the run layout, re-exported for the trainer
 
 
 @dataclass

@@ -18,6 +18,7 @@ from yoloxkit.train.distributed import World
 from yoloxkit.train.hooks import (
     CheckpointHook, EarlyStoppingHook, EpochEnd, Hook, RunLogHook, StepEnd, ValidationHook, default_hooks,
 )  # fmt: skip
+from yoloxkit.train.report_hook import ReportHook
 from yoloxkit.train.state import Progress
 from yoloxkit.train.trainer import Trainer
 
@@ -107,7 +108,10 @@ def test_run_log_writes_config_steps_epochs_and_closes(tmp_path: Path) -> None:
 def test_default_hooks_order_and_main_process_only_writers(tmp_path: Path) -> None:
     trainer = stand_in(tmp_path, epochs=10)
     trainer.validator = lambda model, device: {}
-    assert [type(h) for h in default_hooks(trainer)] == [ValidationHook, CheckpointHook, RunLogHook, EarlyStoppingHook]
+    assert [type(h) for h in default_hooks(trainer)] == [ValidationHook, CheckpointHook, RunLogHook, ReportHook, EarlyStoppingHook]
+    quiet = stand_in(tmp_path, "log.report=false", epochs=10)
+    quiet.validator = trainer.validator
+    assert ReportHook not in [type(h) for h in default_hooks(quiet)]
     trainer.validator, trainer.world = None, World(rank=1, size=2)
     assert [type(h) for h in default_hooks(trainer)] == [EarlyStoppingHook]
 

@@ -51,8 +51,12 @@ class LineChart:
 
 
 def _tick_label(value: float, step: float) -> str:
+    if step > 0 and abs(value) < 1e-9 * step:
+        return "0"
+    if 0 < step < 1e-3:
+        return f"{value:.1e}"
     decimals = max(0, -int(np.floor(np.log10(step)))) if step > 0 else 0
-    return f"{value:.{min(decimals, 4)}f}"
+    return f"{value:.{decimals}f}"
 
 
 def _nice_range(values: np.ndarray) -> tuple[float, float]:

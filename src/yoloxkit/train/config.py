@@ -162,6 +162,7 @@ class LogConfig:
     interval: int = 10  # a step row every N iterations
     progress: bool = True
     plots: bool = True
+    report: bool = True  # RUN/report.html after each validation, RUN/eval/ at the end
 
     def __post_init__(self) -> None:
         unknown = [s for s in self.sinks if s not in ("csv", "tensorboard", "mlflow", "wandb")]

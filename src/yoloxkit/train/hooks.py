@@ -13,7 +13,8 @@
 
 The default hooks (:func:`default_hooks`) run in this order: validation (adds ``val/*``, judges
 improvement), checkpoints (``last.pt``, ``best.pt``, ``epoch_<N>.pt``), run log (``metrics.csv``,
-TensorBoard, plots at the end) and early stopping. A new behaviour (k-fold bookkeeping, a report
+TensorBoard, plots at the end), ``report.html`` (:mod:`~yoloxkit.train.report_hook`) and early
+stopping. A new behaviour (k-fold bookkeeping, a report
 refreshed every epoch, ...) is a new hook appended to ``trainer.hooks``, not an edit of ``fit``.
 Hooks that write files run only in the main process.
 """
@@ -174,12 +175,16 @@ class EarlyStoppingHook(Hook):
 
 
 def default_hooks(trainer: Trainer) -> list[Hook]:
-    """Validation (when the trainer has a validator), checkpoints and run log (main process only),
-    early stopping (every process)."""
+    """Validation (when the trainer has a validator), checkpoints, run log and the HTML report
+    (main process only), early stopping (every process)."""
     hooks: list[Hook] = []
     if trainer.validator is not None:
         hooks.append(ValidationHook(trainer.validator))
     if trainer.world.main:
         hooks += [CheckpointHook(), RunLogHook()]
+        if trainer.config.log.report:
+            from .report_hook import ReportHook
+
+            hooks.append(ReportHook())
     hooks.append(EarlyStoppingHook())
     return hooks

@@ -81,6 +81,7 @@ class Validator:
         index = {name: i for i, name in enumerate(names)}
         self._classes = ClassMap(np.array([index.get(name, -1) for name in self.model_class_names], dtype=np.int64), list(names))
         self.nonfinite = 0  # detections left out by the last validation
+        self.last_evaluator: SplitEvaluator | None = None  # holds the last validation's matches
 
     @torch.no_grad()
     def __call__(self, model: YOLOX, device: torch.device) -> dict[str, float]:
@@ -94,6 +95,7 @@ class Validator:
         if self.nonfinite:
             logger.warning("validation: %d detections with non-finite boxes or scores left out (the model is still unstable)", self.nonfinite)
         scores = evaluator.scores(self.per_class)
+        self.last_evaluator = evaluator
         if self.with_loss:
             scores |= self.loss(model, device)
         return scores

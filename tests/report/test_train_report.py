@@ -1,0 +1,68 @@
+"""``RUN/report.html`` of a training run: refreshed after every validation, complete at the end
+with the final evaluation page, both rendered in headless Chromium."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser import open_page
+from yoloxkit.cli import main
+from yoloxkit.train import Trainer, make_train_config
+from yoloxkit.train.hooks import Hook
+
+
+class PageAfterEachEpoch(Hook):
+    """Keeps what report.html said after each epoch (appended after the default hooks)."""
+
+    def __init__(self) -> None:
+        self.pages: list[str] = []
+
+    def after_epoch(self, trainer, end) -> None:
+        page = trainer.out / "report.html"
+        self.pages.append(page.read_text() if page.exists() else "")
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    root = tmp_path_factory.mktemp("train-report")
+    with pytest.raises(SystemExit) as done:
+        main(["data", "synth", "--out", str(root / "data"), "--images", "12", "--classes", "3", "--size", "96"])
+    assert not done.value.code
+    cfg = make_train_config(None, ["val.interval=2", "augment.no_aug_epochs=1", "log.progress=false", "log.plots=false", "augment.input_size=[96,96]",
+                                   "loader.workers=0"], data=str(root / "data"), model="yolox-nano", epochs=3, batch=4,
+                            out=str(root / "run"))  # fmt: skip
+    trainer = Trainer(cfg)
+    snapshots = PageAfterEachEpoch()
+    trainer.hooks.append(snapshots)
+    summary = trainer.fit()
+    assert summary["report"] == str(root / "run" / "report.html")
+    return root / "run", snapshots.pages
+
+
+def test_the_page_is_refreshed_at_each_validation(finished_run) -> None:
+    _, pages = finished_run
+    assert pages[0] == ""  # epoch 1 is not validated (interval 2)
+    assert "running: epoch 2 of 3 done" in pages[1] and pages[2] != pages[1]  # epoch 3: the last, validated
+    assert "running: epoch 3 of 3 done" in pages[2]
+
+
+def test_the_finished_page_and_its_final_evaluation_render(finished_run) -> None:
+    run, _ = finished_run
+    with open_page(run / "report.html") as page:
+        for section in ("status", "curves", "classes", "validations", "final"):
+            assert page.is_visible(f"section#{section}"), section
+        assert "finished: completed after 3 epochs" in page.inner_text("#status")
+        assert page.locator("#curves svg.chart").count() == 4  # losses, train vs val loss, mAP, lr
+        assert page.locator("#validations tbody tr").count() == 2  # epochs 2 and 3
+        header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+        assert page.locator("#classes polyline[data-k]").count() == sum(c.startswith("val/AP50_95/") for c in header) >= 2
+        key = page.locator("#classes polyline[data-k]").first.get_attribute("data-k")
+        page.select_option("#classes select.class-pick", key)
+        assert page.locator("#classes polyline.on").count() == 1
+        page.click("#final a")
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.url.endswith("/eval/report.html")
+        assert page.locator("#class-table tbody tr").count() == 3
+    assert (run / "eval" / "metrics.json").is_file()

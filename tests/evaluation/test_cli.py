@@ -46,7 +46,7 @@ def small_coco(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_eval_predictions_writes_every_output(tmp_path, capsys, bccd_predictions) -> None:
     out = tmp_path / "out"
-    assert run(["eval", "--predictions", bccd_predictions[0], "--data", BCCD, "--out", out, "--gallery", "2"]) == 0
+    assert run(["eval", "--predictions", bccd_predictions[0], "--data", BCCD, "--out", out, "--gallery", "2", "--plots"]) == 0
     printed = capsys.readouterr().out
     assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ]" in printed
     assert "P/R/F1 (IoU 0.5) at best-F1 conf" in printed and "Platelets" in printed
@@ -178,5 +178,8 @@ def test_unknown_image_ids_are_a_clear_cli_error(tmp_path, capsys) -> None:
 def test_empty_predictions_file(tmp_path, capsys) -> None:
     path = tmp_path / "empty.json"
     path.write_text("[]")
-    assert run(["eval", "--predictions", path, "--data", BCCD, "--out", tmp_path / "out", "--no-plots"]) == 0
+    assert run(["eval", "--predictions", path, "--data", BCCD, "--out", tmp_path / "out"]) == 0
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["coco"]["AP"] == 0.0
+    # Without --plots: report.html has every chart, no PNG is drawn and report.md links none.
+    assert (tmp_path / "out" / "report.html").is_file() and not list((tmp_path / "out").glob("*.png"))
+    assert ".png)" not in (tmp_path / "out" / "report.md").read_text()

@@ -124,3 +124,12 @@ def test_rotated_report_renders(tmp_path: Path) -> None:
         shown = page.inner_text("#overview .card b")
         assert shown == f"{100 * metrics['mAP50_task1']:.2f}"
         assert page.locator("#angles tbody tr").count() == len(metrics["angle_errors"]["bins"])
+
+
+def test_a_page_without_detections_renders(tmp_path: Path) -> None:
+    predictions = tmp_path / "empty.json"
+    predictions.write_text("[]")
+    assert run(["eval", "--predictions", predictions, "--data", BCCD, "--out", tmp_path / "out"]) == 0
+    with open_page(tmp_path / "out" / "report.html") as page:
+        for section in ("overview", "classes", "curves", "confusion", "worst"):
+            assert page.is_visible(f"section#{section}"), section

@@ -19,6 +19,7 @@ from ..detector import Detector
 from ..errors import YoloxkitError
 from ..evaluation import evaluate
 from ..evaluation.report import write_metrics
+from ..report.evaluation import write_eval_report
 from ..outputs import next_free_dir, prepare_output_dir
 from ..data.sources import Source
 from ..train.config import make_train_config
@@ -74,6 +75,7 @@ def demo(
     typer.echo(f"== 3/4 evaluating {best} on the validation split")
     result = evaluate(detector, data, "val")
     write_metrics(result, out / "eval")
+    write_eval_report(result, out / "eval", best, str(data), "val")
     coco = result.coco
 
     typer.echo(f"== 4/4 predicting on validation images -> {out / 'predictions'}")
@@ -83,7 +85,7 @@ def demo(
         f"on {result.gt.num_images} validation images after {summary['epochs_run']} epochs "
         f"({summary['train_time_s'] / 60:.1f} min of training on {summary['device']})."
     )
-    typer.echo(f"run: {out / 'run'} (metrics.csv, curves, last.pt/best.pt); evaluation: {out / 'eval'}; drawn boxes: {out / 'predictions' / 'images'}")
+    typer.echo(f"run: {out / 'run'} (report.html, metrics.csv, last.pt/best.pt); evaluation: {out / 'eval' / 'report.html'}; drawn boxes: {out / 'predictions' / 'images'}")
 
 
 def _official_weights() -> str | None:

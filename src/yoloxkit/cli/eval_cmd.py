@@ -49,7 +49,7 @@ def eval_command(
     ),
     out: Path = typer.Option(None, "--out", "-o", help="Folder for metrics.json, per_class.csv, report.html, report.md and plots: new or empty (--exist-ok to reuse one)."),
     exist_ok: bool = EXIST_OK,
-    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write the PNG plots (with --out)."),
+    plots: bool = typer.Option(False, "--plots/--no-plots", help="Also write the charts as PNG files (with --out; report.html has them all)."),
     worst: int = typer.Option(20, "--worst", help="Worst images to list."),
     gallery: int = typer.Option(0, "--gallery", help="Draw the N worst images into OUT/gallery (report.html inlines them; 12 there by default)."),
     legacy: bool = LEGACY,
@@ -133,7 +133,7 @@ def write_outputs(
     """metrics.json, per_class.csv, report.md, report.html, the plots and the gallery."""
     from ..report.evaluation import write_eval_report
 
-    write_metrics(result, out)
+    write_metrics(result, out, plots)
     write_eval_report(result, out, source, data, split, gallery or REPORT_THUMBNAILS)
     if plots:
         write_plots(result, out)

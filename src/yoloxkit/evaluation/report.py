@@ -83,8 +83,9 @@ def summary_text(result: EvaluationResult) -> str:
     return "\n".join(lines)
 
 
-def write_metrics(result: EvaluationResult, out: Path) -> None:
-    """Write ``metrics.json``, ``per_class.csv`` and ``report.md`` into ``out``."""
+def write_metrics(result: EvaluationResult, out: Path, plots: bool = False) -> None:
+    """Write ``metrics.json``, ``per_class.csv`` and ``report.md`` into ``out`` (``plots``: the
+    report embeds the PNG plots written beside it)."""
     raw = result.to_dict()
     data = without_nan(raw)
     write_json(out / "metrics.json", data)
@@ -93,7 +94,7 @@ def write_metrics(result: EvaluationResult, out: Path) -> None:
     writer.writeheader()
     writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in data["per_class"])
     write_text(out / "per_class.csv", buffer.getvalue())
-    write_text(out / "report.md", report_markdown(result, raw))
+    write_text(out / "report.md", report_markdown(result, raw, plots))
     if result.operating is not None:
         write_json(out / "thresholds.json", without_nan(result.operating.to_dict()))
 
@@ -102,8 +103,9 @@ def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
-def report_markdown(result: EvaluationResult, data: dict) -> str:
-    """``report.md``: every table of the evaluation, with the plots embedded."""
+def report_markdown(result: EvaluationResult, data: dict, plots: bool = False) -> str:
+    """``report.md``: every table of the evaluation, with the plots embedded when they were drawn
+    (``report.html`` beside it has every chart)."""
     coco = result.coco
     lines = [
         "# Evaluation report",
@@ -130,7 +132,8 @@ def report_markdown(result: EvaluationResult, data: dict) -> str:
         f"- {_point_line('at conf', data['prf']['at_conf'])}",
         "",
     ]
-    lines += ["![precision, recall and F1 against confidence](prf_vs_conf.png)", "", "![PR curves](pr_curves.png)", ""]
+    if plots:
+        lines += ["![precision, recall and F1 against confidence](prf_vs_conf.png)", "", "![PR curves](pr_curves.png)", ""]
     if result.operating is not None:
         lines += ["## Per-class operating thresholds (thresholds.json)", "", result.operating.table(), ""]
         lines += [f"- {note}" for note in result.operating.notes] + ([""] if result.operating.notes else [])
@@ -140,8 +143,10 @@ def report_markdown(result: EvaluationResult, data: dict) -> str:
         f"11-point (VOC2007): {_cell(data['voc']['mAP50_11pt'])}; all points: {_cell(data['voc']['mAP50'])}",
         "",
     ]
-    lines += ["## AP by object size", "", "![AP by size](ap_by_size.png)", ""]
-    lines += _confusion_section(result)
+    sizes = " / ".join(f"{k} {_cell(coco[k])}" for k in ("APs", "APm", "APl"))
+    lines += ["## AP by object size", "", f"AP small / medium / large: {sizes}", ""]
+    lines += ["![AP by size](ap_by_size.png)", ""] if plots else []
+    lines += _confusion_section(result, plots)
     errors = data["errors"]
     rows = [[t, str(errors["counts"][t]), f"{errors['delta_ap50'][t]:.3f}"] for t in ERROR_TYPES]
     lines += [
@@ -165,7 +170,7 @@ def report_markdown(result: EvaluationResult, data: dict) -> str:
     return "\n".join(lines)
 
 
-def _confusion_section(result: EvaluationResult) -> list[str]:
+def _confusion_section(result: EvaluationResult, plots: bool) -> list[str]:
     lines = [f"## Confusion matrix (conf {result.at_conf.conf}, IoU 0.5; rows: true, columns: predicted)", ""]
     if result.gt.num_classes <= MAX_CONFUSION_TABLE:
         labels = [*result.names, "background"]
@@ -174,4 +179,4 @@ def _confusion_section(result: EvaluationResult) -> list[str]:
             [labels[i], *(f"{c} ({s:.2f})" for c, s in zip(result.confusion[i], share[i]))] for i in range(len(labels))
         ]
         lines += [*_md_table(["true \\ predicted", *labels], rows), ""]
-    return lines + ["![confusion matrix](confusion_matrix.png)", ""]
+    return lines + (["![confusion matrix](confusion_matrix.png)", ""] if plots else [])

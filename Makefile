@@ -15,7 +15,7 @@ demo: $(STAMP)
 	$(BIN)/yoloxkit demo --out runs/demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q --durations=15
 
 env: $(STAMP)
 

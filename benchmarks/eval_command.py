@@ -1,5 +1,6 @@
 """Evaluation as a whole command: ``yoloxkit eval --predictions P --data GT --out DIR`` (reading the
-files, all metrics, metrics.json / per_class.csv / report.md and the PNG plots) against plain
+files, all metrics, metrics.json / per_class.csv / thresholds.json / report.md / report.html
+with its charts and 12 drawn images; PNG plots only with --plots) against plain
 pycocotools' whole process on the same files (load both JSON files, evaluate, accumulate,
 summarize), each in a fresh interpreter, sides alternating, median of ``--repeats``.
 
@@ -85,7 +86,7 @@ def main() -> None:
     print(f"{args.images} images x {args.per_image} detections: " + ", ".join(f"{k} {v:.2f} s" for k, v in medians.items())
           + f"; ratio yoloxkit / pycocotools {ratio:.3f} (goal <= 0.15); yoloxkit AP {ours:.4f}")  # fmt: skip
     if args.json:
-        report = {"ratio": ratio, "ratio_is": "yoloxkit eval (whole command, plots included) / pycocotools (whole process)",
+        report = {"ratio": ratio, "ratio_is": "yoloxkit eval (whole command, report.html included) / pycocotools (whole process)",
                   "median_s": medians, "seconds": times, "images": args.images, "per_image": args.per_image,
                   "yoloxkit_AP": ours, "provenance": machine()}  # fmt: skip
         args.json.write_text(json.dumps(report, indent=1) + "\n")

@@ -1,7 +1,8 @@
 """What every benchmark records beside its numbers, and the ``--smoke`` mode that CI runs.
 
 ``machine()`` is the provenance a results file needs (issue: numbers that trace): the command,
-the commit, the CPU model, cores and threads, the load average before the run, the date.
+the commit, the CPU model and its vector extensions (AVX2, AVX-512, AMX: an Intel Xeon and an AMD
+EPYC differ there), cores and threads, the load average before the run, the date.
 ``--smoke`` replaces a script's sizes by tiny ones so that it finishes in seconds: the test
 ``tests/test_benchmarks.py`` runs every script that way, so that none of them rots.
 """
@@ -30,6 +31,22 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+#: Vector extensions that decide CPU speed here (oneDNN picks kernels by them).
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def cpu_flags() -> list[str]:
+    """Which of :data:`ISA_FLAGS` the CPU has (from /proc/cpuinfo; empty where unreadable)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                return [flag for flag in ISA_FLAGS if flag in have]
+    except OSError:
+        pass
+    return []
+
+
 def commit() -> str:
     """The checked-out commit (with ``-dirty`` when the tree has changes), or ``unknown``."""
     try:
@@ -48,6 +65,7 @@ def machine(threads: int | None = None) -> dict:
         "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "commit": commit(),
         "cpu_model": cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cpus": os.cpu_count(),
         "threads": threads if threads is not None else torch.get_num_threads(),
         "load_average": [round(v, 2) for v in os.getloadavg()],

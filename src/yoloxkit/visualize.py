@@ -16,19 +16,34 @@ def class_color(class_id: int) -> tuple[int, int, int]:
     return int(b), int(g), int(r)
 
 
+def drawable_margin(shape: tuple[int, ...]) -> int:
+    """How far off the canvas coordinates are kept when drawing: OpenCV's drawing takes 32-bit
+    integers, and a box of 1e30 pixels is drawn exactly as one that ends off-canvas."""
+    return 4 * max(shape[:2]) + 16
+
+
+def pixel_box(xyxy: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int] | None:
+    """``(x1, y1, x2, y2)`` as integers OpenCV can draw on an image of ``shape``: far-away
+    coordinates pulled to :func:`drawable_margin`; None when a coordinate is not finite."""
+    values = np.asarray(xyxy, dtype=np.float64)
+    if not np.isfinite(values).all():
+        return None
+    margin = drawable_margin(shape)
+    x1, y1, x2, y2 = (int(round(float(v))) for v in values.clip(-margin, margin))
+    return x1, y1, x2, y2
+
+
 def draw_detections(image: np.ndarray, detections: Detections) -> np.ndarray:
     """A copy of the BGR ``image`` with boxes, class names and scores drawn."""
     canvas = image.copy()
     thickness = max(1, round(min(image.shape[:2]) / 300))
     font_scale = max(0.4, min(image.shape[:2]) / 1000)
     detections, _ = detections.finite()
-    # Far-away coordinates are pulled to a margin around the canvas: OpenCV's drawing takes
-    # 32-bit integers, and a box of 1e30 pixels is drawn exactly as one that ends off-canvas.
-    margin = 4 * max(image.shape[:2]) + 16
-    boxes = detections.boxes.convert(BoxFormat.XYXY).numpy().data.clip(-margin, margin)
+    margin = drawable_margin(image.shape)
+    boxes = detections.boxes.convert(BoxFormat.XYXY).numpy().data
     polygons = detections.boxes.convert(BoxFormat.QBOX).numpy().data.clip(-margin, margin) if detections.boxes.format.oriented else None
     for k, (box, score, cid, name) in enumerate(zip(boxes, detections.scores, detections.class_ids, detections.labels)):
-        x1, y1, x2, y2 = (int(round(float(v))) for v in box)
+        x1, y1, x2, y2 = pixel_box(box, image.shape)  # finite: non-finite detections were dropped
         color = class_color(int(cid))
         if polygons is None:
             cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)

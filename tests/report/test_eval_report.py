@@ -133,3 +133,17 @@ def test_a_page_without_detections_renders(tmp_path: Path) -> None:
     with open_page(tmp_path / "out" / "report.html") as page:
         for section in ("overview", "classes", "curves", "confusion", "worst"):
             assert page.is_visible(f"section#{section}"), section
+
+
+def test_huge_boxes_are_drawn_not_raised(tmp_path: Path) -> None:
+    """A model that diverged predicts boxes 1e30 pixels away: the worst images are still drawn
+    (small boxes, so COCO's area range keeps them as false positives to draw)."""
+    dataset = load_dataset(BCCD)
+    gt = to_coco_dict(dataset, resolve_split(dataset, "val"))
+    huge = [[1e30, 5.0, 10.0, 10.0], [-1e30, -1e30, 20.0, 20.0], [3.0, 1e20, 30.0, 3.0]]
+    category = gt["categories"][0]["id"]
+    predictions = tmp_path / "huge.json"
+    predictions.write_text(json.dumps([{"image_id": i["id"], "category_id": category, "bbox": b, "score": 0.9} for i in gt["images"] for b in huge]))
+    assert run(["eval", "--predictions", predictions, "--data", BCCD, "--out", tmp_path / "out", "--gallery", "3"]) == 0
+    assert len(list((tmp_path / "out" / "gallery").glob("*.jpg"))) == 3
+    assert (tmp_path / "out" / "report.html").read_text().count('<img src="data:image/jpeg;base64,') == 3

@@ -18,7 +18,7 @@ from yoloxkit.train.distributed import World
 from yoloxkit.train.hooks import (
     CheckpointHook, EarlyStoppingHook, EpochEnd, Hook, RunLogHook, StepEnd, ValidationHook, default_hooks,
 )  # fmt: skip
-from yoloxkit.train.report_hook import ReportHook
+from yoloxkit.train.hooks import ReportHook
 from yoloxkit.train.state import Progress
 from yoloxkit.train.trainer import Trainer
 

@@ -73,13 +73,14 @@ class Comparison:
     def verdict(self) -> str:
         """One sentence: which side is better on COCO AP (0.50:0.95) and how sure the bootstrap is."""
         boot = self.boot
-        interval = f"95 % CI [{boot.low:+.3f}, {boot.high:+.3f}], {self.runs_phrase()}, {boot.samples:,} resamples"
+        interval = f"95 % CI [{boot.low:+.3f}, {boot.high:+.3f}]"
+        basis = f"{self.runs_phrase()}, {boot.samples:,} resamples"
         if boot.low > 0:
-            text = f"B is better by {boot.delta:.3f} mAP50:95 ({interval})"
+            text = f"B is better by {boot.delta:.3f} mAP50:95 ({interval}, {basis})"
         elif boot.high < 0:
-            text = f"A is better by {-boot.delta:.3f} mAP50:95 ({interval})"
+            text = f"A is better by {-boot.delta:.3f} mAP50:95 ({interval}, {basis})"
         else:
-            text = f"no significant difference: B - A = {boot.delta:+.3f} mAP50:95 ({interval} contains 0)"
+            text = f"no significant difference: B - A = {boot.delta:+.3f} mAP50:95 ({interval} contains 0; {basis})"
         if not boot.seeds_counted:
             text += "; one run per side, so seed-to-seed noise is not in this interval (train with --seeds and compare the runs)"
         return text

@@ -14,6 +14,7 @@ from ..files import write_image
 from ..data.images import read_image
 from ..errors import YoloxkitError
 from ..structures.boxes import BoxFormat, convert
+from ..visualize import pixel_box
 from .result import EvaluationResult
 
 #: BGR colours: found objects, missed objects, true and false positives.
@@ -81,6 +82,9 @@ def _draw_image(canvas: np.ndarray, result: EvaluationResult, image: int) -> Non
 
 
 def _box(canvas: np.ndarray, xywh: np.ndarray, color: tuple[int, int, int], thickness: int, label: str) -> None:
-    x1, y1, x2, y2 = (int(round(v)) for v in convert(xywh[None], BoxFormat.XYWH, BoxFormat.XYXY)[0])
+    box = pixel_box(convert(xywh[None], BoxFormat.XYWH, BoxFormat.XYXY)[0], canvas.shape)
+    if box is None:  # a non-finite box cannot be drawn (evaluation already left such detections out)
+        return
+    x1, y1, x2, y2 = box
     cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness, cv2.LINE_AA)
     cv2.putText(canvas, label, (x1 + 2, max(y1 - 3, 10)), cv2.FONT_HERSHEY_SIMPLEX, 0.4, color, 1, cv2.LINE_AA)

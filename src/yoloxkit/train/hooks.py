@@ -13,8 +13,7 @@
 
 The default hooks (:func:`default_hooks`) run in this order: validation (adds ``val/*``, judges
 improvement), checkpoints (``last.pt``, ``best.pt``, ``epoch_<N>.pt``), run log (``metrics.csv``,
-TensorBoard, plots at the end), ``report.html`` (:mod:`~yoloxkit.train.report_hook`) and early
-stopping. A new behaviour (k-fold bookkeeping, a report
+TensorBoard, plots at the end), ``report.html`` (:class:`ReportHook`) and early stopping. A new behaviour (k-fold bookkeeping, a report
 refreshed every epoch, ...) is a new hook appended to ``trainer.hooks``, not an edit of ``fit``.
 Hooks that write files run only in the main process.
 """
@@ -23,10 +22,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import dump_yaml, to_dict
-from ..files import write_text
+from ..files import without_nan, write_json, write_text
 from .curves import plot_curves
 from .distributed import broadcast_object
 from .progress import memory_mb
@@ -174,6 +173,66 @@ class EarlyStoppingHook(Hook):
             end.stop_reason = reason
 
 
+#: Sub-folder of the run with the final evaluation (metrics.json, report.html).
+EVAL_FOLDER = "eval"
+
+
+class ReportHook(Hook):
+    """Write ``RUN/report.html`` (curves from ``metrics.csv``, the validations, the status) after
+    each validation and at the end; at the end, also the full evaluation of the last validated
+    model (axis-aligned models) into ``RUN/eval/`` (``metrics.json``, ``report.html``), linked from
+    the run's page. Runs after the run log hook, so the page sees the epoch's row."""
+
+    def __init__(self) -> None:
+        self.validated_epoch: int | None = None
+
+    def after_epoch(self, trainer: Trainer, end: EpochEnd) -> None:
+        if end.validated:
+            self.validated_epoch = end.epoch
+            try:
+                self._write(trainer, f"running: epoch {end.epoch} of {trainer.config.epochs} done", None)
+            except Exception as exc:  # noqa: BLE001 - the page is refreshed next time; the run goes on
+                logger.warning("report.html not refreshed: %s: %s", type(exc).__name__, exc)
+
+    def after_train(self, trainer: Trainer, summary: dict) -> None:
+        final = None
+        try:
+            final = self._final_evaluation(trainer)
+        except Exception as exc:  # noqa: BLE001 - a page must never fail a finished run
+            logger.warning("final evaluation page not written: %s: %s", type(exc).__name__, exc)
+            summary["report_error"] = f"{type(exc).__name__}: {exc}"
+        status = f"finished: {summary.get('stop_reason', 'completed')} after {trainer.progress.epoch} epochs"
+        summary["report"] = str(self._write(trainer, status, final))
+
+    def _final_evaluation(self, trainer: Trainer) -> dict[str, Any] | None:
+        validator = trainer.validator
+        evaluator = getattr(validator, "last_evaluator", None)
+        if evaluator is None or validator.rotated or self.validated_epoch is None:
+            return None
+        from ..report.evaluation import write_eval_report
+
+        result = evaluator.compute()
+        folder = trainer.out / EVAL_FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(folder / "metrics.json", without_nan(result.to_dict()))
+        split = str(trainer.config.loader.val_split)
+        write_eval_report(result, folder, f"{trainer.out} (epoch {self.validated_epoch})", str(trainer.config.data), split)
+        return {"epoch": self.validated_epoch, "split": split, "coco": result.coco, "page": f"{EVAL_FOLDER}/report.html"}
+
+    def _write(self, trainer: Trainer, status: str, final: dict[str, Any] | None):
+        from ..report.training import write_train_report
+
+        csv = trainer.out / METRICS_FILE
+        rows = RunLog.read(csv) if csv.exists() else []
+        cfg, progress = trainer.config, trainer.progress
+        run = {
+            "model": cfg.model, "data": str(cfg.data), "out": str(trainer.out), "epoch": progress.epoch,
+            "epochs": cfg.epochs, "status": status, "best_metric": progress.best_metric, "best_epoch": progress.best_epoch,
+            "metric": f"val/{cfg.val.metric}", "classes": list(trainer.class_names),
+        }  # fmt: skip
+        return write_train_report(trainer.out, rows, run, final)
+
+
 def default_hooks(trainer: Trainer) -> list[Hook]:
     """Validation (when the trainer has a validator), checkpoints, run log and the HTML report
     (main process only), early stopping (every process)."""
@@ -183,8 +242,6 @@ def default_hooks(trainer: Trainer) -> list[Hook]:
     if trainer.world.main:
         hooks += [CheckpointHook(), RunLogHook()]
         if trainer.config.log.report:
-            from .report_hook import ReportHook
-
             hooks.append(ReportHook())
     hooks.append(EarlyStoppingHook())
     return hooks

@@ -10,6 +10,7 @@ import pytest
 
 from yoloxkit import Detector
 from yoloxkit.cli import main
+from yoloxkit.data.preprocess import PreprocessContract
 from yoloxkit.dota.slicer import SlicedDetector
 from yoloxkit.ops import ROTATED_NMS_IOU
 from yoloxkit.structures import BoxFormat
@@ -35,10 +36,13 @@ def test_rotated_models_default_to_the_reference_nms_threshold() -> None:
     assert rotated.default_iou == ROTATED_NMS_IOU == 0.1
     assert Detector.untrained("yolox-nano").default_iou == 0.45
     assert SlicedDetector(rotated, 128, 32).default_iou == 0.1
+    # At a 160 px input (525 candidates per class) rather than the default 640 (8,400), so that
+    # rotated NMS over every candidate (conf 0) stays quick.
+    small = Detector(rotated.model, rotated.model_name, rotated.class_names, PreprocessContract((160, 160)), pretrained=False)
     image = np.random.default_rng(2).integers(0, 255, (160, 160, 3), dtype=np.uint8)
-    (default,) = rotated.predict([image], conf=0.0)
-    (explicit,) = rotated.predict([image], conf=0.0, iou=0.1)
-    (loose,) = rotated.predict([image], conf=0.0, iou=0.45)
+    (default,) = small.predict([image], conf=0.0)
+    (explicit,) = small.predict([image], conf=0.0, iou=0.1)
+    (loose,) = small.predict([image], conf=0.0, iou=0.45)
     np.testing.assert_array_equal(default.boxes.data, explicit.boxes.data)
     assert len(loose) > len(default)
 

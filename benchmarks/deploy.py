@@ -23,6 +23,12 @@ weights are random, so no mAP can be measured here: reduced precisions are gated
 Peak memory per backend: each is opened and run 3 times in a fresh process (after importing
 its runtime), peak RSS growth from the kernel's high-water mark (``yoloxkit.export.memory``).
 
+The arithmetic limit (issue 16): the machine's float32 peak is measured in the same rounds (a
+``--matmul`` x ``--matmul`` float32 matmul on the same threads, its GFLOP/s), the model's GFLOPs
+are counted from the network (``yoloxkit.models.count_gflops``: 26.7 for yolox-s@640), and every
+float32 backend (and eager yoloxkit, NCHW and channels_last) is reported as a multiple of the
+limit = GFLOPs / peak. Goal: the best float32 backend <= 1.4x the limit.
+
     python benchmarks/deploy.py                       # ~3-5 min on 2 cores (includes INT8 calibration)
     python benchmarks/deploy.py --rounds 30 --json benchmarks/results/deploy.json
 """
@@ -30,6 +36,7 @@ its runtime), peak RSS growth from the kernel's high-water mark (``yoloxkit.expo
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -48,11 +55,15 @@ from yoloxkit.data.images import read_image
 from yoloxkit.data.preprocess import PreprocessContract, preprocess_batch
 from yoloxkit.export import ExportOptions, export_model, open_backend
 from yoloxkit.export.memory import PeakTracker, run_in_fresh_process
-from yoloxkit.models import create
+from yoloxkit.models import count_gflops, create
 
 IMAGE = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "coco128" / "images" / "train2017" / "000000000009.jpg"
 TARGET = 0.45
+LIMIT_GOAL = 1.4
 SEED = 0
+PEAK = "fp32 matmul peak"
+#: Eager yoloxkit in both memory formats, timed beside the exported backends.
+EAGER = ("yoloxkit eager fp32", "yoloxkit eager_cl fp32")
 
 
 def reference_model(name: str = "yolox-s") -> torch.nn.Module:
@@ -67,6 +78,22 @@ def timed_ms(call) -> float:
     start = time.perf_counter()
     call()
     return (time.perf_counter() - start) * 1000
+
+
+def eager_cases(detector: Detector, threads: int) -> dict:
+    """yoloxkit's eager forward (decoded outputs, as the exports), NCHW and channels_last."""
+    torch.set_num_threads(threads)
+    model = detector.model.eval()
+    channels_last = copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+    def run(net: torch.nn.Module, layout: torch.memory_format):
+        def call(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return net(torch.from_numpy(batch).contiguous(memory_format=layout)).numpy()
+
+        return call
+
+    return {EAGER[0]: run(model, torch.contiguous_format), EAGER[1]: run(channels_last, torch.channels_last)}
 
 
 def open_case(name: str, path: Path, threads: int):
@@ -117,8 +144,9 @@ def main() -> None:
     parser.add_argument("--model", default="yolox-s", help="model (default yolox-s, the target's case)")
     parser.add_argument("--size", type=int, default=640, help="input size")
     parser.add_argument("--calibration", type=int, default=32, help="INT8 calibration images")
+    parser.add_argument("--matmul", type=int, default=2048, help="side of the float32 matmul that measures the machine's peak")
     add_smoke(parser)
-    args = apply_smoke(parser.parse_args(), rounds=1, warmup=0, no_memory=True, model="yolox-nano", size=64, calibration=2)
+    args = apply_smoke(parser.parse_args(), rounds=1, warmup=0, no_memory=True, model="yolox-nano", size=64, calibration=2, matmul=256)
     if not args.image.is_file():
         sys.exit(f"image not found: {args.image}")
     load_before = os.getloadavg()
@@ -138,6 +166,8 @@ def main() -> None:
         opened = {name: open_case(name, path, threads) for name, path in paths.items()}
         calls = {name: run for name, (run, _) in opened.items()}
         precision = {name: computed for name, (_, computed) in opened.items()}
+        calls |= eager_cases(detector, threads)
+        precision |= {name: "fp32" for name in EAGER}
         memory = {}
         if not args.no_memory:
             for name, path in paths.items():
@@ -146,9 +176,11 @@ def main() -> None:
         with torch.inference_mode():
             expected = calls["reference_eager"](array)
             differences = {}
-            for name in paths:
+            for name in calls:
                 diff = np.abs(calls[name](array) - expected)
                 differences[name] = {"boxes": float(diff[..., :4].max()), "probabilities": float(diff[..., 4:].max())}
+            matmul = torch.randn(args.matmul, args.matmul), torch.randn(args.matmul, args.matmul)
+            calls[PEAK] = lambda _: torch.matmul(*matmul)
             times: dict[str, list[float]] = {name: [] for name in calls}
             names = list(calls)
             for round_index in range(args.warmup + args.rounds):
@@ -157,9 +189,13 @@ def main() -> None:
                     elapsed = timed_ms(lambda: calls[name](array))
                     if round_index >= args.warmup:
                         times[name].append(elapsed)
+            del calls[PEAK]
 
     medians = {name: statistics.median(values) for name, values in times.items()}
     ref_ms = medians["reference_eager"]
+    peak_gflops = 2 * args.matmul**3 / 1e9 / (min(times[PEAK]) / 1000)  # the best round: the machine's peak
+    gflops = count_gflops(model, (args.size, args.size))
+    limit_ms = gflops / peak_gflops * 1000
     backends = [name for name in calls if name != "reference_eager"]
     result = {
         "case": f"{args.model} {args.size}x{args.size} batch 1, decoded outputs (no NMS)",
@@ -178,34 +214,43 @@ def main() -> None:
                 "median_ms": round(medians[name], 1),
                 "min_ms": round(min(times[name]), 1),
                 "ratio": round(medians[name] / ref_ms, 3),
+                "multiple_of_limit": round(medians[name] / limit_ms, 3) if precision[name] == "fp32" else None,
                 "max_abs_diff_vs_reference": differences[name],
                 "memory": memory.get(name),
             }
             for name in backends
         },
         "target_ratio": TARGET,
+        "arithmetic_limit": {"model_gflops": round(gflops, 2), "fp32_peak_gflops_per_s": round(peak_gflops, 1),
+                             "matmul": args.matmul, "limit_ms": round(limit_ms, 1), "goal_multiple": LIMIT_GOAL,
+                             "reference_eager_multiple": round(ref_ms / limit_ms, 3)},  # fmt: skip
     }
     best = min(backends, key=lambda name: result["backends"][name]["ratio"])
     result["ratio"] = result["backends"][best]["ratio"]  # the headline: the best backend over the reference
-    fp32 = [name for name in backends if name.endswith("fp32")]
+    fp32 = [name for name in backends if name.endswith("fp32") and name not in EAGER]
     best_fp32 = min(fp32, key=lambda name: result["backends"][name]["ratio"])
+    result["arithmetic_limit"] |= {"best_fp32": best_fp32, "best_fp32_multiple": result["backends"][best_fp32]["multiple_of_limit"]}
     result |= {"best": best, "target_met": result["backends"][best]["ratio"] <= TARGET, "best_fp32": best_fp32,
                "target_met_fp32": result["backends"][best_fp32]["ratio"] <= TARGET}  # fmt: skip
 
     print(f"{args.model}@{args.size} batch 1, {threads} threads, median of {args.rounds} alternating rounds; "
           f"load average {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after")  # fmt: skip
-    print(f"{'backend':<17} {'computes':>8} {'median ms':>10} {'ratio':>7} {'max|diff| box':>14} {'prob':>8} {'load MiB':>9} {'peak MiB':>9}")
+    print(f"{'backend':<22} {'computes':>8} {'median ms':>10} {'ratio':>7} {'max|diff| box':>14} {'prob':>8} {'load MiB':>9} {'peak MiB':>9}")
     ref_mem = memory.get("reference_eager") or {}
-    print(f"{'reference eager':<17} {'fp32':>8} {ref_ms:>10.1f} {1.0:>7.3f} {'':>14} {'':>8} "
+    print(f"{'reference eager':<22} {'fp32':>8} {ref_ms:>10.1f} {1.0:>7.3f} {'':>14} {'':>8} "
           f"{ref_mem.get('load_mib', float('nan')):>9.1f} {ref_mem.get('peak_mib', float('nan')):>9.1f}")  # fmt: skip
     for name, row in result["backends"].items():
         mem = row["memory"] or {}
         diff = row["max_abs_diff_vs_reference"]
-        print(f"{name:<17} {row['compute_precision']:>8} {row['median_ms']:>10.1f} {row['ratio']:>7.3f} {diff['boxes']:>14.2g} "
+        print(f"{name:<22} {row['compute_precision']:>8} {row['median_ms']:>10.1f} {row['ratio']:>7.3f} {diff['boxes']:>14.2g} "
               f"{diff['probabilities']:>8.2g} {mem.get('load_mib', float('nan')):>9.1f} {mem.get('peak_mib', float('nan')):>9.1f}")  # fmt: skip
     for label, name, met in (("best", best, result["target_met"]), ("best fp32", best_fp32, result["target_met_fp32"])):
         print(f"{label}: {name} at {result['backends'][name]['ratio']:.3f}x the reference (target <= {TARGET}): "
               f"{'met' if met else 'NOT met'}")  # fmt: skip
+    limit = result["arithmetic_limit"]
+    print(f"arithmetic limit: {gflops:.1f} GFLOP / {peak_gflops:.0f} GFLOP/s float32 peak ({args.matmul}^2 matmul) = {limit_ms:.1f} ms; "
+          + ", ".join(f"{n} {result['backends'][n]['multiple_of_limit']:.2f}x" for n in backends if result["backends"][n]["multiple_of_limit"])
+          + f"; reference eager {limit['reference_eager_multiple']:.2f}x (goal: best fp32 backend <= {LIMIT_GOAL}x)")  # fmt: skip
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1) + "\n")

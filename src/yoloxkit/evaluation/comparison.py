@@ -81,7 +81,7 @@ class Comparison:
         return "same"
 
     def runs_phrase(self) -> str:
-        """``3 seeds each`` / ``3 and 2 seeds`` / ``one run each``."""
+        """``3 seeds each`` / ``3 and 2 runs`` / ``one run each``."""
         na, nb = len(self.a.runs), len(self.b.runs)
         if na == nb:
             return "one run each" if na == 1 else f"{na} seeds each"

@@ -29,6 +29,9 @@ from .writing import Capabilities, copy_images, prepare, sorted_categories
 CAPABILITIES = Capabilities("yolo", oriented=True)
 SPLIT_KEYS = ("train", "val", "test")
 _FIELDS = {5: BoxFormat.CXCYWH, 9: BoxFormat.QBOX}
+#: Lines with one more field carry a confidence (``yoloxkit predict --save-txt``, Ultralytics'
+#: ``save_conf``): read as pre-annotations, the confidence dropped.
+_SCORED = {fields + 1: fmt for fields, fmt in _FIELDS.items()}
 
 
 def label_path(image: Path) -> Path:
@@ -125,7 +128,7 @@ def _read_splits(
     splits: dict[str, list[Path]], root: Path, names: list[str], report: Report, source: str,
     declared: BoxFormat | None = None,
 ) -> Dataset:  # fmt: skip
-    state = {"format": declared}
+    state = {"format": declared, "scored": 0, "scored_file": None}
     result: dict[str, Split] = {}
     checked: set[Path] = set()
     for name, sources in splits.items():
@@ -141,6 +144,9 @@ def _read_splits(
                 checked.add(source_dir.resolve())
                 _report_orphans(source_dir, files, report)
         result[name] = Split(name, folder, images)
+    if state["scored"]:
+        report.warn("predicted-labels", state["scored_file"], f"{state['scored']} label lines end with a confidence (predictions, "
+                    "e.g. predict --save-txt): read as labels with the confidence dropped; review them before training on them")  # fmt: skip
     box_format = BoxFormat.QBOX if state["format"] == BoxFormat.QBOX else BoxFormat.XYXY
     for split in result.values():  # images read before the format was known hold empty xyxy
         for image in split.images:
@@ -185,8 +191,16 @@ def _parse_labels(path: Path, names: list[str], report: Report, state: dict) -> 
         if not fields:
             continue
         fmt = _FIELDS.get(len(fields))
+        if fmt is None and len(fields) in _SCORED:
+            fmt, score = _SCORED[len(fields)], fields.pop()
+            if not _is_confidence(score):
+                report.error("parse", path, f"{len(fields) + 1} fields: the last, {score!r}, must be a confidence in [0, 1]", number)
+                continue
+            state["scored"] += 1
+            state["scored_file"] = state["scored_file"] or path
         if fmt is None:
-            report.error("parse", path, f"{len(fields)} fields; expected 5 (class cx cy w h) or 9 (class + 4 corners)", number)
+            report.error("parse", path, f"{len(fields)} fields; expected 5 (class cx cy w h) or 9 (class + 4 corners), "
+                         "each optionally followed by a confidence", number)  # fmt: skip
             continue
         if state["format"] is None:
             state["format"] = fmt
@@ -212,6 +226,13 @@ def _parse_labels(path: Path, names: list[str], report: Report, state: dict) -> 
             continue
         rows.append((klass, values))
     return rows
+
+
+def _is_confidence(text: str) -> bool:
+    try:
+        return 0.0 <= float(text) <= 1.0
+    except ValueError:
+        return False
 
 
 def _report_orphans(folder: Path, files: list[Path], report: Report) -> None:

@@ -2,7 +2,8 @@
 
 Each format is exercised with what it can hold: COCO everything (arbitrary ids, crowd, flags, image
 ids and extra fields, axis-aligned or polygons); YOLO ids 1..K and either box kind; VOC boxes with
-difficult/truncated; DOTA polygons with difficult or truncated and header fields.
+difficult/truncated; DOTA polygons with difficult or truncated and header fields; CVAT boxes in
+splits (subsets) that hold images.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def datasets(draw, fmt: str) -> tuple[Dataset, dict]:
     splits, next_id = {}, 1
     for split_name in split_names:
         images = []
-        for i in range(draw(st.integers(0 if splits else 1, 3))):  # VOC cannot hold a dataset without images
+        # VOC cannot hold a dataset without images, CVAT a split without one (splits are image subsets)
+        for i in range(draw(st.integers(0 if splits and fmt != "cvat" else 1, 3))):
             width, height = draw(st.integers(8, 96)), draw(st.integers(8, 96))
             n = draw(st.integers(0, 4))
             boxes = [draw(st.lists(coordinate, min_size=box_format.width, max_size=box_format.width)) for _ in range(n)]
@@ -103,3 +105,10 @@ def test_voc_round_trip(spec):
 def test_dota_round_trip(spec):
     original, back = _round_trip("dota", spec)
     assert_same_dataset(original, back, atol=0, meta=True)
+
+
+@SETTINGS
+@given(datasets("cvat"))
+def test_cvat_round_trip(spec):
+    original, back = _round_trip("cvat", spec)
+    assert_same_dataset(original, back, atol=0)

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from ..errors import YoloxkitError
 from .coco import read_coco, write_coco
+from .cvat import is_cvat, read_cvat, write_cvat
 from .dota import read_dota, split_folders, write_dota
 from .model import Dataset, ImageRecord, Split
 from .report import Report
 from .voc import annotation_dir, read_voc, write_voc
 from .yolo import read_data_yaml, read_yolo_folder, read_yolo_yaml, write_yolo
 
-FORMATS = ("coco", "yolo", "voc", "dota")
+FORMATS = ("coco", "yolo", "voc", "dota", "cvat")
 MANIFEST = "split.yaml"
 MANIFEST_TAG = "yoloxkit_split"
 WRITERS: dict[str, Callable[[Dataset, Path, Report], Path]] = {
@@ -24,6 +25,7 @@ WRITERS: dict[str, Callable[[Dataset, Path, Report], Path]] = {
     "yolo": write_yolo,
     "voc": write_voc,
     "dota": write_dota,
+    "cvat": write_cvat,
 }
 
 
@@ -38,10 +40,13 @@ def _yaml_kind(path: Path) -> str:
 
 
 def detect(path: Path) -> str | None:
-    """The format of a dataset folder or file (``coco``, ``yolo``, ``voc``, ``dota``, ``split``), or None."""
+    """The format of a dataset folder or file (``coco``, ``yolo``, ``voc``, ``dota``, ``cvat``,
+    ``split``), or None."""
     if path.is_file():
         if path.suffix in (".yaml", ".yml"):
             return _yaml_kind(path)
+        if path.suffix == ".xml":
+            return "cvat" if is_cvat(path) else None
         return "coco" if path.suffix == ".json" else None
     if (path / MANIFEST).is_file():
         return "split"
@@ -49,6 +54,8 @@ def detect(path: Path) -> str | None:
         return "yolo"
     if _coco_files(path):
         return "coco"
+    if is_cvat(path):  # before VOC: its annotations.xml would look like one VOC file
+        return "cvat"
     if annotation_dir(path) is not None:
         return "voc"
     if split_folders(path):
@@ -73,7 +80,7 @@ def _resolve(path: Path) -> tuple[str, Path]:
         raise YoloxkitError(f"{path} holds several datasets: {listing}; name one")
     raise YoloxkitError(
         f"cannot tell the dataset format of {path}: expected COCO (annotations/*.json), YOLO (data.yaml or "
-        "images/ + labels/), Pascal VOC (Annotations/*.xml or *.xml) or DOTA (images/ + labelTxt/)"
+        "images/ + labels/), Pascal VOC (Annotations/*.xml or *.xml), DOTA (images/ + labelTxt/) or CVAT (annotations.xml)"
     )
 
 
@@ -94,6 +101,8 @@ def load_dataset(spec: str | Path, report: Report | None = None, fmt: str | None
     if fmt == "yolo":
         yaml_path = path if path.is_file() else path / "data.yaml"
         return read_yolo_yaml(yaml_path, report) if yaml_path.is_file() else read_yolo_folder(path, report)
+    if fmt == "cvat":
+        return read_cvat(path, report)
     if not path.is_dir():
         raise YoloxkitError(f"a {fmt} dataset is a folder, got the file {path}")
     return read_voc(path, report) if fmt == "voc" else read_dota(path, report)

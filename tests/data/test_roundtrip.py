@@ -3,7 +3,7 @@
 Each format is exercised with what it can hold: COCO everything (arbitrary ids, crowd, flags, image
 ids and extra fields, axis-aligned or polygons); YOLO ids 1..K and either box kind; VOC boxes with
 difficult/truncated; DOTA polygons with difficult or truncated and header fields; CVAT boxes in
-splits (subsets) that hold images.
+splits (subsets) that hold images; Label Studio boxes (percentages).
 """
 
 from __future__ import annotations
@@ -112,3 +112,10 @@ def test_dota_round_trip(spec):
 def test_cvat_round_trip(spec):
     original, back = _round_trip("cvat", spec)
     assert_same_dataset(original, back, atol=0)
+
+
+@SETTINGS
+@given(datasets("labelstudio"))
+def test_labelstudio_round_trip(spec):
+    original, back = _round_trip("labelstudio", spec)
+    assert_same_dataset(original, back, atol=1e-9)  # percentages of the image size and back

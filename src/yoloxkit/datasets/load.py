@@ -11,13 +11,14 @@ from pathlib import Path
 from ..errors import YoloxkitError
 from .coco import read_coco, write_coco
 from .cvat import is_cvat, read_cvat, write_cvat
+from .labelstudio import is_labelstudio, read_labelstudio, write_labelstudio
 from .dota import read_dota, split_folders, write_dota
 from .model import Dataset, ImageRecord, Split
 from .report import Report
 from .voc import annotation_dir, read_voc, write_voc
 from .yolo import read_data_yaml, read_yolo_folder, read_yolo_yaml, write_yolo
 
-FORMATS = ("coco", "yolo", "voc", "dota", "cvat")
+FORMATS = ("coco", "yolo", "voc", "dota", "cvat", "labelstudio")
 MANIFEST = "split.yaml"
 MANIFEST_TAG = "yoloxkit_split"
 WRITERS: dict[str, Callable[[Dataset, Path, Report], Path]] = {
@@ -26,6 +27,7 @@ WRITERS: dict[str, Callable[[Dataset, Path, Report], Path]] = {
     "voc": write_voc,
     "dota": write_dota,
     "cvat": write_cvat,
+    "labelstudio": write_labelstudio,
 }
 
 
@@ -41,17 +43,21 @@ def _yaml_kind(path: Path) -> str:
 
 def detect(path: Path) -> str | None:
     """The format of a dataset folder or file (``coco``, ``yolo``, ``voc``, ``dota``, ``cvat``,
-    ``split``), or None."""
+    ``labelstudio``, ``split``), or None."""
     if path.is_file():
         if path.suffix in (".yaml", ".yml"):
             return _yaml_kind(path)
         if path.suffix == ".xml":
             return "cvat" if is_cvat(path) else None
-        return "coco" if path.suffix == ".json" else None
+        if path.suffix == ".json":
+            return "labelstudio" if is_labelstudio(path) else "coco"
+        return None
     if (path / MANIFEST).is_file():
         return "split"
     if (path / "data.yaml").is_file():
         return "yolo"
+    if not (path / "annotations").is_dir() and any(is_labelstudio(f) for f in path.glob("*.json")):
+        return "labelstudio"  # a JSON list of tasks; COCO files are objects
     if _coco_files(path):
         return "coco"
     if is_cvat(path):  # before VOC: its annotations.xml would look like one VOC file
@@ -80,7 +86,7 @@ def _resolve(path: Path) -> tuple[str, Path]:
         raise YoloxkitError(f"{path} holds several datasets: {listing}; name one")
     raise YoloxkitError(
         f"cannot tell the dataset format of {path}: expected COCO (annotations/*.json), YOLO (data.yaml or "
-        "images/ + labels/), Pascal VOC (Annotations/*.xml or *.xml), DOTA (images/ + labelTxt/) or CVAT (annotations.xml)"
+        "images/ + labels/), Pascal VOC (Annotations/*.xml or *.xml), DOTA (images/ + labelTxt/), CVAT (annotations.xml) or Label Studio (a JSON list of tasks)"
     )
 
 
@@ -103,6 +109,8 @@ def load_dataset(spec: str | Path, report: Report | None = None, fmt: str | None
         return read_yolo_yaml(yaml_path, report) if yaml_path.is_file() else read_yolo_folder(path, report)
     if fmt == "cvat":
         return read_cvat(path, report)
+    if fmt == "labelstudio":
+        return read_labelstudio(path, report)
     if not path.is_dir():
         raise YoloxkitError(f"a {fmt} dataset is a folder, got the file {path}")
     return read_voc(path, report) if fmt == "voc" else read_dota(path, report)

@@ -168,6 +168,31 @@ def split(
 
 
 @app.command()
+def kfold(
+    data: str = typer.Argument(..., help=DATA_HELP),
+    folds: int = typer.Option(5, "--folds", help="Number of folds."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same folds)."),
+    out: Path = typer.Option(..., "--out", help="New (or empty) folder for fold-K/split.yaml and folds.json, outside the dataset."),
+    group_by: str | None = typer.Option(None, "--group-by", help="Regex on image paths; images with the same group (its first group or match) share a fold."),
+    source_format: str | None = typer.Option(None, "--from", help=FROM_HELP),
+) -> None:
+    """Stratified K folds; OUT/fold-K/split.yaml (val = fold K, train = the rest) is usable as --data."""
+    from ..datasets.kfold import make_kfold
+
+    _fresh_output(out, data)
+    dataset = load_dataset(data, Report(), source_format)
+    record = make_kfold(dataset, folds, seed, out, group_by)
+    grouping = f", grouped by {group_by!r} into {record['groups']} groups" if group_by else ""
+    typer.echo(f"wrote {folds} folds to {out} (seed {seed}{grouping})")
+    typer.echo(f"{'fold':>4}  {'images':>7}  {'objects':>8}")
+    for row in record["per_fold"]:
+        typer.echo(f"{row['fold']:>4}  {row['images']:>7}  {row['objects']:>8}")
+    worst = max(((v, k) for k, v in record["max_share_deviation"].items() if v is not None), default=None)
+    if worst is not None:
+        typer.echo(f"class balance: largest deviation of a class's share from 1/{folds}: {worst[0]:.3f} ({worst[1]}); details in folds.json")
+
+
+@app.command()
 def stats(
     data: str = typer.Argument(..., help=DATA_HELP),
     out: Path = typer.Option(..., "--out", help="Folder for the plots and samples: new or empty (--exist-ok to reuse one), outside the dataset."),

@@ -49,15 +49,21 @@ def _quotas(count: int, fractions: np.ndarray) -> np.ndarray:
 
 def stratified_split(images: list[ImageRecord], ratios: list[float], seed: int) -> list[int]:
     """The split index of each image."""
+    return assign_strata([set(image.annotations.category_ids.tolist()) for image in images], ratios, seed)
+
+
+def assign_strata(classes: list[set], ratios: list[float], seed: int, sizes: list[int] | None = None) -> list[int]:
+    """The split index of each item (an image, or a group of images holding ``sizes[i]`` of them),
+    stratified by the classes each item holds (see the module docstring)."""
     rng = np.random.default_rng(seed)
+    sizes = [1] * len(classes) if sizes is None else sizes
     fractions = np.asarray(ratios, dtype=float) / sum(ratios)
-    assignment = [-1] * len(images)
-    classes = [set(image.annotations.category_ids.tolist()) for image in images]
+    assignment = [-1] * len(classes)
     background = [i for i, c in enumerate(classes) if not c]
     for index, split in zip(rng.permutation(background).tolist(), np.repeat(np.arange(len(ratios)), _quotas(len(background), fractions))):
         assignment[index] = int(split)
     labelled = [i for i, c in enumerate(classes) if c]
-    size_left = _quotas(len(labelled), fractions).astype(float)
+    size_left = _quotas(sum(sizes[i] for i in labelled), fractions).astype(float)
     presence = Counter(c for i in labelled for c in classes[i])
     class_left = {c: fractions * n for c, n in presence.items()}
     for klass, _ in sorted(presence.items(), key=lambda item: (item[1], item[0])):
@@ -68,7 +74,7 @@ def stratified_split(images: list[ImageRecord], ratios: list[float], seed: int) 
             best = best[size_left[best] == size_left[best].max()]
             split = int(rng.choice(best))
             assignment[i] = split
-            size_left[split] -= 1
+            size_left[split] -= sizes[i]
             for c in classes[i]:
                 class_left[c][split] -= 1
     return assignment

@@ -49,10 +49,13 @@ def train(
     config: str = typer.Option(None, "--config", "-c", help="YAML config file, or a built-in recipe: rotated-yolox-s-dota."),
     overrides: list[str] = typer.Option(None, "--set", help="Override any config field: --set optim.grad_clip=10 (repeatable)."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config and exit."),
+    fold: str = typer.Option(None, "--fold", help="With --data FOLDS (from data kfold): 'all' trains one run per fold into OUT/fold-K and writes OUT/oof_predictions.json; K trains one fold."),
     seeds: str = typer.Option(None, "--seeds", help="One run per seed into OUT/seed-N, one after the other: 0,1,2 (or 0-2). Compare them with yoloxkit compare."),
 ) -> None:
     """Train (or fine-tune) a YOLOX model; writes last.pt, best.pt, metrics.csv and summary.json."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if fold is not None and (resume or out is None or seeds is not None or data is None):
+        raise YoloxkitError("--fold needs --data FOLDS (from data kfold) and --out, without --resume or --seeds")
     if seeds is not None and (resume or out is None):
         raise YoloxkitError("--seeds needs --out (the runs go to OUT/seed-N); resume one seed with --resume --out OUT/seed-N")
     if resume:
@@ -87,6 +90,17 @@ def train(
     fields = {"data": data, "model": model, "weights": weights, "epochs": epochs, "batch": batch, "device": device, "out": out}
     if seeds is not None:
         train_seeds(parse_seeds(seeds), config, sets, fields, exist_ok, print_config)
+        return
+    if fold is not None:
+        from ..train.folds import folds_table, select_folds, train_folds
+
+        folders = select_folds(Path(data), fold)
+        configs = [(f, make_train_config(config, sets, **(fields | {"data": str(f), "out": Path(out) / f.name}))) for f in folders]
+        if print_config:
+            typer.echo(dump_yaml(configs[0][1]))
+            return
+        typer.echo(folds_table(train_folds(configs, Path(out), exist_ok)))
+        typer.echo(f"out-of-fold predictions: {Path(out) / 'oof_predictions.json'}")
         return
     cfg = make_train_config(config, sets, **fields)
     if print_config:

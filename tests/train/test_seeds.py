@@ -32,10 +32,12 @@ def test_seeds_train_one_run_each_and_compare_as_a_side(tmp_path, capfd) -> None
     compared = run_cli(capfd, "compare", out, out / "seed-3", "--data", data / "data.yaml", "--split", "train", "--bootstrap", "20")
     assert compared.code == 0, compared.err
     assert "(2 runs)" in compared.out and "(1 run)" in compared.out
-    # A second time into the same folder: refused per seed run, nothing replaced.
+    # A second time into the same folder: refused before any work, nothing replaced.
     before = (out / "seed-3" / "last.pt").read_bytes()
-    one_line_error(run_cli(capfd, *args), "seed-3")
+    one_line_error(run_cli(capfd, *args), str(out), "already holds files", "--exist-ok")
     assert (out / "seed-3" / "last.pt").read_bytes() == before
+    # Into the dataset folder itself: refused (seeds.json would land among the inputs).
+    one_line_error(run_cli(capfd, *[a if a != out else data for a in args]), "holds the input")
 
 
 @pytest.mark.parametrize("extra, message", [(["--seeds", "1,x"], "--seeds"), (["--seeds", "0,1", "--resume"], "--seeds needs --out")])

@@ -17,6 +17,7 @@ import numpy as np
 from ..config import dump_yaml
 from ..errors import YoloxkitError
 from ..files import write_json
+from ..outputs import dataset_inputs, prepare_output_dir
 from ..runs import parse_seeds, seed_folder
 from ..train.config import make_train_config
 from ..train.trainer import Trainer
@@ -99,6 +100,7 @@ def train(
         if print_config:
             typer.echo(dump_yaml(configs[0][1]))
             return
+        prepare_output_dir(out, dataset_inputs(data), exist_ok)  # OUT gets folds.json: never the data, new unless asked
         typer.echo(folds_table(train_folds(configs, Path(out), exist_ok)))
         typer.echo(f"out-of-fold predictions: {Path(out) / 'oof_predictions.json'}")
         return
@@ -117,6 +119,7 @@ def train_seeds(seeds: list[int], config: str | None, sets: list[str], fields: d
     if print_config:
         typer.echo(dump_yaml(configs[0]))
         return
+    prepare_output_dir(out, dataset_inputs(fields["data"]), exist_ok)  # OUT gets seeds.json: never the data, new unless asked
     runs = []
     for seed, cfg in zip(seeds, configs):
         typer.echo(f"seed {seed}: training into {cfg.out}")

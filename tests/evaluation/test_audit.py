@@ -87,9 +87,9 @@ def test_clean_labels_raise_few_suspects() -> None:
 
 
 def test_audit_command(tmp_path: Path, capfd) -> None:
-    data = yolo_dataset(tmp_path / "ds", images=2)  # one object per image, class "thing", 64 x 64 images
+    data = yolo_dataset(tmp_path / "ds", images=2)  # one object per image at [30, 24, 20, 16], class "thing", 80 x 64 images
     key = "train/train0.png"  # relative to the folder holding every split, as data kfold names images
-    oof = [{"file_name": key, "category_id": 1, "bbox": [24.0, 24.0, 16.0, 16.0], "score": 0.9},  # agrees with the label
+    oof = [{"file_name": key, "category_id": 1, "bbox": [30.0, 24.0, 20.0, 16.0], "score": 0.9},  # agrees with the label
            {"file_name": key, "category_id": 1, "bbox": [0.0, 0.0, 10.0, 10.0], "score": 0.8}]  # nobody labelled this  # fmt: skip
     (tmp_path / "oof.json").write_text(json.dumps(oof))
     done = run_cli(capfd, "audit", "--data", data / "data.yaml", "--predictions", tmp_path / "oof.json", "--out", tmp_path / "a")
@@ -107,7 +107,7 @@ def test_the_review_page_filters_by_kind_and_class(tmp_path: Path, capfd) -> Non
 
     data = yolo_dataset(tmp_path / "ds", images=3)
     oof = [{"file_name": "train/train0.png", "category_id": 1, "bbox": [0.0, 0.0, 10.0, 10.0], "score": 0.8},
-           {"file_name": "val/val0.png", "category_id": 1, "bbox": [24.0, 24.0, 16.0, 16.0], "score": 0.9}]  # fmt: skip
+           {"file_name": "val/val0.png", "category_id": 1, "bbox": [30.0, 24.0, 20.0, 16.0], "score": 0.9}]  # fmt: skip
     (tmp_path / "oof.json").write_text(json.dumps(oof))
     assert run_cli(capfd, "audit", "--data", data / "data.yaml", "--predictions", tmp_path / "oof.json", "--out", tmp_path / "a").code == 0
     suspects = json.loads((tmp_path / "a" / "audit.json").read_text())["suspects"]
@@ -119,3 +119,36 @@ def test_the_review_page_filters_by_kind_and_class(tmp_path: Path, capfd) -> Non
         assert page.inner_text("#shown") == "1"
         page.select_option("#kind-filter", "")
         assert page.locator("figure.suspect:visible").count() == len(suspects)
+
+
+def test_apply_writes_a_corrected_copy_and_leaves_the_data_alone(tmp_path: Path, capfd) -> None:
+    from tests.cli_helpers import snapshot
+    from yoloxkit.datasets import load_dataset
+
+    data = yolo_dataset(tmp_path / "ds", images=2)
+    oof = [{"file_name": "train/train0.png", "category_id": 1, "bbox": [30.0, 24.0, 20.0, 16.0], "score": 0.9},
+           {"file_name": "train/train0.png", "category_id": 1, "bbox": [0.0, 0.0, 10.0, 10.0], "score": 0.8},
+           {"file_name": "val/val0.png", "category_id": 1, "bbox": [38.0, 24.0, 20.0, 16.0], "score": 0.9},
+           {"file_name": "val/val1.png", "category_id": 1, "bbox": [30.0, 24.0, 20.0, 16.0], "score": 0.9}]  # fmt: skip
+    (tmp_path / "oof.json").write_text(json.dumps(oof))
+    assert run_cli(capfd, "audit", "--data", data / "data.yaml", "--predictions", tmp_path / "oof.json", "--out", tmp_path / "a").code == 0
+    suspects = json.loads((tmp_path / "a" / "audit.json").read_text())["suspects"]
+    assert {(s["kind"], s["image"]) for s in suspects} == {("missing", "train/train0.png"), ("spurious", "train/train1.png"), ("loose", "val/val0.png")}
+    before = snapshot(data)
+    done = run_cli(capfd, "audit", "apply", tmp_path / "a" / "audit.json", "--data", data / "data.yaml", "--accept", "all",
+                   "--kinds", "missing,spurious", "--out", tmp_path / "fixed")  # fmt: skip
+    assert done.code == 0, done.err
+    assert snapshot(data) == before  # the input is never changed
+    fixed = load_dataset(tmp_path / "fixed")
+    counts = {Path(i.file_name).name: len(i.annotations) for _, i in fixed.items()}
+    assert counts == {"train0.png": 2, "train1.png": 0, "val0.png": 1, "val1.png": 1}  # loose not applied (--kinds)
+    train0 = next(i for _, i in fixed.items() if i.file_name.endswith("train0.png"))
+    assert train0.annotations.boxes.data[1].tolist() == [0.0, 0.0, 10.0, 10.0]  # the missing object, as predicted
+    loose_rank = next(s["rank"] for s in suspects if s["kind"] == "loose")
+    assert run_cli(capfd, "audit", "apply", tmp_path / "a" / "audit.json", "--data", data / "data.yaml", "--accept", str(loose_rank),
+                   "--out", tmp_path / "fixed2").code == 0  # fmt: skip
+    val0 = next(i for _, i in load_dataset(tmp_path / "fixed2").items() if i.file_name.endswith("val0.png"))
+    assert val0.annotations.boxes.data[0].tolist() == [38.0, 24.0, 58.0, 40.0]  # redrawn as predicted (xyxy)
+    one_line_error(run_cli(capfd, "audit", "apply", tmp_path / "a" / "audit.json", "--data", data / "data.yaml", "--accept", "x",
+                           "--out", tmp_path / "fixed3"), "--accept")  # fmt: skip
+    one_line_error(run_cli(capfd, "audit", "--data", data / "data.yaml"), "audit needs --data, --predictions and --out")

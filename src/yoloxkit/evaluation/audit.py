@@ -118,5 +118,5 @@ def audit(
 
 
 def to_records(suspects: list[Suspect], names: dict[int, str]) -> list[dict]:
-    """``audit.json`` rows: each suspect with its class name."""
-    return [asdict(x) | {"class": names.get(x.category_id, str(x.category_id))} for x in suspects]
+    """``audit.json`` rows: each suspect with its rank (1 = most likely) and its class name."""
+    return [{"rank": rank} | asdict(x) | {"class": names.get(x.category_id, str(x.category_id))} for rank, x in enumerate(suspects, start=1)]

@@ -1,0 +1,143 @@
+"""Label audit on real out-of-fold predictions (issue 18 §2): are injected label errors found?
+
+A synthetic dataset with exact labels (the learning test's shapes, ``yoloxkit data synth``) is
+corrupted as the issue prescribes: 5 % of the boxes dropped (``missing``), 5 % spurious boxes
+added, 5 % of the classes swapped, 5 % of the boxes shifted by 30-50 % of their size along one
+axis (``loose``). Then the whole workflow runs as a user would: ``data kfold`` (``--folds``),
+``train --fold all`` (yolox-nano from scratch, the learning test's recipe, ``--epochs`` per fold),
+``audit``. Reported per kind: recall of the injected errors in the top 2N suspects of that kind
+and precision of the top N suspects of that kind (N = injected; fewer when fewer are listed).
+``ratio``: none (no peer; the numbers are the result).
+
+    python benchmarks/audit_injected.py --json benchmarks/results/audit_injected.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common import add_smoke, apply_smoke, machine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
+
+
+def corrupt(annotation_files: list[Path], share: float, seed: int) -> dict[str, list]:
+    """Inject the errors into the COCO files in place (our own generated copy); returns them by kind,
+    each as (file name, box [x, y, w, h]) of the label to find (missing: the dropped object)."""
+    rng = np.random.default_rng(seed)
+    injected: dict[str, list] = {"missing": [], "spurious": [], "class": [], "loose": []}
+    for path in annotation_files:
+        data = json.loads(path.read_text())
+        names = {im["id"]: im["file_name"] for im in data["images"]}
+        sizes = {im["id"]: (im["width"], im["height"]) for im in data["images"]}
+        classes = [c["id"] for c in data["categories"]]
+        annotations, kept = data["annotations"], []
+        picks = rng.random(len(annotations))
+        for a, p in zip(annotations, picks):
+            x, y, w, h = a["bbox"]
+            if p < share:
+                injected["missing"].append((names[a["image_id"]], [x, y, w, h]))
+                continue
+            if p < 2 * share:
+                a["category_id"] = int(rng.choice([c for c in classes if c != a["category_id"]]))
+                injected["class"].append((names[a["image_id"]], [x, y, w, h]))
+            elif p < 3 * share:
+                axis = int(rng.integers(0, 2))
+                shift = float(rng.choice([-1, 1]) * rng.uniform(0.3, 0.5) * (w if axis == 0 else h))
+                a["bbox"] = [x + shift, y, w, h] if axis == 0 else [x, y + shift, w, h]
+                injected["loose"].append((names[a["image_id"]], a["bbox"]))
+            kept.append(a)
+        next_id = max((a["id"] for a in annotations), default=0) + 1
+        for image_id in rng.choice(list(names), int(share * len(annotations)), replace=True).tolist():
+            width, height = sizes[image_id]
+            side = float(rng.uniform(0.1, 0.2) * min(width, height))
+            box = [float(rng.uniform(0, width - side)), float(rng.uniform(0, height - side)), side, side]
+            kept.append({"id": next_id, "image_id": image_id, "category_id": int(rng.choice(classes)), "bbox": box,
+                         "area": side * side, "iscrowd": 0})  # fmt: skip
+            injected["spurious"].append((names[image_id], box))
+            next_id += 1
+        data["annotations"] = kept
+        path.write_text(json.dumps(data))
+    return injected
+
+
+def found(suspects: list, truth: list, kind: str, top: int) -> int:
+    """How many injected errors of ``kind`` are among the first ``top`` suspects of that kind."""
+    from yoloxkit.evaluation.voc import xywh_iou
+
+    of_kind = [s for s in suspects if s.kind == kind][:top]
+    # a missing object is found by a prediction near it; the other kinds name the label itself
+    overlap = 0.5 if kind == "missing" else 0.9
+    hits = 0
+    for name, box in truth:
+        target = np.array([box], dtype=np.float64)
+        hits += any(Path(s.image).name == Path(name).name and xywh_iou(np.array([s.box]), target)[0] >= overlap for s in of_kind)
+    return hits
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=240)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--folds", type=int, default=3)
+    parser.add_argument("--share", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", type=Path)
+    add_smoke(parser)
+    args = apply_smoke(parser.parse_args(), images=24, epochs=1, folds=2)
+    torch.set_num_threads(2)
+    from tests.train.test_learning import DATA, SETTINGS, make_data
+    from yoloxkit.datasets import Report, load_dataset
+    from yoloxkit.datasets.kfold import make_kfold
+    from yoloxkit.datasets.load import common_root, image_key
+    from yoloxkit.evaluation.audit import KINDS, audit
+    from yoloxkit.structures.boxes import BoxFormat, convert
+    from yoloxkit.train.config import make_train_config
+    from yoloxkit.train.folds import select_folds, train_folds
+
+    with tempfile.TemporaryDirectory(prefix="audit_injected_") as tmp:
+        folder = Path(tmp)
+        data = make_data(folder / "data", seed=args.seed, **(DATA | {"images": args.images}))
+        injected = corrupt(sorted((data / "annotations").glob("*.json")), args.share, args.seed)
+        dataset = load_dataset(data, Report())
+        make_kfold(dataset, args.folds, args.seed, folder / "folds")
+        start = time.perf_counter()
+        configs = [(f, make_train_config(overrides=list(SETTINGS), data=str(f), model="yolox-nano", epochs=args.epochs, batch=8,
+                                         out=folder / "runs" / f.name, seed=args.seed)) for f in select_folds(folder / "folds", "all")]  # fmt: skip
+        record = train_folds(configs, folder / "runs", exist_ok=False)
+        minutes = (time.perf_counter() - start) / 60
+        oof = json.loads((folder / "runs" / "oof_predictions.json").read_text())
+        root, labels = common_root(dataset), {}
+        for split, image in dataset.items():
+            ann = image.annotations
+            xywh = convert(convert(ann.boxes.data, ann.boxes.format, BoxFormat.XYXY), BoxFormat.XYXY, BoxFormat.XYWH)
+            labels[image_key(root, split, image)] = (xywh, ann.category_ids)
+        suspects = audit(labels, oof)
+    results = {}
+    for kind in KINDS:
+        n = len(injected[kind])
+        listed = sum(s.kind == kind for s in suspects)
+        results[kind] = {"injected": n, "recall_top_2n": found(suspects, injected[kind], kind, 2 * n) / n if n else None,
+                         "precision_top_n": found(suspects, injected[kind], kind, n) / min(n, listed) if n and listed else None,
+                         "suspects": listed}  # fmt: skip
+    print(f"{args.images} images, {args.folds} folds x {args.epochs} epochs ({minutes:.1f} min); held-out AP50 per fold: "
+          + ", ".join(f"{r['AP50']:.3f}" for r in record["folds"]))  # fmt: skip
+    for kind, r in results.items():
+        print(f"{kind:9s} injected {r['injected']:4d}  recall@2N {r['recall_top_2n']}  precision@N {r['precision_top_n']}  suspects {r['suspects']}")
+    if args.json:
+        report = {"ratio": None, "ratio_is": "none: the per-kind recall and precision are the result", "kinds": results,
+                  "folds": record["folds"], "setup": {"images": args.images, "epochs": args.epochs, "folds": args.folds, "share": args.share,
+                  "seed": args.seed, "train_minutes": minutes, "recipe": "tests/train/test_learning.py SETTINGS"}, "provenance": machine()}  # fmt: skip
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -15,7 +15,7 @@ demo: $(STAMP)
 	$(BIN)/yoloxkit demo --out runs/demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart=0 -q --durations=15
 
 env: $(STAMP)
 

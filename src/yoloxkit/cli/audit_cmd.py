@@ -57,13 +57,14 @@ def audit_command(
         raise YoloxkitError(f"{predictions}: {len(unknown)} images are not in {data}, e.g. {sorted(unknown)[0]!r}")
     suspects = audit(labels, entries, AuditSettings(confident=confident))
     records = to_records(suspects, dataset.names)
+    label_count = sum(len(classes) for _, classes in labels.values())
     write_json(out / "audit.json", {"settings": vars(AuditSettings(confident=confident)), "images": len(labels),
-                                    "labels": sum(len(v[1]) for v in labels.values()), "suspects": records})  # fmt: skip
+                                    "labels": label_count, "suspects": records})  # fmt: skip
     from ..report.audit import write_audit_report
 
     write_audit_report(out, records, paths, dataset.names, str(data))
     counts = Counter(x.kind for x in suspects)
-    typer.echo(f"{len(labels)} images, {sum(len(v[1]) for v in labels.values())} labels; suspects: "
+    typer.echo(f"{len(labels)} images, {label_count} labels; suspects: "
                + ", ".join(f"{kind} {counts.get(kind, 0)}" for kind in KINDS))  # fmt: skip
     for r in records[:top]:
         typer.echo(f"{r['score']:.3f}  {r['kind']:<8}  {r['class']:<16}  {r['image']}" + (f"  label {r['label_index']}" if r["label_index"] is not None else ""))

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..datasets.kfold import FOLD_PREFIX
 from ..errors import YoloxkitError
 from ..files import without_nan, write_json
 from .config import TrainConfig
 
 logger = logging.getLogger("yoloxkit")
 
-FOLD_PREFIX = "fold-"
 OOF_CONF, OOF_IOU = 0.001, 0.65
 METRICS = ("AP", "AP50", "AP75", "AR100")
 

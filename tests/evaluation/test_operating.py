@@ -103,3 +103,18 @@ def test_a_resample_without_a_detections_image_offers_no_threshold_there() -> No
     assert _choose(ends, hits, np.ones(3), 1.0, "precision", 1.0) == 0
     assert _choose(ends, hits, np.array([0.0, 1.0, 1.0]), 1.0, "precision", 1.0) is None
     assert _choose(ends, hits, np.array([0.0, 1.0, 1.0]), 1.0, "f1", None) == 2
+
+
+def test_a_first_class_without_detections_gets_no_threshold_and_the_others_theirs() -> None:
+    """Class 0 with objects but no detection (a weak model): found as a crash in eval when the first
+    class's run of detections was empty; the other classes keep the thresholds of a brute-force search."""
+    dataset = load_dataset(COCO128)
+    coco, rng = to_coco_dict(dataset, dataset.splits["val"]), np.random.default_rng(2)
+    first = min(c["id"] for c in coco["categories"])
+    results = [r for r in perfect(coco, rng) + random_boxes(coco, rng, per_image=6) if r["category_id"] != first]
+    evaluator = Evaluator(load_ground_truth(dataset, "val"))
+    evaluator.update_results(results)
+    found = operating_thresholds(evaluator.gt, evaluator.matches())
+    assert found.classes[0].conf is None
+    for k in (1, 2, 3):
+        assert found.classes[k].conf == brute_force(evaluator, k, "f1", None)

@@ -175,7 +175,7 @@ def operating_thresholds(
     order = order[counted[order]]
     score, category, hits, image = dets.score[order], dets.category[order], hit[order].astype(np.float64), dets.image[order]
     bounds = np.searchsorted(category, np.arange(num_classes + 1))
-    ends = [np.flatnonzero(np.append(score[lo + 1 : hi] != score[lo : hi - 1], True)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    ends = [_tie_ends(score[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
     real = ~matches.gt_ignored[0]
     num_images = int(max(image.max(initial=-1), gt.image.max(initial=-1)) + 1)
 
@@ -212,3 +212,8 @@ def operating_thresholds(
     if missing:
         result.notes.append(f"no threshold meets the criterion for {len(missing)} classes: {', '.join(missing[:5])}")
     return result
+
+
+def _tie_ends(scores: np.ndarray) -> np.ndarray:
+    """Indices of the last detection of each run of equal scores (``scores`` sorted, one class's)."""
+    return np.flatnonzero(np.append(scores[1:] != scores[:-1], True))

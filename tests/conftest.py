@@ -23,6 +23,8 @@ from yoloxkit.data.coco import COCO_CLASSES
 from yoloxkit.data.preprocess import PreprocessContract, preprocess_batch
 from yoloxkit.models import YOLOX, create
 
+pytest_plugins = ["tests.worker_log"]
+
 COCO128_IMAGES = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "coco128" / "images" / "train2017"
 NANO_CONTRACT = PreprocessContract((128, 128))
 

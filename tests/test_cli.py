@@ -384,7 +384,8 @@ def test_unreadable_paths_are_refused(detector: Detector, tmp_path: Path) -> Non
 @pytest.mark.parametrize("command", ["predict", "eval", "benchmark", "serve", "export"])
 def test_commands_that_load_a_detector_share_their_options(command: str) -> None:
     """One spelling and one help text for --weights, --model and --device everywhere (cli/options.py);
-    export takes PyTorch weights only (it exports them), so it has its own --weights."""
+    export takes PyTorch weights only (it exports them), so it has its own --weights; predict and eval
+    take several (an ensemble)."""
     import importlib
     import inspect
 
@@ -392,7 +393,8 @@ def test_commands_that_load_a_detector_share_their_options(command: str) -> None
 
     module_name, attribute, _ = COMMANDS[command]
     parameters = inspect.signature(getattr(importlib.import_module(f"yoloxkit.cli.{module_name}"), attribute)).parameters
-    assert parameters["weights"].default is (options.PYTORCH_WEIGHTS if command == "export" else options.WEIGHTS)
+    expected = {"export": options.PYTORCH_WEIGHTS, "predict": options.WEIGHTS_MANY, "eval": options.WEIGHTS_MANY}
+    assert parameters["weights"].default is expected.get(command, options.WEIGHTS)
     assert parameters["model"].default is options.MODEL
     if "device" in parameters:
         assert parameters["device"].default is options.DEVICE

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import copy
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,21 +13,21 @@ from torch import nn
 from . import hub
 from .checkpoints import LoadedCheckpoint, infer_architecture, load_weights, read_checkpoint
 from .data.coco import default_class_names
-from .data.images import read_image, to_bgr_uint8
 from .data.preprocess import PreprocessContract, preprocess_batch
 from .devices import resolve_device
+from .ensemble import EnsembleDetector
 from .errors import YoloxkitError
 from .models import YOLOX, canonical_name, get_spec
 from .models.inference import optimize_for_inference
 from .models.rotated import RotatedYOLOX
-from .ops import NMS_IOU, ROTATED_NMS_IOU, postprocess, rotated_postprocess
-from .structures import Boxes, BoxFormat, Detections
-from .thresholds import PREDICT_CONF
+from .ops import postprocess, rotated_postprocess
+from .predictor import ImageInput, Predictor, checked_class_conf, tta_config
+from .tta import TTA, ViewOutputs, Views, make_views, merge_views
 
-ImageInput = str | Path | np.ndarray
+__all__ = ["Detector", "ImageInput", "checked_class_conf"]
 
 
-class Detector:
+class Detector(Predictor):
     """A YOLOX model with its class names and preprocessing contract, ready to predict.
 
     ``det.model`` is the plain ``nn.Module`` (Megvii state-dict keys); in eval mode it maps
@@ -60,6 +61,7 @@ class Detector:
         self.class_conf = checked_class_conf(class_conf, self.class_names)
         self._runner: nn.Module | None = None
         self._runner_versions: tuple[int, ...] = ()
+        self.tta: TTA | None = None  # test-time augmentation (see with_tta)
 
     # ----------------------------------------------------------------------------- construction
     @classmethod
@@ -129,11 +131,6 @@ class Detector:
         """Whether the detector predicts rotated boxes (Rotated YOLOX: rbox rows, rotated NMS)."""
         return isinstance(self._model, RotatedYOLOX)
 
-    @property
-    def default_iou(self) -> float:
-        """The NMS IoU threshold used when none is given: 0.45 (YOLOX's demo), 0.1 for rotated models (ai4rs' test setting)."""
-        return ROTATED_NMS_IOU if self.rotated else NMS_IOU
-
     def _inference_model(self) -> nn.Module:
         """The network ``predict`` runs: with ``fuse`` (the default) an optimised copy.
 
@@ -151,141 +148,52 @@ class Detector:
             self._runner_versions = versions
         return self._runner
 
-    @torch.inference_mode()
-    def predict(
-        self,
-        images: ImageInput | Iterable[ImageInput],
-        conf: float | None = None,
-        iou: float | None = None,
-        batch_size: int = 8,
-        class_agnostic: bool = False,
-    ) -> list[Detections]:
-        """Detect objects in one image or many (paths or BGR arrays); one Detections each.
+    def with_tta(self, tta: TTA | bool | None = True) -> "Detector":
+        """A copy (sharing the network) that predicts with test-time augmentation (``True``: the image
+        and its mirror, fused; or a :class:`~yoloxkit.tta.TTA`); ``None``/``False``: without."""
+        twin = copy.copy(self)
+        twin.tta = tta_config(tta)
+        return twin
 
-        ``conf`` is the score threshold; None: the per-class thresholds stored with the model
-        (:attr:`class_conf`, see ``yoloxkit thresholds set``), else 0.25. ``iou`` is the NMS
-        threshold (default :attr:`default_iou`).
-        """
-        iou = self._checked_thresholds(conf, iou)
-        if batch_size < 1:
-            raise YoloxkitError(f"batch_size must be >= 1, got {batch_size}")
-        if isinstance(images, (str, Path, np.ndarray)):
-            items = [images]
-        elif isinstance(images, Iterable):
-            items = list(images)
-        else:
-            raise YoloxkitError(f"images: expected a path, an array or a list of them, got {type(images).__name__}")
-        results: list[Detections] = []
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            loaded = [_load(item, start + i) for i, item in enumerate(chunk)]
-            results.extend(
-                self.predict_arrays([img for img, _ in loaded], [src for _, src in loaded], conf, iou, class_agnostic)
-            )
-        return results
+    @classmethod
+    def ensemble(cls, detectors: Sequence[Predictor], weights: Sequence[float] | None = None, **options) -> "EnsembleDetector":
+        """Several detectors of the same classes as one, their detections fused by weighted box
+        fusion (see :class:`~yoloxkit.ensemble.EnsembleDetector` for ``options``)."""
+        return EnsembleDetector(detectors, weights, **options)
 
-    @torch.inference_mode()
-    def predict_arrays(
-        self,
-        images: list[np.ndarray],
-        sources: list[str | None],
-        conf: float | None = None,
-        iou: float | None = None,
-        class_agnostic: bool = False,
-    ) -> list[Detections]:
-        """One batch of already loaded BGR uint8 images -> Detections (no batching, no I/O)."""
-        iou = self._checked_thresholds(conf, iou)
-        batch, ratios = self.preprocess(images)
-        per_image = self.detect(batch, self.score_threshold(conf), iou, class_agnostic)
-        return [
-            self.to_detections(rows.cpu(), ratio, image.shape[:2], source)
-            for rows, ratio, image, source in zip(per_image, ratios, images, sources)
-        ]
-
-    # The stages ``predict_arrays`` composes; the evaluator's timed loop, the benchmark command and
-    # the exported-model runtime call or override them (never a copy of them).
-    def preprocess(self, images: list[np.ndarray]) -> tuple[torch.Tensor, list[float]]:
+    # The stages of ``predict_arrays`` (see :class:`~yoloxkit.predictor.Predictor`); with TTA on,
+    # the network input is every view of the batch (:class:`~yoloxkit.tta.Views`).
+    def preprocess(self, images: list[np.ndarray]) -> tuple[torch.Tensor | Views, list[float]]:
         """BGR uint8 images -> network input ``[B, 3, H, W]`` (the preprocessing contract) and each image's scale."""
+        if self.tta is not None:
+            return make_views(images, self.contract, self.tta)
         return preprocess_batch(images, self.contract)
 
-    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+    def forward(self, batch: torch.Tensor | Views) -> torch.Tensor | ViewOutputs:
         """Network input -> decoded outputs ``[B, N, 5 + C]`` (rotated: ``6 + C``), on the detector's device."""
+        if isinstance(batch, Views):
+            return ViewOutputs([self.forward(view) for view in batch.batches], batch)
         return self._inference_model()(batch.to(self.device))
 
-    def postprocess(self, outputs: torch.Tensor, conf: float, iou: float, class_agnostic: bool = False) -> list[torch.Tensor]:
-        """Decoded outputs -> per-image rows after the score threshold and NMS (rotated NMS for rotated models)."""
+    def postprocess(
+        self, outputs: torch.Tensor | ViewOutputs, conf: float | torch.Tensor, iou: float, class_agnostic: bool = False
+    ) -> list[torch.Tensor]:
+        """Decoded outputs -> per-image rows after the score threshold and NMS (rotated NMS for rotated
+        models); with TTA, every view mapped back and merged (:func:`yoloxkit.tta.merge_views`)."""
+        if isinstance(outputs, ViewOutputs):
+            return merge_views(outputs, self.tta or TTA(), conf, iou, class_agnostic, self.rotated, self.postprocess)
         if self.rotated:
             return rotated_postprocess(outputs.float(), conf, iou, class_agnostic)
         return postprocess(outputs.float(), conf, iou, class_agnostic)
 
-    def detect(self, batch: torch.Tensor, conf: float, iou: float, class_agnostic: bool = False) -> list[torch.Tensor]:
-        """:meth:`forward` then :meth:`postprocess` (an export with NMS in its graph does both at once)."""
-        return self.postprocess(self.forward(batch), conf, iou, class_agnostic)
-
-    def score_threshold(self, conf: float | None) -> float | torch.Tensor:
-        """``conf`` itself; for None, the stored per-class thresholds as a ``[C]`` tensor (classes
-        without one at 0.25), or 0.25 when the model has none."""
-        if conf is not None:
-            return conf
-        if not self.class_conf:
-            return PREDICT_CONF
-        return torch.tensor([self.class_conf.get(name, PREDICT_CONF) for name in self.class_names], dtype=torch.float32)
-
-    def _checked_thresholds(self, conf: float | None, iou: float | None) -> float:
-        """The NMS threshold to use (``iou`` or :attr:`default_iou`), after checking both lie in [0, 1]."""
-        iou = self.default_iou if iou is None else iou
-        if (conf is not None and not 0.0 <= conf <= 1.0) or not 0.0 <= iou <= 1.0:
-            raise YoloxkitError(f"conf and iou must lie in [0, 1], got conf={conf}, iou={iou}")
-        return iou
-
-    def to_detections(
-        self, rows: torch.Tensor, ratio: float, size: tuple[int, int], source: str | None
-    ) -> Detections:
-        """Postprocess rows of one image -> :class:`Detections` in the original image's pixels.
-
-        Rows end with (obj, class_prob, class); rotated rows start with an rbox (cx, cy, w, h,
-        angle) whose angle the letterbox scale does not change.
-        """
-        box_format = BoxFormat.RBOX if self.rotated else BoxFormat.XYXY
-        coords = rows[:, : box_format.width].numpy().copy()
-        coords[:, :4] /= ratio
-        return Detections(
-            boxes=Boxes(coords, box_format),
-            scores=(rows[:, -3] * rows[:, -2]).numpy(),
-            class_ids=rows[:, -1].long().numpy(),
-            class_names=self.class_names,
-            image_size=(int(size[0]), int(size[1])),
-            source=source,
-        )
-
     def __repr__(self) -> str:
         weights = "pretrained" if self.pretrained else "random weights"
+        tta = f", TTA {self.tta.describe()}" if self.tta is not None else ""
         return (
             f"Detector({self.model_name}, {len(self.class_names)} classes, "
-            f"input {self.contract.input_size}, {weights}, device={self.device})"
+            f"input {self.contract.input_size}, {weights}, device={self.device}{tta})"
         )
 
 
 def _size_pair(size: int | tuple[int, int]) -> tuple[int, int]:
     return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
-
-def _load(item: ImageInput, index: int) -> tuple[np.ndarray, str | None]:
-    if isinstance(item, (str, Path)):
-        return read_image(item), str(item)
-    if isinstance(item, np.ndarray):
-        return to_bgr_uint8(item, f"image #{index}"), None
-    raise YoloxkitError(f"image #{index}: expected a path or a numpy array, got {type(item).__name__}")
-
-
-def checked_class_conf(class_conf: Mapping[str, float] | None, class_names: Sequence[str]) -> dict[str, float]:
-    """Per-class score thresholds, checked against the model's classes (one-line errors)."""
-    if not class_conf:
-        return {}
-    unknown = sorted(set(class_conf) - set(class_names))
-    if unknown:
-        raise YoloxkitError(f"per-class thresholds name classes the model does not have: {', '.join(unknown[:5])}")
-    bad = {name: value for name, value in class_conf.items() if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0}
-    if bad:
-        raise YoloxkitError(f"per-class thresholds must lie in [0, 1], got {bad}")
-    return {name: float(value) for name, value in class_conf.items()}

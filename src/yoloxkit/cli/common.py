@@ -7,10 +7,14 @@ from pathlib import Path
 import typer
 
 from ..detector import Detector
+from ..ensemble import EnsembleDetector
 from ..errors import YoloxkitError
 from ..export import ExportedDetector, is_exported_model
 from ..hub import PRETRAINED
 from ..models import canonical_name
+from ..predictor import Predictor
+from ..tta import TTA
+from .values import comma_list
 
 
 def load_detector(
@@ -47,3 +51,37 @@ def load_detector(
 
 
 
+
+def load_predictor(
+    weights: list[str] | None,
+    model: str | None,
+    size: int | None,
+    device: str,
+    legacy: bool = False,
+    ensemble_weights: str | None = None,
+    tta: TTA | None = None,
+) -> Predictor:
+    """``--weights`` (one model, or several fused as an :class:`EnsembleDetector`), with TTA if asked."""
+    names = weight_names(weights)
+    if len(names) > 1:
+        members = [load_detector(name, model, size, device, legacy) for name in names]
+        detector: Predictor = EnsembleDetector(members, comma_list(ensemble_weights, "--ensemble-weights") if ensemble_weights else None)
+    else:
+        if ensemble_weights:
+            raise YoloxkitError("--ensemble-weights needs several --weights")
+        detector = load_detector(names[0] if names else None, model, size, device, legacy)
+    return detector.with_tta(tta) if tta is not None else detector
+
+
+def weight_names(weights: list[str] | None) -> list[str]:
+    """The models of repeated and comma-separated ``--weights`` values, in order."""
+    return [name.strip() for value in weights or [] for name in value.split(",") if name.strip()]
+
+
+def tta_option(enabled: bool, scales: str, merge: str) -> TTA | None:
+    """``--tta`` / ``--tta-scales`` / ``--tta-merge`` as a :class:`TTA` (None without ``--tta``)."""
+    if not enabled:
+        if scales != "1" or merge != "wbf":
+            raise YoloxkitError("--tta-scales and --tta-merge need --tta")
+        return None
+    return TTA(scales=tuple(comma_list(scales, "--tta-scales")), merge=merge)

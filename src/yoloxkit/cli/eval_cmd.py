@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-
-from typing import TYPE_CHECKING
 
 from ..errors import YoloxkitError
 from ..evaluation import EvaluationResult, Evaluator, load_ground_truth
@@ -18,7 +19,7 @@ from ..evaluation.report import summary_text, write_metrics
 from ..files import without_nan, write_json
 from ..outputs import dataset_inputs, prepare_output_dir
 from ..thresholds import ROTATED_CONF, ROTATED_NMS_IOU, TEST_CONF, TEST_IOU
-from .options import DEVICE, EXIST_OK, LEGACY, MODEL, WEIGHTS
+from .options import DEVICE, ENSEMBLE_WEIGHTS, EXIST_OK, LEGACY, MODEL, TTA_FLAG, TTA_MERGE, TTA_SCALES, WEIGHTS_MANY
 
 if TYPE_CHECKING:
     from ..detector import Detector
@@ -34,7 +35,7 @@ REPORT_THUMBNAILS = 12
 
 
 def eval_command(
-    weights: str = WEIGHTS,
+    weights: list[str] = WEIGHTS_MANY,
     predictions: Path = typer.Option(None, "--predictions", "-p", help="COCO results JSON from any detector."),
     data: str = DATA,
     split: str = SPLIT,
@@ -56,27 +57,35 @@ def eval_command(
     strict: bool = typer.Option(False, "--strict", help="Stop at the first unreadable image (exit 2) instead of leaving it out."),
     operating: str = typer.Option("f1", "--operating", help="Per-class thresholds (thresholds.json): f1 (max F1), precision=P (lowest conf reaching P) or recall=R (highest conf reaching R)."),
     operating_iou: float = typer.Option(0.5, "--operating-iou", help="IoU of the per-class thresholds (0.50, 0.55, ... 0.95)."),
+    ensemble_weights: str = ENSEMBLE_WEIGHTS,
+    tta: bool = TTA_FLAG,
+    tta_scales: str = TTA_SCALES,
+    tta_merge: str = TTA_MERGE,
 ) -> None:
     """Evaluate a checkpoint (--weights) or a COCO results file (--predictions) on a dataset split.
 
     Rotated models are scored by the DOTA-devkit Task1 rules (VOC07 AP at rotated IoU 0.5 per
-    class, difficult objects ignored) plus AP75 and mAP over 0.50:0.95.
+    class, difficult objects ignored) plus AP75 and mAP over 0.50:0.95. With ``--tta`` or several
+    ``--weights`` (an ensemble), each model alone without TTA is evaluated too, and the gain is
+    printed beside its cost in time.
     """
-    if (weights is None) == (predictions is None):
+    if (not weights) == (predictions is None):
         raise YoloxkitError(
             "give exactly one of --weights (a checkpoint to run) or --predictions (a COCO results JSON)"
         )
     check_thresholds(TEST_CONF if conf is None else conf, TEST_IOU if iou is None else iou, batch)  # before any loading
     if out is not None:
-        prepare_output_dir(out, [*dataset_inputs(data), weights, predictions], exist_ok)
+        prepare_output_dir(out, [*dataset_inputs(data), *(w for value in weights or [] for w in value.split(",")), predictions], exist_ok)
     detector = None
-    if weights is not None:  # a results file (--predictions) is evaluated without importing PyTorch
-        from .common import load_detector
+    if weights:  # a results file (--predictions) is evaluated without importing PyTorch
+        from .common import load_predictor, tta_option
 
-        detector = load_detector(weights, model, size, device, legacy)
+        detector = load_predictor(weights, model, size, device, legacy, ensemble_weights, tta_option(tta, tta_scales, tta_merge))
+    elif tta or ensemble_weights:
+        raise YoloxkitError("--tta and --ensemble-weights need --weights")
     if detector is not None and detector.rotated:
         evaluate_rotated_command(
-            detector, data, split, ROTATED_CONF if conf is None else conf, ROTATED_NMS_IOU if iou is None else iou, batch, out, weights
+            detector, data, split, ROTATED_CONF if conf is None else conf, ROTATED_NMS_IOU if iou is None else iou, batch, out, ",".join(weights)
         )
         return
     conf, iou = TEST_CONF if conf is None else conf, TEST_IOU if iou is None else iou
@@ -91,11 +100,17 @@ def eval_command(
     evaluator = Evaluator(gt, at_conf, max(worst, gallery), operating, operating_iou)
     if detector is not None:
         result = run_evaluation(evaluator, detector, conf, iou, batch, progress=True, strict=strict)
+        baselines = compare_with_baselines(
+            detector, _headline(result), lambda base: _headline(run_evaluation(Evaluator(gt, at_conf), base, conf, iou, batch, progress=True, strict=strict))
+        )
+        result.settings["detector"] = str(detector)
+        if baselines:
+            result.settings["baselines"] = baselines
     else:
         result = run_predictions(evaluator, predictions)
     typer.echo(summary_text(result))
     if out is not None:
-        write_outputs(result, out, plots, gallery, source=str(weights or predictions), data=data, split=split)
+        write_outputs(result, out, plots, gallery, source=",".join(weights) if weights else str(predictions), data=data, split=split)
         if weights is not None:
             write_json(out / "predictions_coco.json", evaluator.results())
         typer.echo(f"results in {out}")
@@ -108,15 +123,62 @@ def evaluate_rotated_command(
     terminal, metrics.json and report.html in ``out``."""
     from ..evaluation.rotated import evaluate_rotated
 
-    result = evaluate_rotated(detector, data, split, conf, iou, batch, angles=True)
+    def timed(candidate: Detector, angles: bool = False) -> tuple[object, float]:
+        started = time.perf_counter()
+        outcome = evaluate_rotated(candidate, data, split, conf, iou, batch, angles=angles)
+        return outcome, 1000 * (time.perf_counter() - started)
+
+    def headline(candidate: Detector) -> tuple[float, float, float]:
+        outcome, ms = timed(candidate)
+        return outcome.metrics()["mAP"], outcome.metrics()["AP50"], ms
+
+    result, ms = timed(detector, angles=True)
+    baselines = compare_with_baselines(detector, (result.metrics()["mAP"], result.metrics()["AP50"], ms), headline)
     typer.echo(result.summary())
     if out is not None:
         from ..report.evaluation import write_rotated_report
 
-        metrics = without_nan(result.to_dict() | {"settings": {"conf": conf, "iou": iou, "split": split}})
+        settings = {"conf": conf, "iou": iou, "split": split} | ({"baselines": baselines} if baselines else {})
+        metrics = without_nan(result.to_dict() | {"settings": settings})
         write_json(out / "metrics.json", metrics)
         write_rotated_report(metrics, out, source, data)
         typer.echo(f"results in {out}")
+
+
+def compare_with_baselines(
+    detector: Detector, own: tuple[float, float, float], evaluate: Callable[[Detector], tuple[float, float, float]]
+) -> list[dict]:
+    """For a detector with TTA or an ensemble: evaluate each model alone without TTA (``evaluate``
+    gives mAP50:95, mAP50 and a time), print the gain beside the cost, return the figures.
+
+    The time is per image for axis-aligned models (the timed stages) and the whole evaluation
+    for rotated ones; the multiple compares like with like.
+    """
+    from ..ensemble import EnsembleDetector
+
+    if isinstance(detector, EnsembleDetector):
+        plain = [(f"model {k + 1} alone", member.with_tta(None)) for k, member in enumerate(detector.members)]
+    elif getattr(detector, "tta", None) is not None:
+        plain = [("without TTA", detector.with_tta(None))]
+    else:
+        return []
+    rows = []
+    for name, candidate in plain:
+        ap, ap50, ms = evaluate(candidate)
+        rows.append({"name": name, "detector": str(candidate), "mAP50_95": ap, "mAP50": ap50, "ms": ms})
+    best = max(rows, key=lambda row: row["mAP50_95"])
+    what = "ensemble" if isinstance(detector, EnsembleDetector) else "TTA"
+    typer.echo(
+        f"{what}: mAP50:95 {own[0] * 100:.2f} vs {best['mAP50_95'] * 100:.2f} {best['name']} "
+        f"({(own[0] - best['mAP50_95']) * 100:+.2f}); mAP50 {own[1] * 100:.2f} vs {best['mAP50'] * 100:.2f}; "
+        f"{own[2] / max(best['ms'], 1e-9):.2f}x the time"
+    )
+    return rows + [{"name": what, "detector": str(detector), "mAP50_95": own[0], "mAP50": own[1], "ms": own[2]}]
+
+
+def _headline(result: EvaluationResult) -> tuple[float, float, float]:
+    """mAP50:95, mAP50 and milliseconds per image of an evaluation."""
+    return result.coco["AP"], result.coco["AP50"], result.speed["total_ms"]
 
 
 def check_thresholds(conf: float, iou: float, batch: int) -> None:

@@ -14,20 +14,20 @@ from tqdm import tqdm
 
 from ..data.coco import COCO_CATEGORY_IDS, COCO_CLASSES
 from ..data.sources import Frame, Source
-from ..detector import Detector
+from ..predictor import Predictor
 from ..dota.slicer import SlicedDetector
 from ..errors import YoloxkitError
 from ..structures import Detections
 from ..visualize import draw_detections
 from ..files import opencv_path, write_image, write_json, write_text
 from ..outputs import prepare_output_dir
-from .common import load_detector
-from .options import DEVICE, EXIST_OK, LEGACY, MODEL, WEIGHTS
+from .common import load_predictor, tta_option
+from .options import DEVICE, ENSEMBLE_WEIGHTS, EXIST_OK, LEGACY, MODEL, TTA_FLAG, TTA_MERGE, TTA_SCALES, WEIGHTS_MANY
 
 
 def predict(
     source: str = typer.Argument(..., help="Image file, folder, glob pattern (quote it) or video file."),
-    weights: str = WEIGHTS,
+    weights: list[str] = WEIGHTS_MANY,
     model: str = MODEL,
     size: int = typer.Option(None, "--size", help="Input size (multiple of 32); default from checkpoint/model."),
     conf: float = typer.Option(None, "--conf", help="Score threshold (objectness x class probability); default: the model's per-class thresholds (`yoloxkit thresholds set`), else 0.25."),
@@ -43,6 +43,10 @@ def predict(
     legacy: bool = LEGACY,
     slice_size: int = typer.Option(None, "--slice", help="Predict large images tile by tile (tile size in pixels), merged back."),
     slice_gap: int = typer.Option(200, "--slice-gap", help="Overlap between tiles with --slice."),
+    ensemble_weights: str = ENSEMBLE_WEIGHTS,
+    tta: bool = TTA_FLAG,
+    tta_scales: str = TTA_SCALES,
+    tta_merge: str = TTA_MERGE,
 ) -> None:
     """Run a detector and write predictions.json, COCO results, optional YOLO txt and drawn images.
 
@@ -50,9 +54,10 @@ def predict(
     instead); an interrupted run (Ctrl-C, SIGTERM) still writes the results of the images done.
     """
     _check_options(conf, iou, batch)
+    augmentation = tta_option(tta, tta_scales, tta_merge)
     frames = Source(source)
     prepare_output_dir(out, frames.inputs, exist_ok, image_folders=frames.folders)
-    detector = load_detector(weights, model, size, device, legacy)
+    detector = load_predictor(weights, model, size, device, legacy, ensemble_weights, augmentation)
     if conf is None and detector.class_conf:
         typer.echo(f"score thresholds: the model's per-class thresholds ({len(detector.class_conf)} classes; --conf sets one for all)")
     if slice_size:
@@ -85,7 +90,7 @@ class PredictionRun:
 
 
 def run_prediction(
-    detector: Detector,
+    detector: Predictor | SlicedDetector,
     frames: Source,
     out: Path,
     conf: float | None = None,

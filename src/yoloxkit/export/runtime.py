@@ -35,6 +35,8 @@ from ..detector import Detector
 from ..devices import resolve_device
 from ..errors import YoloxkitError
 from ..models import YOLOX
+from ..predictor import tta_config
+from ..tta import TTA, scaled_contract
 from .backends import Backend, open_backend
 
 
@@ -67,6 +69,7 @@ class ExportedDetector(Detector):
         self.fuse = False
         self.pretrained = True
         self.class_conf = dict(meta.class_conf)  # per-class thresholds of the exported checkpoint
+        self.tta = None
 
     @classmethod
     def from_file(
@@ -129,6 +132,17 @@ class ExportedDetector(Detector):
                 chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - real, axis=0)])
             parts.append([output[:real] for output in self.backend.run(chunk)])
         return [np.concatenate(outputs) for outputs in zip(*parts)]
+
+    def with_tta(self, tta: TTA | bool | None = True) -> "ExportedDetector":
+        """As :meth:`Detector.with_tta`; needs the decoded outputs (no NMS in the graph), and other
+        scales than 1 need an export with a dynamic input size."""
+        config = tta_config(tta)
+        meta = self.backend.metadata
+        if config is not None and meta.nms is not None:
+            raise YoloxkitError(f"{self.backend.path.name} has NMS in its graph: test-time augmentation needs an export without --nms")
+        if config is not None and not meta.dynamic and any(scaled_contract(self.contract, s) != self.contract for s in config.scales):
+            raise YoloxkitError(f"{self.backend.path.name} has a fixed input size: test-time augmentation at other scales needs an export with --dynamic")
+        return super().with_tta(config)
 
     def detect(self, batch: torch.Tensor, conf: float | torch.Tensor, iou: float, class_agnostic: bool = False) -> list[torch.Tensor]:
         """The inherited forward + postprocess, or for a graph with NMS its own rows (same thresholds only).

@@ -69,3 +69,11 @@ def test_synth_command_passes_its_options(tmp_path, capsys):
     with pytest.raises(SystemExit) as refused:
         main(["data", "synth", "--out", str(tmp_path / "e"), "--aspect", "2"])
     assert refused.value.code == 2 and "--aspect: expected 2 comma-separated values" in capsys.readouterr().err
+
+
+def test_class_share_makes_a_rare_class(tmp_path):
+    dataset = synthesize(tmp_path, images=60, classes=3, size=(48, 48), seed=0, class_share=[1, 1, 0.1])
+    counts = np.bincount([c - 1 for split in dataset.splits.values() for r in split.images for c in r.annotations.category_ids], minlength=3)
+    assert counts[2] * 4 < min(counts[:2]) and counts[2] >= 1
+    with pytest.raises(YoloxkitError, match="class_share must give 3"):
+        synthesize(tmp_path / "x", images=2, classes=3, class_share=[1, 1])

@@ -229,6 +229,7 @@ def synth(
     val_fraction: float = typer.Option(0.2, "--val-fraction", min=0.0, max=1.0, help="Share of the images in the val split."),
     to: str = typer.Option("coco", "--to", help=f"Output format: {', '.join(FORMATS)}."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    class_share: str = typer.Option(None, "--class-share", help="Relative frequency of each class, e.g. 1,1,1,0.1 (a rare last class); default equal."),
 ) -> None:
     """A synthetic dataset (shapes on textured backgrounds, exact labels) for demos and tests."""
     from ..datasets.synth import synthesize
@@ -237,10 +238,11 @@ def synth(
         raise YoloxkitError(f"--to must be one of {', '.join(FORMATS)}, got {to!r}")
     sides = tuple(comma_list(object_size, "--object-size", count=2))
     ratios = tuple(comma_list(aspect, "--aspect", count=2)) if aspect else None
+    share = comma_list(class_share, "--class-share", count=classes) if class_share else None
     _fresh_output(out, None)
     report = Report()
     with tempfile.TemporaryDirectory() as folder:
-        dataset = synthesize(Path(folder), images, classes, rotated, (size, size), val_fraction, seed, max_objects, sides, ratios, first_class)
+        dataset = synthesize(Path(folder), images, classes, rotated, (size, size), val_fraction, seed, max_objects, sides, ratios, first_class, share)
         write_dataset(dataset, to, out, report)
     typer.echo(f"wrote {dataset.num_images} images, {dataset.num_objects} objects, {classes} classes to {out} ({to})")
     _split_table(dataset)

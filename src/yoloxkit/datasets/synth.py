@@ -13,6 +13,8 @@ angles cover the whole range, both ends included.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pathlib import Path
 
 import cv2
@@ -71,13 +73,15 @@ def _sides(rng: np.random.Generator, object_size: tuple[float, float], aspect: t
 def render(
     rng: np.random.Generator, size: tuple[int, int], classes: int, rotated: bool, max_objects: int,
     object_size: tuple[float, float] = OBJECT_SIZE, aspect: tuple[float, float] | None = None, first_class: int = 0,
+    class_share: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list, list]:  # fmt: skip
-    """One image (BGR) with its boxes (xyxy or qbox rows) and 0-based class indices (counted from ``first_class``)."""
+    """One image (BGR) with its boxes (xyxy or qbox rows) and 0-based class indices (counted from ``first_class``;
+    drawn with the probabilities ``class_share`` when given, else uniformly)."""
     height, width = size
     image = _texture(rng, height, width)
     boxes, labels = [], []
     for _ in range(int(rng.integers(0, max_objects + 1))):
-        klass = first_class + int(rng.integers(classes))
+        klass = first_class + int(rng.integers(classes) if class_share is None else rng.choice(classes, p=class_share))
         w, h = _sides(rng, object_size, aspect, min(width, height))
         angle = float(rng.uniform(-np.pi / 2, np.pi / 2)) if rotated else 0.0
         half = 0.5 * (abs(w * np.cos(angle)) + abs(h * np.sin(angle))), 0.5 * (abs(w * np.sin(angle)) + abs(h * np.cos(angle)))
@@ -98,19 +102,27 @@ def synthesize(
     folder: Path, images: int, classes: int, rotated: bool = False, size: tuple[int, int] = (320, 320),
     val_fraction: float = 0.2, seed: int = 0, max_objects: int = 6,
     object_size: tuple[float, float] = OBJECT_SIZE, aspect: tuple[float, float] | None = None, first_class: int = 0,
+    class_share: Sequence[float] | None = None,
 ) -> Dataset:  # fmt: skip
     """Render ``images`` PNGs into ``folder`` and return their dataset (splits ``train`` and ``val``).
 
     ``object_size`` (low, high): object sides as fractions of the shorter image side;
     ``aspect`` (low, high): long / short side ratio of every object (None: sides drawn independently).
     ``first_class``: the classes are the shape/colour pairs ``first_class .. first_class + classes - 1``
-    (a second dataset of other colours, for transfer learning). The defaults render exactly what
-    earlier versions rendered for a seed.
+    (a second dataset of other colours, for transfer learning). ``class_share``: relative frequency of
+    each class among the objects (e.g. ``[1, 1, 1, 0.1]``: a rare last class; default equal). The
+    defaults render exactly what earlier versions rendered for a seed.
     """
     if len(object_size) != 2 or not 0 < object_size[0] <= object_size[1] <= 1:
         raise YoloxkitError(f"object_size must be (low, high) with 0 < low <= high <= 1, got {tuple(object_size)}")
     if aspect is not None and (len(aspect) != 2 or not 1 <= aspect[0] <= aspect[1]):
         raise YoloxkitError(f"aspect must be (low, high) with 1 <= low <= high, got {tuple(aspect)}")
+    share = None
+    if class_share is not None:
+        share = np.asarray(class_share, dtype=np.float64)
+        if share.shape != (classes,) or (share < 0).any() or share.sum() <= 0:
+            raise YoloxkitError(f"class_share must give {classes} non-negative numbers, not all 0; got {list(class_share)}")
+        share = share / share.sum()
     rng = np.random.default_rng(seed)
     if first_class < 0:
         raise YoloxkitError(f"first_class must be >= 0, got {first_class}")
@@ -121,7 +133,7 @@ def synthesize(
     box_format = BoxFormat.QBOX if rotated else BoxFormat.XYXY
     records = []
     for i in tqdm(range(images), desc="rendering", unit="img", disable=None):
-        image, boxes, labels = render(rng, size, classes, rotated, max_objects, object_size, aspect, first_class)
+        image, boxes, labels = render(rng, size, classes, rotated, max_objects, object_size, aspect, first_class, share)
         file_name = f"synth_{i:06d}.png"
         write_image(folder / file_name, image)
         annotations = Annotations.from_lists(box_format, boxes, [k + 1 for k in labels])

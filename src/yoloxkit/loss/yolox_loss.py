@@ -11,6 +11,11 @@ With ``N = max(number of positives in the batch, 1)``:
   |raw (tx, ty, tw, th) - (gx/s - cx, gy/s - cy, log(w/s + 1e-8), log(h/s + 1e-8))| / N, else 0;
 * ``total`` = iou + obj + cls + l1.
 
+Two options change ``cls`` (both off by default, as the reference): ``class_weights`` (a ``[C]``
+tensor) multiplies each positive's classification term by the weight of its ground-truth class
+(class-imbalance weighting); ``label_smoothing`` eps turns every class target ``t`` into
+``t (1 - eps) + eps / 2``.
+
 Positives are gathered into a fixed-size buffer (bound ``B * G * candidate_topk``: each ground
 truth takes at most ``candidate_topk`` anchors), so the loss, like the assigner, needs no host
 synchronisation.
@@ -65,6 +70,8 @@ class YOLOXLoss(nn.Module):
         #: Maps this batch's positive count to the loss normaliser; training on several
         #: processes sets the mean over processes (the reference normalises per process).
         self.normalizer: Callable[[torch.Tensor], torch.Tensor] = _identity
+        self.class_weights: torch.Tensor | None = None  # [C]: weight of each positive's class term
+        self.label_smoothing = 0.0
 
     def extra_repr(self) -> str:
         return f"strides={self.strides}, assigner={self.assigner}, use_l1={self.use_l1}, reg_weight={self.reg_weight}"
@@ -90,7 +97,11 @@ class YOLOXLoss(nn.Module):
         loss_obj = F.binary_cross_entropy_with_logits(preds.obj, obj_target, reduction="none").sum() / num_fg
 
         cls_target = F.one_hot(pos.gt_classes, pos.cls_logits.shape[1]) * pos.iou[:, None]
+        if self.label_smoothing:
+            cls_target = cls_target * (1 - self.label_smoothing) + self.label_smoothing / 2
         loss_cls = F.binary_cross_entropy_with_logits(pos.cls_logits, cls_target, reduction="none")
+        if self.class_weights is not None:
+            loss_cls = loss_cls * self.class_weights.to(loss_cls)[pos.gt_classes][:, None]
         loss_cls = _masked_sum(loss_cls, pos.valid[:, None]) / num_fg
 
         if self.use_l1:

@@ -3,7 +3,7 @@
 Sections: ``optim`` (SGD, schedule, clipping, accumulation), ``ema``, ``multiscale``,
 ``augment`` (:class:`~yoloxkit.augment.AugmentConfig`, per-model reference values, including
 ``input_size`` and ``no_aug_epochs``), ``loader`` (workers, caches, sampling), ``val``,
-``checkpoint``, ``early_stop``, ``finetune`` and ``log``. Build one with :func:`make_train_config`
+``checkpoint``, ``early_stop``, ``finetune``, ``loss`` and ``log``. Build one with :func:`make_train_config`
 (defaults for the model, a YAML file, ``key=value`` overrides); ``yoloxkit train --print-config``
 prints the result.
 """
@@ -155,6 +155,23 @@ class FinetuneConfig:
 
 
 @dataclass(frozen=True)
+class LossConfig:
+    """Options of the classification loss (off by default: the reference's loss; docs/training.md)."""
+
+    class_weights: Literal["none", "inverse", "effective", "manual"] = "none"
+    power: float = 0.5  # inverse: weight ~ (1 / instances) ** power
+    beta: float = 0.999  # effective: weight ~ (1 - beta) / (1 - beta ** instances) (Cui et al. 2019)
+    manual: dict[str, float] = field(default_factory=dict)  # manual: class name -> weight (others 1)
+    label_smoothing: float = 0.0  # class targets t -> t (1 - eps) + eps / 2
+
+    def __post_init__(self) -> None:
+        if self.power < 0 or not 0 < self.beta < 1 or not 0 <= self.label_smoothing < 1:
+            raise YoloxkitError(f"loss: power must be >= 0, beta in (0, 1), label_smoothing in [0, 1); got {self.power}, {self.beta}, {self.label_smoothing}")
+        if any(not weight > 0 for weight in self.manual.values()):
+            raise YoloxkitError(f"loss.manual: class weights must be > 0, got {self.manual}")
+
+
+@dataclass(frozen=True)
 class LogConfig:
     """What the run reports: metrics.csv always, TensorBoard by default, a progress bar."""
 
@@ -197,6 +214,7 @@ class TrainConfig:
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def __post_init__(self) -> None:

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config import dump_yaml, to_dict
 from ..files import without_nan, write_json, write_text
+from .class_balance import class_loss_weights
 from .curves import plot_curves
 from .distributed import broadcast_object
 from .progress import memory_mb
@@ -233,10 +234,39 @@ class ReportHook(Hook):
         return write_train_report(trainer.out, rows, run, final)
 
 
+class ClassLossHook(Hook):
+    """Sets ``config.loss`` on the trainer's criterion before the first epoch: class-imbalance
+    weights from the training split's object counts (:mod:`yoloxkit.train.class_balance`) and label
+    smoothing; reports both in ``summary.json`` (``loss_options``)."""
+
+    def __init__(self) -> None:
+        self.options: dict[str, Any] = {}
+
+    def before_train(self, trainer: Trainer) -> None:
+        import numpy as np
+        import torch
+
+        cfg = trainer.config.loss
+        model_classes = trainer.class_map.cpu().numpy()[trainer.loader.records.classes]
+        counts = np.bincount(model_classes, minlength=len(trainer.class_names))
+        weights = class_loss_weights(cfg.class_weights, counts, trainer.class_names, cfg.power, cfg.beta, cfg.manual)
+        trainer.criterion.class_weights = None if weights is None else torch.tensor(weights, dtype=torch.float32, device=trainer.device)
+        trainer.criterion.label_smoothing = cfg.label_smoothing
+        self.options = {"class_weights": cfg.class_weights, "label_smoothing": cfg.label_smoothing}
+        if weights is not None:
+            self.options["weights"] = {name: round(float(w), 4) for name, w, n in zip(trainer.class_names, weights, counts) if n}
+            if trainer.world.main:
+                logger.info("class weights (%s): %s", cfg.class_weights, ", ".join(f"{k} {v:.3g}" for k, v in self.options["weights"].items()))
+
+    def after_train(self, trainer: Trainer, summary: dict) -> None:
+        summary["loss_options"] = self.options
+
+
 def default_hooks(trainer: Trainer) -> list[Hook]:
     """Validation (when the trainer has a validator), checkpoints, run log and the HTML report
-    (main process only), early stopping (every process)."""
-    hooks: list[Hook] = []
+    (main process only), early stopping (every process); the classification-loss options when set."""
+    loss = trainer.config.loss
+    hooks: list[Hook] = [ClassLossHook()] if loss.class_weights != "none" or loss.label_smoothing else []
     if trainer.validator is not None:
         hooks.append(ValidationHook(trainer.validator))
     if trainer.world.main:

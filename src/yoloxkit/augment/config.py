@@ -58,6 +58,13 @@ class AugmentConfig:
     min_box_side: float = 1.0  # boxes must end with min(w, h) > this (pixels) to be kept
     drop_cut_boxes: bool = False  # drop boxes the mosaic canvas cut to zero area (the reference keeps them)
     max_labels: int = 120  # rows of the padded target array (extra objects are dropped)
+    # Box-only copy-paste (augment/copypaste.py; off by default, the reference has none):
+    copy_paste_prob: float = 0.0  # share of the images (each mosaic tile, or the single image) that get pastes
+    copy_paste_max: int = 3  # at most this many objects pasted per image
+    copy_paste_scale: tuple[float, float] = (0.75, 1.25)  # pasted box side = its own side x U(range)
+    copy_paste_overlap: float = 0.3  # a paste may hide at most this share of any other box
+    copy_paste_balance: float = 1.0  # class choice ~ objects ** (1 - balance): 1 = classes equally, rare ones most
+    copy_paste_mask: Literal["box", "ellipse"] = "box"  # ellipse: soft elliptical blend hiding the box edges
     pad_value: int = 114
     no_aug_epochs: int = 15  # last epochs trained without mosaic (and so without affine/mixup)
     # The rotated recipe only (the yolox recipe ignores these):
@@ -74,13 +81,17 @@ class AugmentConfig:
         if self.recipe not in ("yolox", "rotated_yolox"):
             raise YoloxkitError(f"recipe must be 'yolox' or 'rotated_yolox', got {self.recipe!r}")
         for name in ("mosaic_prob", "mixup_prob", "hsv_prob", "flip_prob", "vertical_flip_prob", "diagonal_flip_prob",
-                     "rotate_prob"):  # fmt: skip
+                     "rotate_prob", "copy_paste_prob", "copy_paste_overlap", "copy_paste_balance"):  # fmt: skip
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise YoloxkitError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         flips = self.flip_prob + self.vertical_flip_prob + self.diagonal_flip_prob
         if flips > 1.0 + 1e-9:
             raise YoloxkitError(f"flip_prob + vertical_flip_prob + diagonal_flip_prob must be <= 1, got {flips:g}")
-        for name in ("mosaic_center", "mosaic_scale", "mixup_scale", "resize_ratio"):
+        if self.copy_paste_prob and self.recipe != "yolox":
+            raise YoloxkitError("copy_paste_prob: copy-paste works in the yolox recipe only (rotated boxes are not supported yet)")
+        if self.copy_paste_max < 1 or self.copy_paste_mask not in ("box", "ellipse"):
+            raise YoloxkitError(f"copy_paste_max must be >= 1 and copy_paste_mask box or ellipse, got {self.copy_paste_max}, {self.copy_paste_mask!r}")
+        for name in ("mosaic_center", "mosaic_scale", "mixup_scale", "resize_ratio", "copy_paste_scale"):
             low, high = getattr(self, name)
             if not 0.0 < low <= high:
                 raise YoloxkitError(f"{name} must be a range 0 < low <= high, got {getattr(self, name)}")

@@ -3,7 +3,8 @@
 ``AugmentConfig.recipe`` chooses the reference: ``"rotated_yolox"`` hands every sample to
 :class:`~yoloxkit.augment.rotated.RotatedRecipe`; the rest of this module is the YOLOX one.
 
-Order (reference ``MosaicDetection.__getitem__`` + ``TrainTransform``): with probability
+Order (reference ``MosaicDetection.__getitem__`` + ``TrainTransform``), after the optional
+box-only copy-paste into the images a sample starts from (:mod:`.copypaste`): with probability
 ``mosaic_prob`` (and unless mosaic is closed for the last epochs) mosaic -> random affine ->
 mixup (probability ``mixup_prob``, only when objects are left); otherwise the fitted image
 alone. Then, for every sample: HSV jitter -> horizontal flip -> letterbox to the input size ->
@@ -22,6 +23,7 @@ from ..data.preprocess import letterbox
 from .affine import affine_matrix, sample_affine
 from .color import hsv_jitter, sample_hsv_offsets
 from .config import AugmentConfig
+from .copypaste import ObjectBank, PastedSource, plan_pastes
 from .flip import choose_flip, flip_sample
 from .geometry import clip_boxes, scale_shift, warp_boxes
 from .mixup import mixup, sample_mixup
@@ -57,6 +59,9 @@ class TrainPipeline:
         names = class_names if class_names is not None else getattr(source, "class_names", None)
         self._rotated = RotatedRecipe(source, config, names) if rotated else None
         self._mixable = any(source.has_objects(i) for i in range(len(source))) if config.enable_mixup and not rotated else False
+        self._bank = ObjectBank(source, config.copy_paste_balance) if config.copy_paste_prob > 0 else None
+        if self._bank is not None and not len(self._bank):
+            self._bank = None  # nothing to paste
 
     def __call__(self, index: int, rng: np.random.Generator, mosaic: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Image ``index`` (plus random partners) as ``(uint8 HxWx3 image, [max_labels, 1 + D] targets)``.
@@ -71,8 +76,22 @@ class TrainPipeline:
             if self._mixable and len(sample) and rng.random() < cfg.mixup_prob:
                 sample = self.mixup(sample, rng)
         else:
-            sample = load(self.source, index)
+            sample = load(self.pasted([index], rng), index)
         return self.finish(sample, rng)
+
+    def pasted(self, indices: list[int], rng: np.random.Generator) -> SampleSource:
+        """The source with copy-paste planned into images ``indices`` (the source itself when copy-paste is off)."""
+        if self._bank is None:
+            return self.source
+        cfg, plans = self.config, {}
+        for index in dict.fromkeys(indices):
+            if rng.random() < cfg.copy_paste_prob:
+                boxes, _ = self.source.objects(index)
+                existing = boxes.numpy().data[:, :4] if len(boxes) else np.zeros((0, 4))
+                count = int(rng.integers(1, cfg.copy_paste_max + 1))
+                plans[index] = plan_pastes(rng, self._bank, index, self.source.shape(index), existing, count,
+                                           cfg.copy_paste_scale, cfg.copy_paste_overlap)  # fmt: skip
+        return PastedSource(self.source, plans, cfg.copy_paste_mask)
 
     def mosaic(self, index: int, rng: np.random.Generator) -> Sample:
         """Mosaic of image ``index`` and three random images, through the random affine to the input size.
@@ -84,9 +103,10 @@ class TrainPipeline:
         cfg, size = self.config, self.config.input_size
         centre = sample_centre(rng, cfg.mosaic_center, size)
         indices = [index, *rng.integers(0, len(self.source), 3).tolist()]
+        source = self.pasted(indices, rng)
         matrix = affine_matrix(sample_affine(rng, cfg), size)
-        layout = layout_mosaic(self.source, indices, centre, size)
-        image = render_mosaic(self.source, layout, matrix, size, size, cfg.pad_value, cfg.pad_value)
+        layout = layout_mosaic(source, indices, centre, size)
+        image = render_mosaic(source, layout, matrix, size, size, cfg.pad_value, cfg.pad_value)
         canvas_boxes, classes = layout.boxes, layout.classes
         if cfg.drop_cut_boxes:
             keep = canvas_boxes.area() > 0

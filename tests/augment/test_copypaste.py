@@ -117,9 +117,38 @@ def test_balance_one_pastes_a_rare_class_as_often_as_the_others() -> None:
         assert low <= share <= high, (balance, share)
 
 
+@pytest.mark.parametrize("mosaic", [True, False])
+def test_rotated_recipe_pastes_objects_through_their_polygons(mosaic: bool) -> None:
+    """The rotated recipe (resize, rotate, crop, flips; no HSV, no mixup) after copy-paste: every
+    polygon well inside the image is mostly covered by its class's colour, and pastes add objects."""
+    import cv2
+
+    rng = np.random.default_rng(6)
+    source = MemorySource([rectangles(rng, 192, 192, 3, rotated=True) for _ in range(8)])
+    base = replace(AugmentConfig.for_model("rotated-yolox-s"), input_size=(192, 192), hsv_prob=0.0, enable_mixup=False, resize_ratio=(0.5, 1.5))
+    names = [f"class-{i}" for i in range(len(COLOURS))]
+    pasting = TrainPipeline(source, replace(base, copy_paste_prob=1.0, copy_paste_overlap=0.0), class_names=names)
+    plain = TrainPipeline(source, base, class_names=names)
+    checked = objects = plain_objects = 0
+    for index in range(24):
+        image, targets = pasting(index % len(source), np.random.default_rng(index), mosaic=mosaic)
+        rows = targets[targets.any(axis=1)]
+        for quad, cls in zip(rows[:, 1:].reshape(-1, 4, 2), rows[:, 0].astype(int)):
+            inside = np.zeros(image.shape[:2], np.uint8)
+            cv2.fillPoly(inside, [np.round(quad).astype(np.int32)], 1)
+            inside = cv2.erode(inside, np.ones((5, 5), np.uint8)).astype(bool)
+            away = quad.min() > 2 and quad[:, 0].max() < image.shape[1] - 2 and quad[:, 1].max() < image.shape[0] - 2
+            if inside.sum() < 40 or not away:
+                continue
+            share = (np.abs(image[inside].astype(int) - COLOURS[cls]).max(axis=1) <= 40).mean()
+            assert share > 0.8, (cls, quad.round(1).tolist(), share)
+            checked += 1
+        objects += len(rows)
+        plain_objects += int(plain(index % len(source), np.random.default_rng(index), mosaic=mosaic)[1].any(axis=1).sum())
+    assert checked > 20 and objects > plain_objects * 1.2
+
+
 def test_copy_paste_options_are_checked() -> None:
-    with pytest.raises(YoloxkitError, match="yolox recipe only"):
-        AugmentConfig.for_model("rotated-yolox-s", copy_paste_prob=0.5)
     with pytest.raises(YoloxkitError, match="copy_paste_prob must lie in"):
         AugmentConfig(copy_paste_prob=1.5)
     with pytest.raises(YoloxkitError, match="copy_paste_mask"):

@@ -87,8 +87,6 @@ class AugmentConfig:
         flips = self.flip_prob + self.vertical_flip_prob + self.diagonal_flip_prob
         if flips > 1.0 + 1e-9:
             raise YoloxkitError(f"flip_prob + vertical_flip_prob + diagonal_flip_prob must be <= 1, got {flips:g}")
-        if self.copy_paste_prob and self.recipe != "yolox":
-            raise YoloxkitError("copy_paste_prob: copy-paste works in the yolox recipe only (rotated boxes are not supported yet)")
         if self.copy_paste_max < 1 or self.copy_paste_mask not in ("box", "ellipse"):
             raise YoloxkitError(f"copy_paste_max must be >= 1 and copy_paste_mask box or ellipse, got {self.copy_paste_max}, {self.copy_paste_mask!r}")
         for name in ("mosaic_center", "mosaic_scale", "mixup_scale", "resize_ratio", "copy_paste_scale"):

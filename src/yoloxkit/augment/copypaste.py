@@ -12,7 +12,9 @@ from gets, with probability ``copy_paste_prob``, 1 to ``copy_paste_max`` objects
 * **where**: uniformly, tried up to 5 times until the new box covers at most
   ``copy_paste_overlap`` of any existing (or already pasted) box, else that paste is skipped;
 * **how**: the box's pixels, resized; with ``copy_paste_mask="ellipse"`` blended through a soft
-  elliptical mask that hides the box's edges (the label stays the box).
+  elliptical mask that hides the box's edges (the label stays the box). Rotated objects (the
+  rotated recipe's polygons) are pasted through their polygon: exactly the object, no background,
+  and the label is the moved polygon.
 
 Every draw comes from the sample's generator before the mosaic's own draws, so a sample is a
 function of (seed, epoch, position) as before and exact resume holds; with ``copy_paste_prob``
@@ -38,26 +40,36 @@ TRIES = 5
 
 @dataclass(frozen=True)
 class Paste:
-    """One object to paste: from image ``donor``'s box ``source_box`` (integer xyxy) to ``target_box`` (integer xyxy)."""
+    """One object to paste: from image ``donor``'s box ``source_box`` (integer xyxy) to ``target_box``
+    (integer xyxy); a rotated object also carries its ``polygon`` (qbox, 8 numbers) at the target."""
 
     donor: int
     source_box: tuple[int, int, int, int]
     target_box: tuple[int, int, int, int]
     klass: int
+    polygon: tuple[float, ...] | None = None
 
 
 class ObjectBank:
-    """Every axis-aligned object of a source, by class, for drawing paste candidates."""
+    """Every object of a source that lies wholly inside its image (its enclosing xyxy box, and its
+    polygon when oriented), by class."""
 
     def __init__(self, source: SampleSource, balance: float = 1.0) -> None:
         rows = []
+        self.oriented = False
         for index in range(len(source)):
             boxes, classes = source.objects(index)
-            xyxy = boxes.convert(BoxFormat.XYXY).numpy().data if len(classes) else np.zeros((0, 4))
-            for box, klass in zip(xyxy, np.asarray(classes).tolist()):
-                rows.append((index, int(klass), *box.tolist()))
-        table = np.array(rows, dtype=np.float64).reshape(-1, 6)
-        self.images, self.classes, self.boxes = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2:]
+            if not len(classes):
+                continue
+            self.oriented = boxes.format.oriented
+            xyxy = boxes.convert(BoxFormat.XYXY).numpy().data
+            quads = boxes.convert(BoxFormat.QBOX).numpy().data
+            height, width = source.shape(index)
+            for box, quad, klass in zip(xyxy, quads, np.asarray(classes).tolist()):
+                if box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height:  # whole objects only
+                    rows.append((index, int(klass), *box.tolist(), *quad.tolist()))
+        table = np.array(rows, dtype=np.float64).reshape(-1, 14)
+        self.images, self.classes, self.boxes, self.quads = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64), table[:, 2:6], table[:, 6:]
         self.by_class = [np.flatnonzero(self.classes == k) for k in np.unique(self.classes)]
         counts = np.array([len(members) for members in self.by_class], dtype=np.float64)
         weights = counts ** (1.0 - balance) if len(counts) else counts
@@ -84,7 +96,7 @@ def plan_pastes(
         row = bank.draw(rng)
         if bank.images[row] == index:  # not from itself
             continue
-        x1, y1, x2, y2 = np.round(bank.boxes[row]).astype(int).tolist()
+        x1, y1, x2, y2 = np.floor(bank.boxes[row, :2]).astype(int).tolist() + np.ceil(bank.boxes[row, 2:]).astype(int).tolist()
         factor = rng.uniform(*scale)
         w, h = int(round((x2 - x1) * factor)), int(round((y2 - y1) * factor))
         if x2 - x1 < 1 or y2 - y1 < 1 or min(w, h) < MIN_SIDE or w > width or h > height:
@@ -93,7 +105,12 @@ def plan_pastes(
             x, y = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
             target = np.array([x, y, x + w, y + h], dtype=np.float64)
             if _covered_share(np.concatenate(occupied), target).max(initial=0.0) <= overlap:
-                pastes.append(Paste(int(bank.images[row]), (x1, y1, x2, y2), (x, y, x + w, y + h), int(bank.classes[row])))
+                polygon = None
+                if bank.oriented:  # the polygon moved with its box: (p - box corner) x the box's resize + target corner
+                    quad = bank.quads[row].reshape(4, 2)
+                    stretch = np.array([w / (x2 - x1), h / (y2 - y1)])
+                    polygon = tuple(((quad - (x1, y1)) * stretch + (x, y)).reshape(-1).tolist())
+                pastes.append(Paste(int(bank.images[row]), (x1, y1, x2, y2), (x, y, x + w, y + h), int(bank.classes[row]), polygon))
                 occupied.append(target[None])
                 break
     return pastes
@@ -126,7 +143,10 @@ class PastedSource:
         plan = self.plans.get(index)
         if not plan:
             return boxes, classes
-        added = Boxes(np.array([p.target_box for p in plan], dtype=boxes.numpy().data.dtype), BoxFormat.XYXY).convert(boxes.format)
+        if boxes.format.oriented:
+            added = Boxes(np.array([p.polygon for p in plan], dtype=np.float64), BoxFormat.QBOX).convert(boxes.format)
+        else:
+            added = Boxes(np.array([p.target_box for p in plan], dtype=np.float64), BoxFormat.XYXY).convert(boxes.format)
         return Boxes.cat([boxes.numpy(), added]), np.concatenate([classes, np.array([p.klass for p in plan], dtype=classes.dtype)])
 
     def image(self, index: int) -> np.ndarray:
@@ -143,6 +163,12 @@ class PastedSource:
             tx1, ty1, tx2, ty2 = paste.target_box
             crop = cv2.resize(donor, (tx2 - tx1, ty2 - ty1), interpolation=cv2.INTER_LINEAR)
             region = image[ty1:ty2, tx1:tx2]
+            if paste.polygon is not None:  # the object only, through its polygon
+                inside = np.zeros(region.shape[:2], dtype=np.uint8)
+                corners = np.array(paste.polygon).reshape(4, 2) - (tx1, ty1)
+                cv2.fillPoly(inside, [np.round(corners * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+                region[inside.astype(bool)] = crop[inside.astype(bool)]
+                continue
             if self.mask == "ellipse":
                 alpha = soft_ellipse(ty2 - ty1, tx2 - tx1)[..., None]
                 crop = np.round(alpha * crop + (1 - alpha) * region).astype(np.uint8)
@@ -156,3 +182,32 @@ def soft_ellipse(height: int, width: int, feather: float = 0.25) -> np.ndarray:
     x = (np.arange(width) + 0.5) / width * 2 - 1
     radius = np.sqrt(x[None, :] ** 2 + y[:, None] ** 2)
     return np.clip((1.0 - radius) / feather, 0.0, 1.0)
+
+
+class CopyPaste:
+    """The copy-paste step of a recipe: the source with pastes planned into the images a sample starts from."""
+
+    def __init__(self, source: SampleSource, prob: float, max_objects: int, scale: tuple[float, float], overlap: float,
+                 balance: float, mask: str) -> None:  # fmt: skip
+        self.source, self.prob, self.max_objects, self.scale, self.overlap, self.mask = source, prob, max_objects, scale, overlap, mask
+        self.bank = ObjectBank(source, balance)
+
+    @classmethod
+    def from_config(cls, source: SampleSource, config) -> "CopyPaste | None":  # noqa: ANN001 - AugmentConfig
+        """The step for ``config`` (None when copy-paste is off or the source has no object)."""
+        if config.copy_paste_prob <= 0:
+            return None
+        step = cls(source, config.copy_paste_prob, config.copy_paste_max, config.copy_paste_scale, config.copy_paste_overlap,
+                   config.copy_paste_balance, config.copy_paste_mask)  # fmt: skip
+        return step if len(step.bank) else None
+
+    def source_for(self, indices: Sequence[int], rng: np.random.Generator) -> PastedSource:
+        """Pastes drawn (from ``rng``) for each distinct image of ``indices``, with probability ``prob`` each."""
+        plans = {}
+        for index in dict.fromkeys(indices):
+            if rng.random() < self.prob:
+                boxes, _ = self.source.objects(index)
+                existing = boxes.convert(BoxFormat.XYXY).numpy().data if len(boxes) else np.zeros((0, 4))
+                count = int(rng.integers(1, self.max_objects + 1))
+                plans[index] = plan_pastes(rng, self.bank, index, self.source.shape(index), existing, count, self.scale, self.overlap)
+        return PastedSource(self.source, plans, self.mask)

@@ -23,7 +23,7 @@ from ..data.preprocess import letterbox
 from .affine import affine_matrix, sample_affine
 from .color import hsv_jitter, sample_hsv_offsets
 from .config import AugmentConfig
-from .copypaste import ObjectBank, PastedSource, plan_pastes
+from .copypaste import CopyPaste
 from .flip import choose_flip, flip_sample
 from .geometry import clip_boxes, scale_shift, warp_boxes
 from .mixup import mixup, sample_mixup
@@ -59,9 +59,7 @@ class TrainPipeline:
         names = class_names if class_names is not None else getattr(source, "class_names", None)
         self._rotated = RotatedRecipe(source, config, names) if rotated else None
         self._mixable = any(source.has_objects(i) for i in range(len(source))) if config.enable_mixup and not rotated else False
-        self._bank = ObjectBank(source, config.copy_paste_balance) if config.copy_paste_prob > 0 else None
-        if self._bank is not None and not len(self._bank):
-            self._bank = None  # nothing to paste
+        self._copy_paste = CopyPaste.from_config(source, config) if not rotated else None
 
     def __call__(self, index: int, rng: np.random.Generator, mosaic: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Image ``index`` (plus random partners) as ``(uint8 HxWx3 image, [max_labels, 1 + D] targets)``.
@@ -81,17 +79,7 @@ class TrainPipeline:
 
     def pasted(self, indices: list[int], rng: np.random.Generator) -> SampleSource:
         """The source with copy-paste planned into images ``indices`` (the source itself when copy-paste is off)."""
-        if self._bank is None:
-            return self.source
-        cfg, plans = self.config, {}
-        for index in dict.fromkeys(indices):
-            if rng.random() < cfg.copy_paste_prob:
-                boxes, _ = self.source.objects(index)
-                existing = boxes.numpy().data[:, :4] if len(boxes) else np.zeros((0, 4))
-                count = int(rng.integers(1, cfg.copy_paste_max + 1))
-                plans[index] = plan_pastes(rng, self._bank, index, self.source.shape(index), existing, count,
-                                           cfg.copy_paste_scale, cfg.copy_paste_overlap)  # fmt: skip
-        return PastedSource(self.source, plans, cfg.copy_paste_mask)
+        return self.source if self._copy_paste is None else self._copy_paste.source_for(indices, rng)
 
     def mosaic(self, index: int, rng: np.random.Generator) -> Sample:
         """Mosaic of image ``index`` and three random images, through the random affine to the input size.

@@ -25,6 +25,7 @@ from ..structures.boxes import BoxFormat
 from .affine import warp_image
 from .color import hsv_jitter, sample_hsv_offsets
 from .config import AugmentConfig
+from .copypaste import CopyPaste
 from .flip import choose_flip, flip_sample
 from .geometry import centres_inside, warp_boxes
 from .mixup import mixup, sample_mixup
@@ -51,6 +52,11 @@ class RotatedRecipe:
         if box_format != BoxFormat.QBOX:
             raise YoloxkitError(f"the rotated_yolox recipe needs polygon (qbox) objects, the dataset has {box_format.value} boxes")
         self.rect_classes = rect_class_indices(config.rect_obj_classes, class_names)
+        self.copy_paste = CopyPaste.from_config(source, config)
+
+    def pasted(self, indices: list[int], rng: np.random.Generator) -> SampleSource:
+        """The source with copy-paste planned into images ``indices`` (the source itself when copy-paste is off)."""
+        return self.source if self.copy_paste is None else self.copy_paste.source_for(indices, rng)
 
     def __call__(self, index: int, rng: np.random.Generator, mosaic: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Image ``index`` (or a random stand-in) as ``(uint8 HxWx3 image, [max_labels, 9] targets)``."""
@@ -90,7 +96,8 @@ class RotatedRecipe:
         cfg, size = self.config, self.config.input_size
         centre = sample_centre(rng, cfg.mosaic_center, size)
         indices = [index, *(self.random_index(rng) for _ in range(3))]
-        layout = layout_mosaic(self.source, indices, centre, size)
+        source = self.pasted(indices, rng)
+        layout = layout_mosaic(source, indices, centre, size)
         canvas = (2 * size[0], 2 * size[1])
         inside = centres_inside(layout.boxes, canvas)
         boxes, classes = layout.boxes[inside], layout.classes[inside]
@@ -100,17 +107,18 @@ class RotatedRecipe:
         if not keep.any():
             return None
         matrix = pixel_matrix(view.matrix)
-        image = render_mosaic(self.source, layout, matrix, view.shape, size, cfg.pad_value, cfg.rotate_border_value)
+        image = render_mosaic(source, layout, matrix, view.shape, size, cfg.pad_value, cfg.rotate_border_value)
         return Sample(image, boxes[keep], classes[keep])
 
     def single_crop(self, index: int, rng: np.random.Generator) -> Sample | None:
         """Image ``index`` alone, resized relative to the input size, rotated and cropped; None without objects."""
         cfg = self.config
-        boxes, classes = self.source.objects(index)
-        view = draw_view(rng, cfg, self.source.shape(index), cfg.input_size, classes, self.rect_classes)
+        source = self.pasted([index], rng)
+        boxes, classes = source.objects(index)
+        view = draw_view(rng, cfg, source.shape(index), cfg.input_size, classes, self.rect_classes)
         boxes = warp_boxes(boxes, view.matrix)
         keep = centres_inside(boxes, view.shape)
         if not keep.any():
             return None
-        image = warp_image(self.source.image(index), pixel_matrix(view.matrix), view.shape, (0, 0), cfg.rotate_border_value)
+        image = warp_image(source.image(index), pixel_matrix(view.matrix), view.shape, (0, 0), cfg.rotate_border_value)
         return Sample(image, boxes[keep], classes[keep])

@@ -148,3 +148,12 @@ def test_unknown_format_and_missing_dataset(tmp_path, capsys):
     assert "dataset not found" in _error_line(capsys, _convert(tmp_path, tmp_path / "nope"))
     (tmp_path / "empty").mkdir()
     assert "cannot tell the dataset format" in _error_line(capsys, _convert(tmp_path, tmp_path / "empty"))
+
+
+@pytest.mark.parametrize("body", [{"images": 3}, {"images": [], "annotations": 5}, {"images": [], "categories": "cat"}])
+def test_json_that_is_not_coco_is_one_line_not_a_traceback(tmp_path, capsys, body):
+    """Found with `mine`'s own mine.json beside a dataset: a JSON whose lists are numbers or strings."""
+    path = tmp_path / "stats.json"
+    path.write_text(json.dumps(body))
+    err = _error_line(capsys, _convert(tmp_path, path))
+    assert "stats.json" in err and "not a COCO detection file" in err, err

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("eval_cmd", "eval_command", "Evaluate a checkpoint (--weights) or a COCO results file (--predictions) on a dataset split."),
     "compare": ("compare_cmd", "compare", "COCO AP of A and B (means over their seeds), per-class differences, and a 95 % interval of AP(B) - AP(A) from a bootstrap over seeds and images, with a plain verdict."),
     "learning-curve": ("curve_cmd", "learning_curve", "Train on nested subsets, fit AP against labelled objects per class, estimate the labels each class needs."),
+    "mine": ("mine_cmd", "mine", "Rank unlabelled images by uncertainty (mirror disagreement, low margins) with diversity; write the batch with pre-annotations."),
     "audit": ("audit_cmd", "app", "Rank likely label errors (missing, spurious, wrong-class and loose boxes) with their evidence; `audit apply` fixes a copy."),
     "export": ("export_cmd", "export", "Export a detector to ONNX or OpenVINO IR and check the result against PyTorch on real images."),
     "benchmark": ("benchmark_cmd", "benchmark", "Latency (p50/p95), throughput and peak memory per backend and batch size, as a table and optionally JSON."),

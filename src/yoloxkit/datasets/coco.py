@@ -88,9 +88,13 @@ def read_coco(path: Path, report: Report, image_root: Path | None = None) -> Dat
     except json.JSONDecodeError as exc:
         report.error("parse", path, f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno)
         data = {}
-    if not isinstance(data, dict) or "images" not in data:
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         report.error("parse", path, "not a COCO detection file (no 'images' list)")
         data = {"images": []}
+    for key in ("categories", "annotations"):
+        if not isinstance(data.get(key) or [], list):
+            report.error("parse", path, f"not a COCO detection file ('{key}' is not a list)")
+            data = {**data, key: []}
     oriented = (data.get("info") or {}).get("box_format") == BoxFormat.QBOX.value
     box_format = BoxFormat.QBOX if oriented else BoxFormat.XYXY
     categories = _parse_categories(data, path, report)

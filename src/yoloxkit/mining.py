@@ -25,8 +25,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from .datasets.model import Annotations, Category, Dataset, ImageRecord, Split
+from .ops.nms import box_iou
 from .predictor import Predictor
 from .structures import BoxFormat, Boxes, Detections
 
@@ -70,7 +72,8 @@ def flip_disagreement(a: Detections, b: Detections, iou: float = MATCH_IOU) -> f
     total = float(np.sum(a.scores) + np.sum(b.scores))
     if total <= 0:
         return 0.0
-    overlaps = _iou(a.boxes.convert(BoxFormat.XYXY).numpy().data, b.boxes.convert(BoxFormat.XYXY).numpy().data)
+    xyxy_a, xyxy_b = (d.boxes.convert(BoxFormat.XYXY).numpy().data.astype(np.float64) for d in (a, b))
+    overlaps = box_iou(torch.from_numpy(xyxy_a), torch.from_numpy(xyxy_b)).numpy()
     overlaps[a.class_ids[:, None] != b.class_ids[None, :]] = 0.0
     agreed, used = 0.0, np.zeros(len(b), dtype=bool)
     for i in np.argsort(-a.scores, kind="stable"):
@@ -143,13 +146,3 @@ def batch_dataset(mined: Sequence[MinedImage], chosen: Sequence[int], class_name
         records.append(ImageRecord(item.path.resolve().relative_to(root).as_posix(), width, height, annotations, number))
     categories = [Category(k + 1, name) for k, name in enumerate(class_names)]
     return Dataset(categories, {"train": Split("train", root, records)}, box_format, "mine", str(root))
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU ``[N, M]`` of xyxy boxes."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = (a[:, 2:] - a[:, :2]).prod(axis=1)
-    area_b = (b[:, 2:] - b[:, :2]).prod(axis=1)
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)

@@ -87,3 +87,21 @@ def test_for_output_drops_non_finite_and_clips():
     shown, dropped = detections.for_output()
     assert dropped == 3
     assert shown.boxes.data.tolist() == [[0, 0, 100, 50]]
+
+
+def test_finite_corners_whose_width_overflows_are_dropped_before_evaluation():
+    """Found by a diverging fine-tune: float32 corners at -3e38 and 2e38 are finite, their width
+    is not; the trainer's validation stopped with 'boxes need finite x, y, w'."""
+    from yoloxkit.evaluation import load_ground_truth
+    from yoloxkit.evaluation.predictions import from_detections
+
+    boxes = np.array([[-3e38, 10, 2e38, 20], [1, 2, 30, 40]], dtype=np.float32)
+    det = Detections(Boxes(boxes, BoxFormat.XYXY), np.array([0.9, 0.8], np.float32), np.array([0, 0]), ["a"], (50, 60))
+    kept, dropped = det.finite()
+    assert dropped == 1 and len(kept) == 1 and np.array_equal(kept.boxes.data, boxes[1:])
+    json.dumps(kept.to_coco(1), allow_nan=False)
+    dataset = Path(__file__).resolve().parents[2] / ".." / "shared" / "datasets" / "bccd"
+    gt = load_ground_truth(dataset, "val")
+    from_detections([int(gt.image_ids[0])], [kept], gt)  # no error
+    with pytest.raises(Exception, match="finite x, y"):
+        from_detections([int(gt.image_ids[0])], [det], gt)

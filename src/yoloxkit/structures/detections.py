@@ -36,10 +36,15 @@ class Detections:
     def finite(self) -> tuple["Detections", int]:
         """The detections with finite boxes and scores, and how many were dropped.
 
-        A model early in training (or any model on odd input) can give infinite or NaN boxes;
-        they mean nothing and break JSON, drawings and other tools.
+        A model early in training (or any model on odd input) can give infinite or NaN boxes, or
+        corners so far apart that the width overflows; they mean nothing and break JSON,
+        drawings, evaluation and other tools.
         """
-        keep = np.asarray(self.boxes.numpy().finite()) & np.isfinite(np.asarray(self.scores, dtype=np.float64))
+        boxes = self.boxes.numpy()
+        keep = np.asarray(boxes.finite()) & np.isfinite(np.asarray(self.scores, dtype=np.float64))
+        if not boxes.format.oriented:  # finite corners whose width overflows (float32 +-1e38) are no box either
+            with np.errstate(over="ignore", invalid="ignore"):
+                keep &= np.isfinite(boxes.convert(BoxFormat.XYWH).data).all(axis=1)
         return (self, 0) if keep.all() else (self.select(keep), int((~keep).sum()))
 
     def clipped(self) -> "Detections":

@@ -152,6 +152,11 @@ class FinetuneConfig:
     force: bool = False  # ... unless forced
     freeze_bn: bool = False  # every BatchNorm uses (and keeps) its running statistics
     rescale_convs: float = 3.0  # conv weights grown > this x their initial norm are rescaled to it (0: off)
+    pseudo_labels: float = 0.0  # append mode: label the old classes' confident detections (score >= this; 0: off)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.pseudo_labels <= 1.0:
+            raise YoloxkitError(f"finetune.pseudo_labels must lie in [0, 1], got {self.pseudo_labels}")
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from .hooks import EpochEnd, Hook, StepEnd, default_hooks
 from .multiscale import multiscale_size, resize_batch
 from .param_groups import build_param_groups, make_sgd, set_lr
 from .progress import DataTimeWatch, TrainProgress
+from .pseudo import with_pseudo_labels
 from .sampling import image_classes_of, make_sampler
 from .schedule import LRSchedule
 from .start import check_training_splits, load_training_dataset, starting_weights
@@ -93,7 +94,7 @@ class Trainer:
         self.out = Path(config.out)
         if dataset is None and not config.data:
             raise YoloxkitError("data: name the dataset to train on (a folder, data.yaml, COCO JSON or split manifest)")
-        self.dataset = dataset if dataset is not None else load_training_dataset(config.data, self.world.main)
+        self.dataset = with_pseudo_labels(dataset if dataset is not None else load_training_dataset(config.data, self.world.main), config, self.device, self.world.main)
         check_training_splits(self.dataset, config, self.world.main)
         self.amp = AmpPolicy.resolve(config.amp, self.device)
         self.rotated = get_spec(config.model).rotated

@@ -40,6 +40,9 @@ def with_pseudo_labels(dataset: Dataset, config: TrainConfig, device: torch.devi
     """``dataset`` with the old classes' pseudo-labels added to its training split (unchanged when off)."""
     conf = config.finetune.pseudo_labels
     if not conf:
+        if config.finetune.class_mode == "append" and config.weights and main:
+            logger.info("append mode: objects of the checkpoint's classes that the images show unlabelled teach the model to forget them; "
+                        "--set finetune.pseudo_labels=0.5 labels them from the starting model (docs/finetuning.md)")  # fmt: skip
         return dataset
     if config.finetune.class_mode != "append" or not config.weights:
         raise YoloxkitError("finetune.pseudo_labels needs --weights and --classes-mode append (the old classes are the checkpoint's)")

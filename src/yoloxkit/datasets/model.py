@@ -93,6 +93,21 @@ class Annotations:
             None if self.area is None else self.area[index].reshape(-1),
         )
 
+    def appended(self, other: "Annotations") -> "Annotations":
+        """These objects, then ``other``'s (same box format); a COCO area known on one side only is NaN on the other."""
+        def areas(part: "Annotations") -> np.ndarray:
+            return np.full(len(part), np.nan) if part.area is None else part.area
+
+        area = None if self.area is None and other.area is None else np.concatenate([areas(self), areas(other)])
+        return Annotations(
+            Boxes(np.concatenate([self.boxes.numpy().data, other.boxes.numpy().data]), self.boxes.format),
+            np.concatenate([self.category_ids, other.category_ids]),
+            np.concatenate([self.iscrowd, other.iscrowd]),
+            np.concatenate([self.difficult, other.difficult]),
+            np.concatenate([self.truncated, other.truncated]),
+            area,
+        )
+
     def with_boxes(self, boxes: Boxes) -> "Annotations":
         """The same objects with other boxes (same count); a given COCO area no longer applies and is dropped."""
         return Annotations(boxes, self.category_ids, self.iscrowd, self.difficult, self.truncated)

@@ -47,13 +47,7 @@ def _edited(ann: Annotations, edits: list[dict], fmt: BoxFormat, where: str) -> 
     edited = Annotations(Boxes(boxes, fmt), classes, ann.iscrowd, ann.difficult, ann.truncated, ann.area).select(keep)
     if not added_boxes:
         return edited
-    extra = Annotations.from_lists(fmt, [list(b) for b in added_boxes], added_classes)
-    area = None if edited.area is None else np.concatenate([edited.area, np.full(len(extra), np.nan)])
-    return Annotations(
-        Boxes(np.concatenate([edited.boxes.data, extra.boxes.data]), fmt), np.concatenate([edited.category_ids, extra.category_ids]),
-        np.concatenate([edited.iscrowd, extra.iscrowd]), np.concatenate([edited.difficult, extra.difficult]),
-        np.concatenate([edited.truncated, extra.truncated]), area,
-    )  # fmt: skip
+    return edited.appended(Annotations.from_lists(fmt, [list(b) for b in added_boxes], added_classes))
 
 
 def apply_suspects(dataset: Dataset, accepted: list[dict]) -> tuple[Dataset, Counter]:

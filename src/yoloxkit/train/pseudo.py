@@ -24,7 +24,7 @@ from ..data.images import read_image
 from ..datasets.model import Annotations, Category, Dataset, ImageRecord, Split
 from ..errors import YoloxkitError
 from ..ops.nms import box_iou
-from ..structures.boxes import BoxFormat, Boxes
+from ..structures.boxes import BoxFormat
 from .config import TrainConfig
 from .start import starting_weights
 
@@ -88,12 +88,6 @@ def _add(image: ImageRecord, detections, ids: dict[str, int], added: dict[str, i
         return image
     for name in names:
         added[name] += 1
-    old = image.annotations
-    merged = Annotations(
-        Boxes(np.concatenate([old.boxes.numpy().data, boxes.astype(np.float64)]), BoxFormat.XYXY),
-        np.concatenate([old.category_ids, np.array([ids[n] for n in names], dtype=np.int64)]),
-        np.concatenate([old.iscrowd, np.zeros(len(names), dtype=bool)]),
-        np.concatenate([old.difficult, np.zeros(len(names), dtype=bool)]),
-        np.concatenate([old.truncated, np.zeros(len(names), dtype=bool)]),
-    )
+    extra = Annotations.from_lists(BoxFormat.XYXY, boxes.astype(np.float64).tolist(), [ids[n] for n in names])
+    merged = image.annotations.appended(extra)
     return dataclasses.replace(image, annotations=merged)

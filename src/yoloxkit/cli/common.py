@@ -14,7 +14,7 @@ from ..hub import PRETRAINED
 from ..models import canonical_name
 from ..predictor import Predictor
 from ..tta import TTA
-from .values import comma_list
+from .values import comma_list, weight_names
 
 
 def load_detector(
@@ -71,11 +71,6 @@ def load_predictor(
             raise YoloxkitError("--ensemble-weights needs several --weights")
         detector = load_detector(names[0] if names else None, model, size, device, legacy)
     return detector.with_tta(tta) if tta is not None else detector
-
-
-def weight_names(weights: list[str] | None) -> list[str]:
-    """The models of repeated and comma-separated ``--weights`` values, in order."""
-    return [name.strip() for value in weights or [] for name in value.split(",") if name.strip()]
 
 
 def tta_option(enabled: bool, scales: str, merge: str) -> TTA | None:

@@ -20,6 +20,7 @@ from ..files import without_nan, write_json
 from ..outputs import dataset_inputs, prepare_output_dir
 from ..thresholds import ROTATED_CONF, ROTATED_NMS_IOU, TEST_CONF, TEST_IOU
 from .options import DEVICE, ENSEMBLE_WEIGHTS, EXIST_OK, LEGACY, MODEL, TTA_FLAG, TTA_MERGE, TTA_SCALES, WEIGHTS_MANY
+from .values import weight_names
 
 if TYPE_CHECKING:
     from ..detector import Detector
@@ -75,7 +76,7 @@ def eval_command(
         )
     check_thresholds(TEST_CONF if conf is None else conf, TEST_IOU if iou is None else iou, batch)  # before any loading
     if out is not None:
-        prepare_output_dir(out, [*dataset_inputs(data), *(w for value in weights or [] for w in value.split(",")), predictions], exist_ok)
+        prepare_output_dir(out, [*dataset_inputs(data), *weight_names(weights), predictions], exist_ok)
     detector = None
     if weights:  # a results file (--predictions) is evaluated without importing PyTorch
         from .common import load_predictor, tta_option

@@ -19,3 +19,8 @@ def comma_list(text: str, option: str, kind: type = float, count: int | None = N
     if count is not None and len(values) != count:
         raise YoloxkitError(f"{option}: expected {count} comma-separated values, got {text!r}")
     return values
+
+
+def weight_names(weights: list[str] | None) -> list[str]:
+    """The models of repeated and comma-separated ``--weights`` values, in order."""
+    return [name.strip() for value in weights or [] for name in value.split(",") if name.strip()]

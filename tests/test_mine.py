@@ -82,9 +82,15 @@ def test_mine_skips_an_unreadable_image_with_one_line(tmp_path: Path, capfd, nan
     folder.mkdir()
     for path in sorted(COCO128_IMAGES.glob("*.jpg"))[:3]:
         shutil.copy(path, folder / path.name)  # a scratch copy in the test's own temporary folder
+    shutil.copy(sorted(COCO128_IMAGES.glob("*.jpg"))[3], folder / "with, comma.jpg")  # a name the CSV must quote
     (folder / "broken.jpg").write_bytes(b"not an image")
     run = run_cli(capfd, "mine", "--images", folder, "-w", nano_checkpoint, "--budget", "2", "--out", tmp_path / "out")
     assert run.code == 0, run.err
     warnings = [line for line in run.err.splitlines() if line.startswith("warning: skipped")]
     assert len(warnings) == 1 and "broken.jpg" in warnings[0]
     assert json.loads((tmp_path / "out" / "mining" / "mine.json").read_text())["skipped"][0]["file"].endswith("broken.jpg")
+    import csv
+
+    with (tmp_path / "out" / "mining" / "mine.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 4 and any(row["file"].endswith("with, comma.jpg") for row in rows)

@@ -9,6 +9,7 @@ not UTF-8.
 
 from __future__ import annotations
 
+import csv
 import errno
 import io
 import json
@@ -16,7 +17,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -95,6 +96,15 @@ def write_bytes(path: str | Path, data: bytes) -> None:
 def write_text(path: str | Path, text: str) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically, creating its folder."""
     write_bytes(path, text.encode("utf-8", errors="surrogateescape"))
+
+
+def write_csv(path: str | Path, columns: Sequence[str], rows: Iterable[Mapping[str, object]]) -> None:
+    """Write ``rows`` (dicts keyed by ``columns``) as CSV with a header, atomically; None is an empty cell."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in rows)
+    write_text(path, buffer.getvalue())
 
 
 def json_text(data: object, indent: int | None = 1) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import typer
@@ -33,14 +32,14 @@ def mine(
     """Rank unlabelled images by uncertainty (mirror disagreement, low margins) with diversity; write the batch with pre-annotations."""
     from tqdm import tqdm
 
-    from ..data.images import read_image
     from ..data.sources import Source
     from ..datasets.load import write_dataset
     from ..datasets.report import Report
-    from ..files import write_json, write_text
+    from ..files import write_csv, write_json
     from ..mining import batch_dataset, choose_batch, score_images
     from ..outputs import prepare_output_dir
     from .common import load_detector
+    from .predict_cmd import reporting_skips
 
     if fmt not in MINE_FORMATS:
         raise YoloxkitError(f"--format must be one of {', '.join(MINE_FORMATS)}, got {fmt!r}")
@@ -52,21 +51,22 @@ def mine(
     prepare_output_dir(out, source.inputs, exist_ok, image_folders=source.folders)
     detector = load_detector(weights, model, size, device)
     root = Path(os.path.commonpath([str(p.resolve().parent) for p in source.files]))
-    mined, skipped = [], []
+    mined, skipped, pending = [], [], []
+
+    def flush() -> None:  # one batch through both views
+        mined.extend(score_images(detector, [(Path(frame.name), frame.image) for frame in pending]))
+        bar.update(len(pending))
+        pending.clear()
+
     with tqdm(total=len(source.files), unit="img", desc="mine", disable=None) as bar:
-        for start in range(0, len(source.files), batch):
-            loaded = []
-            for path in source.files[start : start + batch]:
-                try:
-                    loaded.append((path, read_image(path)))
-                except YoloxkitError as exc:
-                    skipped.append({"file": str(path), "cause": str(exc)})
-                    tqdm.write(f"warning: skipped: {exc}", file=sys.stderr)
-            if loaded:
-                mined += score_images(detector, loaded)
-            bar.update(len(source.files[start : start + batch]))
+        for frame in reporting_skips(source.frames(skipped), skipped, bar):  # unreadable images: one warning line each
+            pending.append(frame)
+            if len(pending) == batch:
+                flush()
+        if pending:
+            flush()
     if not mined:
-        raise YoloxkitError(f"none of the {len(skipped)} images could be read; the first: {skipped[0]['cause']}")
+        raise YoloxkitError(f"none of the {len(skipped)} images could be read; the first: {skipped[0][1]}")
     chosen = choose_batch(mined, budget, diversity)
     rank = {index: place for place, index in enumerate(chosen, start=1)}
     write_dataset(batch_dataset(mined, chosen, detector.class_names, conf, root), fmt, out, Report())
@@ -76,9 +76,9 @@ def mine(
         key=lambda row: (row["chosen"] is None, row["chosen"] or 0, -row["uncertainty"]),
     )  # fmt: skip
     write_json(out / RANKING / "mine.json", {"chosen": len(chosen), "images": len(mined), "budget": budget, "format": fmt, "conf": conf,
-                                   "diversity": diversity, "detector": str(detector), "skipped": skipped, "ranking": rows})  # fmt: skip
-    write_text(out / RANKING / "mine.csv", "file,chosen,uncertainty,disagreement,margin,detections\n" + "".join(
-        f"{r['file']},{r['chosen'] or ''},{r['uncertainty']},{r['disagreement']},{r['margin']},{r['detections']}\n" for r in rows))  # fmt: skip
+                                   "diversity": diversity, "detector": str(detector), "ranking": rows,
+                                   "skipped": [{"file": file, "cause": cause} for file, cause in skipped]})  # fmt: skip
+    write_csv(out / RANKING / "mine.csv", ("file", "chosen", "uncertainty", "disagreement", "margin", "detections"), rows)
     mean_all = sum(m.uncertainty for m in mined) / len(mined)
     mean_chosen = sum(mined[i].uncertainty for i in chosen) / len(chosen)
     typer.echo(f"chose {len(chosen)} of {len(mined)} images (mean uncertainty {mean_chosen:.3f} vs {mean_all:.3f} for all); "

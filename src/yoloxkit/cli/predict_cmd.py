@@ -135,7 +135,7 @@ def run_prediction(
     # disable=None: no bar when stderr is not a terminal (logs, pipes, tests).
     with tqdm(total=len(frames) or None, unit="img", desc="predict", disable=None) as bar:
         try:
-            for frame in _reporting_skips(frames.frames(skipped), run.skipped, bar):
+            for frame in reporting_skips(frames.frames(skipped), run.skipped, bar):
                 pending.append(frame)
                 if len(pending) == batch:
                     flush()
@@ -169,7 +169,7 @@ def run_prediction(
     return run.records
 
 
-def _reporting_skips(frames: Iterator[Frame], skipped: list[tuple[str, str]], bar: tqdm) -> Iterator[Frame]:
+def reporting_skips(frames: Iterator[Frame], skipped: list[tuple[str, str]], bar: tqdm) -> Iterator[Frame]:
     """Pass frames through; print one warning line for each image skipped meanwhile."""
     reported = 0
     for frame in frames:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
-from ..files import without_nan, write_json, write_text
+from ..files import without_nan, write_csv, write_json, write_text
 
 from .cocometrics import STATS
 from .confusion import normalize_rows
@@ -89,11 +87,7 @@ def write_metrics(result: EvaluationResult, out: Path, plots: bool = False) -> N
     raw = result.to_dict()
     data = without_nan(raw)
     write_json(out / "metrics.json", data)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CLASS_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows({k: "" if v is None else v for k, v in row.items()} for row in data["per_class"])
-    write_text(out / "per_class.csv", buffer.getvalue())
+    write_csv(out / "per_class.csv", CLASS_COLUMNS, data["per_class"])
     write_text(out / "report.md", report_markdown(result, raw, plots))
     if result.operating is not None:
         write_json(out / "thresholds.json", without_nan(result.operating.to_dict()))

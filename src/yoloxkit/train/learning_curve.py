@@ -24,7 +24,7 @@ import numpy as np
 from ..datasets.model import Dataset, Split
 from ..errors import YoloxkitError
 from ..evaluation.learning import ClassCurve, class_curve, most_in_need
-from ..files import without_nan, write_json, write_text
+from ..files import without_nan, write_csv, write_json
 from .config import TrainConfig
 
 logger = logging.getLogger("yoloxkit")
@@ -112,23 +112,27 @@ def run_learning_curve(
     record = {"target_ap": target, "fractions": list(fractions), "seeds": list(seeds), "runs": runs,
               "classes": [c.to_dict() for c in curves], "overall": overall.to_dict(), "most_in_need": most_in_need(curves)}  # fmt: skip
     write_json(out / "learning_curve.json", without_nan(record))
-    write_text(out / "learning_curve.csv", curve_csv(curves))
+    write_csv(out / "learning_curve.csv", CSV_COLUMNS, curve_rows(curves))
     from ..report.learning import write_learning_report
 
     write_learning_report(out, curves, overall, record, str(config.data))
     return record
 
 
-def curve_csv(curves: Sequence[ClassCurve]) -> str:
-    """One line per class: objects in the split, fit, objects needed, more to label, interval, verdict."""
-    lines = ["class,have,asymptote,scale,exponent,needed,more,low,high,verdict"]
+CSV_COLUMNS = ("class", "have", "asymptote", "scale", "exponent", "needed", "more", "low", "high", "verdict")
+
+
+def curve_rows(curves: Sequence[ClassCurve]) -> list[dict]:
+    """One row per class (``learning_curve.csv``): objects in the split, fit, objects needed, more to label, interval, verdict."""
+    rows = []
     for c in curves:
         row = c.to_dict()
-        fit = row["fit"] or {"asymptote": "", "scale": "", "exponent": ""}
-        low, high = row["interval"] or ("", "")
-        cells = [c.name, f"{c.have:.0f}", fit["asymptote"], fit["scale"], fit["exponent"], row["needed"], row["more"], low, high, c.verdict]
-        lines.append(",".join('"' + str(v).replace('"', "'") + '"' if isinstance(v, str) and "," in v else ("" if v is None else str(v)) for v in cells))
-    return "\n".join(lines) + "\n"
+        fit = row["fit"] or {}
+        low, high = row["interval"] or (None, None)
+        rows.append({"class": c.name, "have": f"{c.have:.0f}", "asymptote": fit.get("asymptote"), "scale": fit.get("scale"),
+                     "exponent": fit.get("exponent"), "needed": row["needed"], "more": row["more"], "low": low, "high": high,
+                     "verdict": c.verdict})  # fmt: skip
+    return rows
 
 
 def curve_table(record: dict) -> str:

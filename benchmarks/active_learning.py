@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, machine
-from tta_ensemble import interval
+from common import add_smoke, apply_smoke, interval, machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 

@@ -27,8 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, machine
-from tta_ensemble import interval
+from common import add_smoke, apply_smoke, interval, learning_run, machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -43,19 +42,6 @@ OPTIONS = {
 }
 DEFAULT_OPTIONS = "plain,inverse,effective,smoothing,repeat_factor"
 SHARE = [1.0, 1.0, 1.0, 0.1]
-
-
-def train_one(job: tuple[str, str, int, int, list[str]]) -> str:
-    """One run (in a worker process, one thread); returns its best (or last) checkpoint."""
-    import torch
-
-    torch.set_num_threads(1)
-    from tests.train.test_learning import train
-    from yoloxkit.runs import run_checkpoint
-
-    data, out, epochs, seed, extra = job
-    train(Path(data), Path(out), epochs, seed, None, "log.progress=false", "log.plots=false", "log.report=false", *extra)
-    return str(run_checkpoint(Path(out)))
 
 
 def main() -> None:
@@ -80,10 +66,10 @@ def main() -> None:
         folder = Path(tmp)
         data = make_data(folder / "data", seed=0, class_share=SHARE, **settings)
         test = make_data(folder / "test", seed=100, **(settings | {"images": max(args.images // 2, 8), "val_fraction": 1.0}))
-        jobs = [(str(data), str(folder / name / f"seed-{s}"), args.epochs, s, extra) for name, extra in chosen.items() for s in range(args.seeds)]
+        jobs = [(str(data), str(folder / name / f"seed-{s}"), args.epochs, s, None, extra) for name, extra in chosen.items() for s in range(args.seeds)]
         start = time.perf_counter()
         with ProcessPoolExecutor(max_workers=2) as pool:
-            checkpoints = list(pool.map(train_one, jobs))
+            checkpoints = list(pool.map(learning_run, jobs))
         minutes = (time.perf_counter() - start) / 60
         gt = load_ground_truth(test, "val")
         rare = gt.names[-1]

@@ -5,6 +5,8 @@ the commit, the CPU model and its vector extensions (AVX2, AVX-512, AMX: an Inte
 EPYC differ there), cores and threads, the load average before the run, the date.
 ``--smoke`` replaces a script's sizes by tiny ones so that it finishes in seconds: the test
 ``tests/test_benchmarks.py`` runs every script that way, so that none of them rots.
+``learning_run`` (one training run of the learning test's short recipe, in a worker process) and
+``interval`` (a mean with its 95 % t-interval over seeds) serve the benchmarks that train.
 """
 
 from __future__ import annotations
@@ -86,3 +88,34 @@ def apply_smoke(args: argparse.Namespace, **tiny: object) -> argparse.Namespace:
         for name, value in tiny.items():
             setattr(args, name, value)
     return args
+
+
+def learning_run(job: tuple) -> str:
+    """One run of the learning test's recipe (tests/train/test_learning.py) in a worker process, one
+    thread: ``job`` = ``(data, out, epochs, seed, weights or None, extra overrides)``; returns its best
+    (or last) checkpoint."""
+    import torch
+
+    torch.set_num_threads(1)
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # for tests/
+    from tests.train.test_learning import train
+    from yoloxkit.runs import run_checkpoint
+
+    data, out, epochs, seed, weights, extra = job
+    train(Path(data), Path(out), epochs, seed, Path(weights) if weights else None,
+          "log.progress=false", "log.plots=false", "log.report=false", *extra)  # fmt: skip
+    return str(run_checkpoint(Path(out)))
+
+
+def interval(values: list[float]) -> list[float]:
+    """Mean and its 95 % t-interval (Student t, n - 1 degrees of freedom) over ``values``."""
+    import numpy as np
+
+    from yoloxkit.evaluation.seedstats import t975
+
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return [mean, mean, mean]
+    half = float(t975(len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))
+    return [mean, mean - half, mean + half]

@@ -24,26 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, machine
-from tta_ensemble import interval
+from common import add_smoke, apply_smoke, interval, learning_run, machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
 WAYS = {"plain_append": [], "pseudo_labels": ["finetune.pseudo_labels=0.5"]}
-
-
-def fine_tune(job: tuple[str, str, str, int, int, list[str]]) -> str:
-    """One append-mode fine-tune (in a worker process, one thread); returns its checkpoint."""
-    import torch
-
-    torch.set_num_threads(1)
-    from tests.train.test_learning import train
-    from yoloxkit.runs import run_checkpoint
-
-    data, out, weights, epochs, seed, extra = job
-    train(Path(data), Path(out), epochs, seed, Path(weights), "finetune.class_mode=append", "log.progress=false", "log.plots=false",
-          "log.report=false", *extra)  # fmt: skip
-    return str(run_checkpoint(Path(out)))
 
 
 def only_new_classes(folder: Path, seed: int, images: int, first_new: int) -> Path:
@@ -92,10 +77,10 @@ def main() -> None:
         started = time.perf_counter()
         train(data_a, folder / "pretrain", args.epochs, 0, None, "log.progress=false", "log.plots=false", "log.report=false")
         pretrained = run_checkpoint(folder / "pretrain")
-        jobs = [(str(data_b), str(folder / way / f"seed-{s}"), str(pretrained), args.finetune_epochs, s, extra)
+        jobs = [(str(data_b), str(folder / way / f"seed-{s}"), args.finetune_epochs, s, str(pretrained), ["finetune.class_mode=append", *extra])
                 for way, extra in WAYS.items() for s in range(args.seeds)]  # fmt: skip
         with ProcessPoolExecutor(max_workers=2) as pool:
-            checkpoints = list(pool.map(fine_tune, jobs))
+            checkpoints = list(pool.map(learning_run, jobs))
         minutes = (time.perf_counter() - started) / 60
         gt = load_ground_truth(test, "val")
         groups = {"A": gt.names[:4], "B": gt.names[4:]}

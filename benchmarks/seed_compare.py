@@ -25,22 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, machine
+from common import add_smoke, apply_smoke, learning_run, machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
-
-
-def train_one(job: tuple[str, str, int, int]) -> str:
-    """One run (in a worker process, one thread); returns its best (or last) checkpoint."""
-    import torch
-
-    torch.set_num_threads(1)
-    from tests.train.test_learning import train
-    from yoloxkit.runs import run_checkpoint
-
-    data, out, epochs, seed = job
-    train(Path(data), Path(out), epochs, seed, None, "log.progress=false", "log.plots=false", "log.report=false")
-    return str(run_checkpoint(Path(out)))
 
 
 def main() -> None:
@@ -65,10 +52,10 @@ def main() -> None:
         folder = Path(tmp)
         data = make_data(folder / "data", seed=0, **settings)
         test = make_data(folder / "test", seed=100, **settings)
-        jobs = [(str(data), str(folder / name / f"seed-{s}"), epochs, s) for name, (epochs, seeds) in recipes.items() for s in seeds]
+        jobs = [(str(data), str(folder / name / f"seed-{s}"), epochs, s, None, ()) for name, (epochs, seeds) in recipes.items() for s in seeds]
         start = time.perf_counter()
         with ProcessPoolExecutor(max_workers=2) as pool:
-            checkpoints = list(pool.map(train_one, jobs))
+            checkpoints = list(pool.map(learning_run, jobs))
         minutes = (time.perf_counter() - start) / 60
         gt = load_ground_truth(test, "val")
         sides: dict[str, Side] = {}

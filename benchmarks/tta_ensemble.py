@@ -24,8 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, machine
-from seed_compare import train_one
+from common import add_smoke, apply_smoke, interval, learning_run, machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -36,17 +35,6 @@ SETTINGS = {  # name -> TTA arguments (None: the plain model)
     "scales_flip_wbf": {"flip": True, "merge": "wbf", "scales": (0.83, 1.0, 1.17)},
     "scales_flip_nms": {"flip": True, "merge": "nms", "scales": (0.83, 1.0, 1.17)},
 }
-
-
-def interval(values: list[float]) -> list[float]:
-    """Mean and its 95 % t-interval (Student t, n - 1 degrees of freedom)."""
-    from yoloxkit.evaluation.seedstats import t975
-
-    mean = float(np.mean(values))
-    if len(values) < 2:
-        return [mean, mean, mean]
-    half = float(t975(len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))
-    return [mean, mean - half, mean + half]
 
 
 def main() -> None:
@@ -71,10 +59,10 @@ def main() -> None:
         folder = Path(tmp)
         data = make_data(folder / "data", seed=0, **settings)
         test = make_data(folder / "test", seed=100, **settings)
-        jobs = [(str(data), str(folder / f"seed-{s}"), args.epochs, s) for s in range(args.seeds)]
+        jobs = [(str(data), str(folder / f"seed-{s}"), args.epochs, s, None, ()) for s in range(args.seeds)]
         start = time.perf_counter()
         with ProcessPoolExecutor(max_workers=2) as pool:
-            checkpoints = list(pool.map(train_one, jobs))
+            checkpoints = list(pool.map(learning_run, jobs))
         minutes = (time.perf_counter() - start) / 60
         gt = load_ground_truth(test, "val")
 

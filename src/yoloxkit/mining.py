@@ -27,10 +27,11 @@ import cv2
 import numpy as np
 import torch
 
+from .augment.geometry import reflect_boxes
 from .datasets.model import Annotations, Category, Dataset, ImageRecord, Split
 from .ops.nms import box_iou
 from .predictor import Predictor
-from .structures import BoxFormat, Boxes, Detections
+from .structures import BoxFormat, Detections
 
 #: Score threshold of both views (low: uncertain detections are the point).
 MINE_CONF = 0.05
@@ -55,16 +56,11 @@ class MinedImage:
 
 
 def mirrored(detections: Detections) -> Detections:
-    """Detections of a mirrored image mapped back onto the image (left-right)."""
-    width = detections.image_size[1]
-    if detections.boxes.format.oriented:
-        quads = detections.boxes.convert(BoxFormat.QBOX).numpy().data.copy()
-        quads[:, 0::2] = width - quads[:, 0::2]
-        boxes = Boxes(quads[:, [2, 3, 0, 1, 6, 7, 4, 5]], BoxFormat.QBOX).convert(detections.boxes.format)
-    else:
-        xyxy = detections.boxes.convert(BoxFormat.XYXY).numpy().data.copy()
-        boxes = Boxes(np.stack([width - xyxy[:, 2], xyxy[:, 1], width - xyxy[:, 0], xyxy[:, 3]], 1), BoxFormat.XYXY)
-    return Detections(boxes, detections.scores, detections.class_ids, detections.class_names, detections.image_size, detections.source)
+    """Detections of a mirrored image mapped back onto the image (left-right; the augmentation's :func:`reflect_boxes`)."""
+    fmt = detections.boxes.format
+    boxes = detections.boxes.numpy().convert(BoxFormat.QBOX if fmt.oriented else BoxFormat.XYXY)
+    back = reflect_boxes(boxes, width=detections.image_size[1]).convert(fmt)
+    return Detections(back, detections.scores, detections.class_ids, detections.class_names, detections.image_size, detections.source)
 
 
 def flip_disagreement(a: Detections, b: Detections, iou: float = MATCH_IOU) -> float:

@@ -147,13 +147,8 @@ def _best_match(fused: np.ndarray, box: np.ndarray, iou_thr: float, rotated: boo
 
 
 def _rotated_ious(fused: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """Rotated IoU of ``box`` with each fused box; only boxes whose circumscribed circles meet are computed."""
-    ious = np.zeros(len(fused))
-    reach = np.hypot(fused[:, 2], fused[:, 3]) / 2 + np.hypot(box[2], box[3]) / 2
-    near = np.flatnonzero(np.hypot(fused[:, 0] - box[0], fused[:, 1] - box[1]) <= reach)
-    if len(near):
-        ious[near] = rotated_iou(torch.from_numpy(fused[near]), torch.from_numpy(box[None])).numpy()[:, 0]
-    return ious
+    """Exact rotated IoU of ``box`` with each fused box (:func:`rotated_iou` computes only the pairs whose circles meet)."""
+    return rotated_iou(torch.from_numpy(fused), torch.from_numpy(box[None])).numpy()[:, 0]
 
 
 def _aligned(box: np.ndarray, reference: np.ndarray) -> np.ndarray:

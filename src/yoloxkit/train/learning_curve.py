@@ -64,8 +64,7 @@ def subset(dataset: Dataset, split: str, images: Sequence[int]) -> Dataset:
 
 
 def _image_classes(dataset: Dataset, split: str) -> list[list[int]]:
-    ids = sorted(c.id for c in dataset.categories)
-    index = {category: k for k, category in enumerate(ids)}
+    index = dataset.class_index
     return [[index[int(c)] for c in image.annotations.category_ids] for image in dataset.splits[split].images]
 
 

@@ -61,7 +61,6 @@ class Detector(Predictor):
         self.class_conf = checked_class_conf(class_conf, self.class_names)
         self._runner: nn.Module | None = None
         self._runner_versions: tuple[int, ...] = ()
-        self.tta: TTA | None = None  # test-time augmentation (see with_tta)
 
     # ----------------------------------------------------------------------------- construction
     @classmethod

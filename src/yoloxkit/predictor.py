@@ -40,6 +40,7 @@ class Predictor:
     contract: PreprocessContract
     device: torch.device
     class_conf: dict[str, float]
+    tta: TTA | None = None  # test-time augmentation of this detector itself (see with_tta)
 
     @property
     def rotated(self) -> bool:

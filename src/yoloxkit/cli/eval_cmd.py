@@ -159,7 +159,7 @@ def compare_with_baselines(
 
     if isinstance(detector, EnsembleDetector):
         plain = [(f"model {k + 1} alone", member.with_tta(None)) for k, member in enumerate(detector.members)]
-    elif getattr(detector, "tta", None) is not None:
+    elif detector.tta is not None:
         plain = [("without TTA", detector.with_tta(None))]
     else:
         return []

@@ -69,7 +69,6 @@ class ExportedDetector(Detector):
         self.fuse = False
         self.pretrained = True
         self.class_conf = dict(meta.class_conf)  # per-class thresholds of the exported checkpoint
-        self.tta = None
 
     @classmethod
     def from_file(

@@ -9,20 +9,25 @@ PIP := $(BIN)/python -m pip install --disable-pip-version-check -q -c requiremen
 
 LATEST := .venv-latest
 
-.PHONY: demo test env clean-env test-latest
+.PHONY: demo test test-fast env clean-env test-latest
 
 demo: $(STAMP)
 	$(BIN)/yoloxkit demo --out runs/demo
 
+# Every test, the slow ones included (-m "" lifts the default `-m 'not slow'` of pyproject.toml).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart=0 -q --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --max-worker-restart=0 -q --durations=15 -m ""
+
+# The fast tests only: what a bare `pytest` runs.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 env: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/constraints.txt requirements/dev.txt requirements/reference.txt tools/torchvision_shim/pyproject.toml
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/dev.txt requirements/benchmarks.txt requirements/reference.txt tools/torchvision_shim/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -r requirements/dev.txt -e .
+	$(PIP) -r requirements/dev.txt -r requirements/benchmarks.txt -e .
 	$(PIP) --no-deps -r requirements/reference.txt ./tools/torchvision_shim
 	touch $(STAMP)
 

@@ -13,15 +13,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import cv2
-import pytest
-import torch
+# Several xdist workers share the cores: each gets its share of OpenMP threads, set before torch
+# is imported (so its subprocesses inherit it too). Two workers of two spinning OpenMP threads on
+# a 2-core machine cost 30 % more CPU time and 34 % more wall time (tests/test_parity.py and
+# tests/test_benchmarks.py: 338 -> 236 CPU-s, 190 -> 142 s). Tests that need a thread count set it.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
 
-from tests.reference import calibrate
-from yoloxkit.checkpoints import save_checkpoint
-from yoloxkit.data.coco import COCO_CLASSES
-from yoloxkit.data.preprocess import PreprocessContract, preprocess_batch
-from yoloxkit.models import YOLOX, create
+import cv2  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from tests.reference import calibrate  # noqa: E402
+from yoloxkit.checkpoints import save_checkpoint  # noqa: E402
+from yoloxkit.data.coco import COCO_CLASSES  # noqa: E402
+from yoloxkit.data.preprocess import PreprocessContract, preprocess_batch  # noqa: E402
+from yoloxkit.models import YOLOX, create  # noqa: E402
 
 pytest_plugins = ["tests.worker_log"]
 

@@ -15,6 +15,7 @@ and precision of the top N suspects of that kind (N = injected; fewer when fewer
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
@@ -83,6 +84,49 @@ def found(suspects: list, truth: list, kind: str, top: int) -> int:
     return hits
 
 
+#: The arguments that make the data and the runs (kept with them, taken back by --reuse).
+SETUP = ("images", "epochs", "folds", "share", "seed")
+
+
+def prepare(folder: Path, args: argparse.Namespace) -> dict:
+    """Data with injected errors, k-fold training and out-of-fold predictions in ``folder``;
+    writes ``folder/injected.json`` and returns the record of the fold runs."""
+    from tests.train.test_learning import DATA, SETTINGS, make_data
+    from yoloxkit.datasets import Report, load_dataset
+    from yoloxkit.datasets.kfold import make_kfold
+    from yoloxkit.train.config import make_train_config
+    from yoloxkit.train.folds import select_folds, train_folds
+
+    data = make_data(folder / "data", seed=args.seed, **(DATA | {"images": args.images}))
+    injected = corrupt(sorted((data / "annotations").glob("*.json")), args.share, args.seed)
+    make_kfold(load_dataset(data, Report()), args.folds, args.seed, folder / "folds")
+    start = time.perf_counter()
+    configs = [(f, make_train_config(overrides=list(SETTINGS), data=str(f), model="yolox-nano", epochs=args.epochs, batch=8,
+                                     out=folder / "runs" / f.name, seed=args.seed)) for f in select_folds(folder / "folds", "all")]  # fmt: skip
+    record = train_folds(configs, folder / "runs", exist_ok=False)
+    record["train_minutes"] = (time.perf_counter() - start) / 60
+    setup = {key: getattr(args, key) for key in SETUP}
+    (folder / "injected.json").write_text(json.dumps({"injected": injected, "record": record, "setup": setup}))
+    return record
+
+
+def audited(folder: Path) -> list:
+    """The audit of the prepared ``folder``'s data against its out-of-fold predictions."""
+    from yoloxkit.datasets import Report, load_dataset
+    from yoloxkit.datasets.load import common_root, image_key
+    from yoloxkit.evaluation.audit import audit
+    from yoloxkit.structures.boxes import BoxFormat, convert
+
+    dataset = load_dataset(folder / "data", Report())
+    oof = json.loads((folder / "runs" / "oof_predictions.json").read_text())
+    root, labels = common_root(dataset), {}
+    for split, image in dataset.items():
+        ann = image.annotations
+        xywh = convert(convert(ann.boxes.data, ann.boxes.format, BoxFormat.XYXY), BoxFormat.XYXY, BoxFormat.XYWH)
+        labels[image_key(root, split, image)] = (xywh, ann.category_ids)
+    return audit(labels, oof)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=240)
@@ -90,37 +134,26 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--share", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--keep", type=Path, help="work in this new folder and keep it (data, folds, runs, injected.json)")
+    parser.add_argument("--reuse", type=Path, help="audit a folder kept by --keep again, without training")
     parser.add_argument("--json", type=Path)
     add_smoke(parser)
     args = apply_smoke(parser.parse_args(), images=24, epochs=1, folds=2)
     torch.set_num_threads(2)
-    from tests.train.test_learning import DATA, SETTINGS, make_data
-    from yoloxkit.datasets import Report, load_dataset
-    from yoloxkit.datasets.kfold import make_kfold
-    from yoloxkit.datasets.load import common_root, image_key
-    from yoloxkit.evaluation.audit import KINDS, audit
-    from yoloxkit.structures.boxes import BoxFormat, convert
-    from yoloxkit.train.config import make_train_config
-    from yoloxkit.train.folds import select_folds, train_folds
+    from yoloxkit.evaluation.audit import KINDS
 
-    with tempfile.TemporaryDirectory(prefix="audit_injected_") as tmp:
-        folder = Path(tmp)
-        data = make_data(folder / "data", seed=args.seed, **(DATA | {"images": args.images}))
-        injected = corrupt(sorted((data / "annotations").glob("*.json")), args.share, args.seed)
-        dataset = load_dataset(data, Report())
-        make_kfold(dataset, args.folds, args.seed, folder / "folds")
-        start = time.perf_counter()
-        configs = [(f, make_train_config(overrides=list(SETTINGS), data=str(f), model="yolox-nano", epochs=args.epochs, batch=8,
-                                         out=folder / "runs" / f.name, seed=args.seed)) for f in select_folds(folder / "folds", "all")]  # fmt: skip
-        record = train_folds(configs, folder / "runs", exist_ok=False)
-        minutes = (time.perf_counter() - start) / 60
-        oof = json.loads((folder / "runs" / "oof_predictions.json").read_text())
-        root, labels = common_root(dataset), {}
-        for split, image in dataset.items():
-            ann = image.annotations
-            xywh = convert(convert(ann.boxes.data, ann.boxes.format, BoxFormat.XYXY), BoxFormat.XYXY, BoxFormat.XYWH)
-            labels[image_key(root, split, image)] = (xywh, ann.category_ids)
-        suspects = audit(labels, oof)
+    with contextlib.ExitStack() as stack:
+        if args.reuse:
+            folder = args.reuse
+            saved = json.loads((folder / "injected.json").read_text())
+            injected, record = saved["injected"], saved["record"]
+            vars(args).update(saved["setup"])
+        else:
+            folder = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="audit_injected_")))
+            folder.mkdir(parents=True, exist_ok=False) if args.keep else None
+            record = prepare(folder, args)
+            injected = json.loads((folder / "injected.json").read_text())["injected"]
+        suspects = audited(folder)
     results = {}
     for kind in KINDS:
         n = len(injected[kind])
@@ -128,14 +161,15 @@ def main() -> None:
         results[kind] = {"injected": n, "recall_top_2n": found(suspects, injected[kind], kind, 2 * n) / n if n else None,
                          "precision_top_n": found(suspects, injected[kind], kind, n) / min(n, listed) if n and listed else None,
                          "suspects": listed}  # fmt: skip
-    print(f"{args.images} images, {args.folds} folds x {args.epochs} epochs ({minutes:.1f} min); held-out AP50 per fold: "
+    print(f"{args.images} images, {args.folds} folds x {args.epochs} epochs ({record['train_minutes']:.1f} min); held-out AP50 per fold: "
           + ", ".join(f"{r['AP50']:.3f}" for r in record["folds"]))  # fmt: skip
     for kind, r in results.items():
         print(f"{kind:9s} injected {r['injected']:4d}  recall@2N {r['recall_top_2n']}  precision@N {r['precision_top_n']}  suspects {r['suspects']}")
     if args.json:
         report = {"ratio": None, "ratio_is": "none: the per-kind recall and precision are the result", "kinds": results,
                   "folds": record["folds"], "setup": {"images": args.images, "epochs": args.epochs, "folds": args.folds, "share": args.share,
-                  "seed": args.seed, "train_minutes": minutes, "recipe": "tests/train/test_learning.py SETTINGS"}, "provenance": machine()}  # fmt: skip
+                  "seed": args.seed, "train_minutes": record["train_minutes"], "recipe": "tests/train/test_learning.py SETTINGS"},
+                  "provenance": machine()}  # fmt: skip
         args.json.write_text(json.dumps(report, indent=1) + "\n")
 
 

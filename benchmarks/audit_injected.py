@@ -124,7 +124,7 @@ def audited(folder: Path) -> list:
         ann = image.annotations
         xywh = convert(convert(ann.boxes.data, ann.boxes.format, BoxFormat.XYXY), BoxFormat.XYXY, BoxFormat.XYWH)
         labels[image_key(root, split, image)] = (xywh, ann.category_ids)
-    return audit(labels, oof)
+    return audit(labels, oof)[0]
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ def audit_command(
     predictions: Path = typer.Option(None, "--predictions", "-p", help="Out-of-fold predictions: OUT/oof_predictions.json of train --fold all."),
     out: Path = typer.Option(None, "--out", "-o", help="Folder for audit.json and audit.html: new or empty (--exist-ok to reuse one)."),
     exist_ok: bool = typer.Option(False, "--exist-ok", help="Write into an output folder that already holds files."),
-    confident: float = typer.Option(AuditSettings.confident, "--confident", help="Score from which a prediction is trusted (missing, class, loose)."),
+    confident: float = typer.Option(AuditSettings.confident, "--confident", help="Highest score needed to trust a prediction (missing, class, loose); lower per class when the model scores the objects it finds lower (see docs/audit.md)."),
     top: int = typer.Option(15, "--top", help="Suspects to print."),
 ) -> None:
     """Rank likely label errors (missing, spurious, wrong-class and loose boxes) with their evidence; `audit apply` fixes a copy."""
@@ -55,15 +55,18 @@ def audit_command(
     unknown = {e["file_name"] for e in entries} - set(labels)
     if unknown:
         raise YoloxkitError(f"{predictions}: {len(unknown)} images are not in {data}, e.g. {sorted(unknown)[0]!r}")
-    suspects = audit(labels, entries, AuditSettings(confident=confident))
+    settings = AuditSettings(confident=confident)
+    suspects, thresholds = audit(labels, entries, settings)
     records = to_records(suspects, dataset.names)
     label_count = sum(len(classes) for _, classes in labels.values())
-    write_json(out / "audit.json", {"settings": vars(AuditSettings(confident=confident)), "images": len(labels),
+    trusted_from = {dataset.names.get(c, str(c)): round(v, 4) for c, v in thresholds.items()}
+    write_json(out / "audit.json", {"settings": vars(settings), "confident_per_class": trusted_from, "images": len(labels),
                                     "labels": label_count, "suspects": records})  # fmt: skip
     from ..report.audit import write_audit_report
 
     write_audit_report(out, records, paths, dataset.names, str(data))
     counts = Counter(x.kind for x in suspects)
+    typer.echo("predictions trusted from score " + ", ".join(f"{name} {v:.2f}" for name, v in trusted_from.items()))
     typer.echo(f"{len(labels)} images, {label_count} labels; suspects: "
                + ", ".join(f"{kind} {counts.get(kind, 0)}" for kind in KINDS))  # fmt: skip
     for r in records[:top]:

@@ -4,18 +4,24 @@ Each image's labels are compared with predictions of a model that did not train 
 (``train --fold all`` writes them). Four kinds of suspect, each with a score in [0, 1] (higher:
 more likely an error) and its evidence:
 
-- ``missing``: a confident prediction (score >= ``confident``) that overlaps no label of any
-  class (IoU < ``touch``): an object nobody labelled. Score: the prediction's score.
+- ``missing``: a confident prediction that no label explains: it overlaps no label (IoU <
+  ``touch``), or only labels that another same-class prediction fits well (IoU >= ``match``):
+  an object nobody labelled. Score: the prediction's score.
+- ``loose``: a label whose best confident same-class prediction overlaps it only partly
+  (``loose_floor`` <= IoU < ``tight``) and fits no other label better: a badly drawn box.
+  Score: prediction score x (1 - IoU).
 - ``spurious``: a label that no prediction of any class supports (no prediction with IoU >=
-  ``touch`` and score >= ``support``). Score: 1 - the best score of a same-class prediction
-  overlapping it at all.
+  ``touch`` and score >= ``support``) and that is not a loose box. Score: 1 - the best score of a
+  same-class prediction overlapping it at all.
 - ``class``: a label on which a confident prediction of another class sits (IoU >= ``match``)
   while no same-class prediction there scores even half as much. Score: that prediction's score.
-- ``loose``: a label whose best confident same-class prediction overlaps it only partly
-  (``touch`` <= IoU < ``tight``): a badly drawn box. Score: prediction score x (1 - IoU).
 
-Suspects are sorted by score. The thresholds are defaults for models trained to convergence;
-lower ``confident`` finds more with more false alarms.
+"Confident" is relative to the model: per class, the ``hit_quantile`` quantile of the scores the
+model gives the labelled objects it finds (each label's best same-class prediction at IoU >=
+``match``) when the class has at least ``min_hits`` of them (else the same over all classes;
+with fewer, ``confident``), and never above ``confident``. An under-confident model (its hits
+scored around 0.4) is trusted at the scores it gives real objects, a well-calibrated one at
+``confident``. Suspects are sorted by score: review from the top.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ class AuditSettings:
     touch: float = 0.3
     match: float = 0.5
     tight: float = 0.6
+    loose_floor: float = 0.1
+    hit_quantile: float = 0.1
+    min_hits: int = 20
 
 
 @dataclass
@@ -53,68 +62,117 @@ class Suspect:
     evidence: dict  # the prediction behind it: category_id, box, score, iou
 
 
-def _pairwise(labels: np.ndarray, preds: np.ndarray) -> np.ndarray:
-    """IoU [L, P] of ``[x, y, w, h]`` rows."""
-    if not len(labels) or not len(preds):
-        return np.zeros((len(labels), len(preds)))
-    return xywh_iou(np.repeat(preds[None], len(labels), 0).reshape(-1, 4), np.repeat(labels, len(preds), 0)).reshape(len(labels), len(preds))
+@dataclass(frozen=True)
+class ImagePredictions:
+    """One image's labels and predictions as arrays (boxes ``[x, y, w, h]``)."""
+
+    labels: np.ndarray
+    label_classes: np.ndarray
+    preds: np.ndarray
+    pred_classes: np.ndarray
+    scores: np.ndarray
+
+    def overlaps(self) -> np.ndarray:
+        """IoU [L, P] of every label with every prediction."""
+        if not len(self.labels) or not len(self.preds):
+            return np.zeros((len(self.labels), len(self.preds)))
+        pairs = np.repeat(self.preds[None], len(self.labels), 0).reshape(-1, 4)
+        return xywh_iou(pairs, np.repeat(self.labels, len(self.preds), 0)).reshape(len(self.labels), len(self.preds))
 
 
-def audit_image(
-    image: str, labels: np.ndarray, label_classes: np.ndarray, preds: np.ndarray, pred_classes: np.ndarray,
-    scores: np.ndarray, settings: AuditSettings = AuditSettings(),
-) -> list[Suspect]:  # fmt: skip
-    """The suspects of one image (boxes ``[x, y, w, h]``)."""
+def confidence_thresholds(images: list[ImagePredictions], settings: AuditSettings = AuditSettings()) -> dict[int, float]:
+    """Per class, the score from which a prediction counts as confident (see the module docstring)."""
+    hits: dict[int, list[float]] = {}
+    for im in images:
+        iou = im.overlaps()
+        for k, c in enumerate(im.label_classes.tolist()):
+            found = (im.pred_classes == c) & (iou[k] >= settings.match) if len(im.preds) else np.zeros(0, bool)
+            if found.any():
+                hits.setdefault(int(c), []).append(float(im.scores[found].max()))
+
+    def level(scores: list[float]) -> float:
+        return min(settings.confident, float(np.quantile(scores, settings.hit_quantile)))
+
+    pooled = [x for values in hits.values() for x in values]
+    fallback = level(pooled) if len(pooled) >= settings.min_hits else settings.confident
+    classes = {int(c) for im in images for c in (*im.label_classes.tolist(), *im.pred_classes.tolist())}
+    return {c: level(hits[c]) if len(hits.get(c, ())) >= settings.min_hits else fallback for c in sorted(classes)}
+
+
+def audit_image(image: str, data: ImagePredictions, thresholds: dict[int, float], settings: AuditSettings = AuditSettings()) -> list[Suspect]:
+    """The suspects of one image; ``thresholds``: per class, the confident score."""
     s, out = settings, []
-    iou = _pairwise(labels, preds)
+    labels, label_classes, preds, pred_classes, scores = data.labels, data.label_classes, data.preds, data.pred_classes, data.scores
+    iou = data.overlaps()
     same = label_classes[:, None] == pred_classes[None, :]
+    confident = scores >= np.array([thresholds.get(int(c), s.confident) for c in pred_classes.tolist()])
+    # a label is explained when a confident same-class prediction fits it well
+    explained = (same & confident[None, :] & (iou >= s.match)).any(1)
 
     def evidence(p: int, overlap: float) -> dict:
         return {"category_id": int(pred_classes[p]), "box": preds[p].tolist(), "score": float(scores[p]), "iou": round(float(overlap), 4)}
 
-    for p in np.flatnonzero(scores >= s.confident):
-        if not len(labels) or iou[:, p].max() < s.touch:
-            out.append(Suspect(image, "missing", float(scores[p]), None, int(pred_classes[p]), preds[p].tolist(), evidence(p, iou[:, p].max() if len(labels) else 0.0)))
+    loose = {k: _loose_prediction(k, iou, same[k] & confident, s) for k in range(len(labels))}
+    shown_loose = {p for p in loose.values() if p is not None}
+    for p in np.flatnonzero(confident):
+        column = iou[:, p] if len(labels) else np.zeros(0)
+        # no label fits it, each label it touches is fitted by another prediction, and it does
+        # not show a label badly drawn
+        if p not in shown_loose and (not len(labels) or (column.max() < s.match and not ((column >= s.touch) & ~explained).any())):
+            out.append(Suspect(image, "missing", float(scores[p]), None, int(pred_classes[p]), preds[p].tolist(), evidence(p, column.max() if len(labels) else 0.0)))
     for k in range(len(labels)):
         row, mine = iou[k], same[k]
-        supported = (row >= s.touch) & (scores >= s.support)
-        if not supported.any():
-            near = mine & (row > 0)
-            best = float(scores[near].max()) if near.any() else 0.0
-            out.append(Suspect(image, "spurious", 1.0 - best, k, int(label_classes[k]), labels[k].tolist(), {"best_same_class_score": best}))
-            continue
-        other = (~mine) & (row >= s.match) & (scores >= s.confident)
+        other = (~mine) & (row >= s.match) & confident
         if other.any():
             p = int(np.flatnonzero(other)[np.argmax(scores[other])])
             rival = mine & (row >= s.match)
             if not rival.any() or scores[rival].max() < 0.5 * scores[p]:
                 out.append(Suspect(image, "class", float(scores[p]), k, int(label_classes[k]), labels[k].tolist(), evidence(p, row[p])))
                 continue
-        confident_same = mine & (scores >= s.confident) & (row >= s.touch)
-        if confident_same.any():
-            p = int(np.flatnonzero(confident_same)[np.argmax(row[confident_same])])
-            if row[p] < s.tight:
-                out.append(Suspect(image, "loose", float(scores[p] * (1 - row[p])), k, int(label_classes[k]), labels[k].tolist(), evidence(p, row[p])))
+        p = loose[k]
+        if p is not None:
+            out.append(Suspect(image, "loose", float(scores[p] * (1 - row[p])), k, int(label_classes[k]), labels[k].tolist(), evidence(p, row[p])))
+        elif not ((row >= s.touch) & (scores >= s.support)).any():
+            near = mine & (row > 0)
+            best = float(scores[near].max()) if near.any() else 0.0
+            out.append(Suspect(image, "spurious", 1.0 - best, k, int(label_classes[k]), labels[k].tolist(), {"best_same_class_score": best}))
     return out
+
+
+def _loose_prediction(k: int, iou: np.ndarray, candidates: np.ndarray, s: AuditSettings) -> int | None:
+    """The prediction that shows label ``k`` badly drawn: among the confident same-class
+    ``candidates``, the one overlapping it most, if that overlap lies in [loose_floor, tight) and
+    the prediction fits no other label better; else None."""
+    row = iou[k]
+    fits_other = (np.delete(iou, k, axis=0) >= row[None, :]).any(0) if len(iou) > 1 else np.zeros(len(row), bool)
+    usable = candidates & ~fits_other & (row >= s.loose_floor)
+    if not usable.any():
+        return None
+    p = int(np.flatnonzero(usable)[np.argmax(row[usable])])
+    return p if row[p] < s.tight else None
 
 
 def audit(
     labels: dict[str, tuple[np.ndarray, np.ndarray]], predictions: list[dict], settings: AuditSettings = AuditSettings()
-) -> list[Suspect]:
-    """Suspects of every labelled image, most likely first. ``labels``: file name -> (``[x, y, w,
-    h]`` boxes, category ids); ``predictions``: COCO results entries with a ``file_name``."""
+) -> tuple[list[Suspect], dict[int, float]]:
+    """Suspects of every labelled image, most likely first, and the per-class confident scores
+    used. ``labels``: file name -> (``[x, y, w, h]`` boxes, category ids); ``predictions``: COCO
+    results entries with a ``file_name``."""
     by_image: dict[str, list[dict]] = {}
     for entry in predictions:
         by_image.setdefault(entry["file_name"], []).append(entry)
-    suspects: list[Suspect] = []
+    images = {}
     for image, (boxes, classes) in labels.items():
         entries = by_image.get(image, [])
-        preds = np.array([e["bbox"] for e in entries], dtype=np.float64).reshape(-1, 4)
-        pred_classes = np.array([e["category_id"] for e in entries], dtype=np.int64)
-        scores = np.array([e["score"] for e in entries], dtype=np.float64)
-        suspects += audit_image(image, boxes, classes, preds, pred_classes, scores, settings)
+        images[image] = ImagePredictions(
+            np.asarray(boxes, dtype=np.float64).reshape(-1, 4), np.asarray(classes, dtype=np.int64),
+            np.array([e["bbox"] for e in entries], dtype=np.float64).reshape(-1, 4),
+            np.array([e["category_id"] for e in entries], dtype=np.int64), np.array([e["score"] for e in entries], dtype=np.float64),
+        )  # fmt: skip
+    thresholds = confidence_thresholds(list(images.values()), settings)
+    suspects = [x for image, data in images.items() for x in audit_image(image, data, thresholds, settings)]
     suspects.sort(key=lambda x: (-x.score, x.image, x.label_index if x.label_index is not None else -1))
-    return suspects
+    return suspects, thresholds
 
 
 def to_records(suspects: list[Suspect], names: dict[int, str]) -> list[dict]:

@@ -19,6 +19,8 @@ Sides:
   gradients equal the reference's (``tests/loss/test_train_step.py``);
 * ``yoloxkit_cl``: the same with model and batch in channels_last memory format (less precise
   in train mode: torch's channels-last batch norm, see ``docs/training-loss.md``);
+* ``yoloxkit_cl_compiled`` (only with ``--sides``): ``yoloxkit_cl`` with the network under
+  ``torch.compile`` (inductor), compiled during the warm-up steps;
 * ``yoloxkit_nchw_amp`` / ``yoloxkit_cl_amp`` (with ``--amp``): the same under
   ``yoloxkit.train.amp.AmpPolicy``: bfloat16 autocast on CPU, float16 autocast + ``GradScaler`` on
   CUDA (``--amp bf16`` / ``--amp fp16`` to choose); the loss stays float32.
@@ -227,9 +229,9 @@ class ReferenceSide:
 class YoloxkitSide:
     """yoloxkit's training step: ``YOLOXLoss``, foreach SGD, a memory format, an AMP policy."""
 
-    def __init__(self, setup: Setup, channels_last: bool, amp: bool) -> None:
+    def __init__(self, setup: Setup, channels_last: bool, amp: bool, compiled: bool = False) -> None:
         layout = torch.channels_last if channels_last else torch.contiguous_format
-        self.name = f"yoloxkit_{'cl' if channels_last else 'nchw'}{'_amp' if amp else ''}"
+        self.name = f"yoloxkit_{'cl' if channels_last else 'nchw'}{'_amp' if amp else ''}{'_compiled' if compiled else ''}"
         self.device = setup.device
         self.policy = AmpPolicy.resolve(setup.amp, setup.device) if amp else AmpPolicy.off(setup.device)
         self.precision = f"{self.policy.dtype}".removeprefix("torch.") + (" autocast" if self.policy.enabled else "")
@@ -243,6 +245,8 @@ class YoloxkitSide:
         self.targets = Targets.from_padded(setup.labels.to(setup.device))
         self.optimizer = sgd(self.model, setup.case.batch, foreach=True)
         self.scaler = self.policy.make_scaler()
+        if compiled:  # torch.compile (inductor) of the network; compiled in the warm-up steps
+            self.model = torch.compile(self.model)
 
     def step(self) -> torch.Tensor:
         """Zero grads, forward (autocast), float32 loss, backward, SGD step; returns the loss."""
@@ -260,6 +264,7 @@ SIDES = {
     "yoloxkit_cl": partial(YoloxkitSide, channels_last=True, amp=False),
     "yoloxkit_nchw_amp": partial(YoloxkitSide, channels_last=False, amp=True),
     "yoloxkit_cl_amp": partial(YoloxkitSide, channels_last=True, amp=True),
+    "yoloxkit_cl_compiled": partial(YoloxkitSide, channels_last=True, amp=False, compiled=True),
 }
 
 

@@ -155,6 +155,8 @@ def test_audit_command(tmp_path: Path, capfd) -> None:
     kinds = [(s["kind"], s["image"]) for s in report["suspects"]]
     assert ("missing", key) in kinds and ("spurious", "train/train1.png") in kinds  # train1's label has no prediction
     assert report["suspects"][0]["score"] >= report["suspects"][-1]["score"]
+    assert report["confident_per_class"] == {"thing": 0.5}  # one hit: too few to move it from --confident
+    assert "predictions trusted from score thing 0.50" in done.out
     (tmp_path / "bad.json").write_text(json.dumps([{"file_name": "nope.png", "category_id": 1, "bbox": [0, 0, 1, 1], "score": 1}]))
     one_line_error(run_cli(capfd, "audit", "--data", data / "data.yaml", "--predictions", tmp_path / "bad.json", "--out", tmp_path / "b"), "not in")
 

@@ -27,6 +27,7 @@ scored around 0.4) is trusted at the scores it gives real objects, a well-calibr
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -72,8 +73,9 @@ class ImagePredictions:
     pred_classes: np.ndarray
     scores: np.ndarray
 
-    def overlaps(self) -> np.ndarray:
-        """IoU [L, P] of every label with every prediction."""
+    @cached_property
+    def iou(self) -> np.ndarray:
+        """IoU [L, P] of every label with every prediction (computed once)."""
         if not len(self.labels) or not len(self.preds):
             return np.zeros((len(self.labels), len(self.preds)))
         pairs = np.repeat(self.preds[None], len(self.labels), 0).reshape(-1, 4)
@@ -84,7 +86,7 @@ def confidence_thresholds(images: list[ImagePredictions], settings: AuditSetting
     """Per class, the score from which a prediction counts as confident (see the module docstring)."""
     hits: dict[int, list[float]] = {}
     for im in images:
-        iou = im.overlaps()
+        iou = im.iou
         for k, c in enumerate(im.label_classes.tolist()):
             found = (im.pred_classes == c) & (iou[k] >= settings.match) if len(im.preds) else np.zeros(0, bool)
             if found.any():
@@ -103,7 +105,7 @@ def audit_image(image: str, data: ImagePredictions, thresholds: dict[int, float]
     """The suspects of one image; ``thresholds``: per class, the confident score."""
     s, out = settings, []
     labels, label_classes, preds, pred_classes, scores = data.labels, data.label_classes, data.preds, data.pred_classes, data.scores
-    iou = data.overlaps()
+    iou = data.iou
     same = label_classes[:, None] == pred_classes[None, :]
     confident = scores >= np.array([thresholds.get(int(c), s.confident) for c in pred_classes.tolist()])
     # a label is explained when a confident same-class prediction fits it well

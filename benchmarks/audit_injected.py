@@ -150,7 +150,8 @@ def main() -> None:
             vars(args).update(saved["setup"])
         else:
             folder = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="audit_injected_")))
-            folder.mkdir(parents=True, exist_ok=False) if args.keep else None
+            if args.keep:
+                folder.mkdir(parents=True, exist_ok=False)  # a kept folder must be new
             record = prepare(folder, args)
             injected = json.loads((folder / "injected.json").read_text())["injected"]
         suspects = audited(folder)

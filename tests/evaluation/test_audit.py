@@ -211,3 +211,13 @@ def test_apply_writes_a_corrected_copy_and_leaves_the_data_alone(tmp_path: Path,
     one_line_error(run_cli(capfd, "audit", "apply", tmp_path / "a" / "audit.json", "--data", data / "data.yaml", "--accept", "x",
                            "--out", tmp_path / "fixed3"), "--accept")  # fmt: skip
     one_line_error(run_cli(capfd, "audit", "--data", data / "data.yaml"), "audit needs --data, --predictions and --out")
+
+
+def test_the_model_s_most_confident_guess_decides_a_loose_box() -> None:
+    """The object's confident prediction (0.9) overlaps the label at IoU 0.43; a stray low-scoring
+    box (0.3) happens to fit the label well. The label is loose, on the evidence of the 0.9 one."""
+    labels = np.array([[140.0, 100.0, 100.0, 100.0]])
+    preds = np.array([[100.0, 100.0, 100.0, 100.0], [140.0, 105.0, 100.0, 100.0]])
+    data = ImagePredictions(labels, np.array([1]), preds, np.array([1, 1]), np.array([0.9, 0.3]))
+    suspects = audit_image("a.jpg", data, {1: 0.2})
+    assert [(x.kind, x.evidence["score"]) for x in suspects] == [("loose", 0.9)]

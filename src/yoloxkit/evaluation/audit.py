@@ -7,8 +7,9 @@ more likely an error) and its evidence:
 - ``missing``: a confident prediction that no label explains: it overlaps no label (IoU <
   ``touch``), or only labels that another same-class prediction fits well (IoU >= ``match``):
   an object nobody labelled. Score: the prediction's score.
-- ``loose``: a label whose best confident same-class prediction overlaps it only partly
-  (``loose_floor`` <= IoU < ``tight``) and fits no other label better: a badly drawn box.
+- ``loose``: a label whose most confident same-class prediction among those overlapping it
+  (IoU >= ``loose_floor``) and fitting no other label better overlaps it only partly (IoU <
+  ``tight``): a badly drawn box.
   Score: prediction score x (1 - IoU).
 - ``spurious``: a label that no prediction of any class supports (no prediction with IoU >=
   ``touch`` and score >= ``support``) and that is not a loose box. Score: 1 - the best score of a
@@ -114,7 +115,7 @@ def audit_image(image: str, data: ImagePredictions, thresholds: dict[int, float]
     def evidence(p: int, overlap: float) -> dict:
         return {"category_id": int(pred_classes[p]), "box": preds[p].tolist(), "score": float(scores[p]), "iou": round(float(overlap), 4)}
 
-    loose = {k: _loose_prediction(k, iou, same[k] & confident, s) for k in range(len(labels))}
+    loose = {k: _loose_prediction(k, iou, scores, same[k] & confident, s) for k in range(len(labels))}
     shown_loose = {p for p in loose.values() if p is not None}
     for p in np.flatnonzero(confident):
         column = iou[:, p] if len(labels) else np.zeros(0)
@@ -141,16 +142,17 @@ def audit_image(image: str, data: ImagePredictions, thresholds: dict[int, float]
     return out
 
 
-def _loose_prediction(k: int, iou: np.ndarray, candidates: np.ndarray, s: AuditSettings) -> int | None:
+def _loose_prediction(k: int, iou: np.ndarray, scores: np.ndarray, candidates: np.ndarray, s: AuditSettings) -> int | None:
     """The prediction that shows label ``k`` badly drawn: among the confident same-class
-    ``candidates``, the one overlapping it most, if that overlap lies in [loose_floor, tight) and
-    the prediction fits no other label better; else None."""
+    ``candidates`` that overlap it (IoU >= loose_floor) and fit no other label better, the
+    highest-scoring one (the model's own best guess of the object), if its overlap is below
+    ``tight``; else None."""
     row = iou[k]
     fits_other = (np.delete(iou, k, axis=0) >= row[None, :]).any(0) if len(iou) > 1 else np.zeros(len(row), bool)
     usable = candidates & ~fits_other & (row >= s.loose_floor)
     if not usable.any():
         return None
-    p = int(np.flatnonzero(usable)[np.argmax(row[usable])])
+    p = int(np.flatnonzero(usable)[np.argmax(scores[usable])])
     return p if row[p] < s.tight else None
 
 

@@ -9,7 +9,12 @@ axis (``loose``). Then the whole workflow runs as a user would: ``data kfold`` (
 and precision of the top N suspects of that kind (N = injected; fewer when fewer are listed).
 ``ratio``: none (no peer; the numbers are the result).
 
-    python benchmarks/audit_injected.py --json benchmarks/results/audit_injected.json
+With ``--data D`` the errors go into a copy of a real dataset instead (every split, written as
+COCO with the images linked), e.g. BCCD at ``--size 320``.
+
+    python benchmarks/audit_injected.py --keep /tmp/audit-0 --json benchmarks/results/audit_injected.json
+    python benchmarks/audit_injected.py --reuse /tmp/audit-0            # audit the kept runs again
+    python benchmarks/audit_injected.py --data ../shared/datasets/bccd --size 320 --epochs 20 --keep /tmp/audit-bccd
 """
 
 from __future__ import annotations
@@ -85,7 +90,7 @@ def found(suspects: list, truth: list, kind: str, top: int) -> int:
 
 
 #: The arguments that make the data and the runs (kept with them, taken back by --reuse).
-SETUP = ("images", "epochs", "folds", "share", "seed")
+SETUP = ("images", "epochs", "folds", "share", "seed", "data", "size")
 
 
 def prepare(folder: Path, args: argparse.Namespace) -> dict:
@@ -94,14 +99,20 @@ def prepare(folder: Path, args: argparse.Namespace) -> dict:
     from tests.train.test_learning import DATA, SETTINGS, make_data
     from yoloxkit.datasets import Report, load_dataset
     from yoloxkit.datasets.kfold import make_kfold
+    from yoloxkit.datasets.load import write_dataset
     from yoloxkit.train.config import make_train_config
     from yoloxkit.train.folds import select_folds, train_folds
 
-    data = make_data(folder / "data", seed=args.seed, **(DATA | {"images": args.images}))
+    if args.data:  # a copy (COCO, images linked) of a real dataset, every split
+        data = folder / "data"
+        write_dataset(load_dataset(args.data, Report()), "coco", data, Report())
+    else:
+        data = make_data(folder / "data", seed=args.seed, **(DATA | {"images": args.images}))
     injected = corrupt(sorted((data / "annotations").glob("*.json")), args.share, args.seed)
     make_kfold(load_dataset(data, Report()), args.folds, args.seed, folder / "folds")
     start = time.perf_counter()
-    configs = [(f, make_train_config(overrides=list(SETTINGS), data=str(f), model="yolox-nano", epochs=args.epochs, batch=8,
+    overrides = [*SETTINGS, f"augment.input_size=[{args.size},{args.size}]"] if args.size else list(SETTINGS)
+    configs = [(f, make_train_config(overrides=overrides, data=str(f), model="yolox-nano", epochs=args.epochs, batch=8,
                                      out=folder / "runs" / f.name, seed=args.seed)) for f in select_folds(folder / "folds", "all")]  # fmt: skip
     record = train_folds(configs, folder / "runs", exist_ok=False)
     record["train_minutes"] = (time.perf_counter() - start) / 60
@@ -134,6 +145,8 @@ def main() -> None:
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--share", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", help="inject the errors into a copy of this dataset (e.g. ../shared/datasets/bccd) instead of synthetic shapes")
+    parser.add_argument("--size", type=int, help="training input size (default: the learning test's)")
     parser.add_argument("--keep", type=Path, help="work in this new folder and keep it (data, folds, runs, injected.json)")
     parser.add_argument("--reuse", type=Path, help="audit a folder kept by --keep again, without training")
     parser.add_argument("--json", type=Path)
@@ -147,7 +160,7 @@ def main() -> None:
             folder = args.reuse
             saved = json.loads((folder / "injected.json").read_text())
             injected, record = saved["injected"], saved["record"]
-            vars(args).update(saved["setup"])
+            vars(args).update({"data": None, "size": None} | saved["setup"])
         else:
             folder = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="audit_injected_")))
             if args.keep:
@@ -162,14 +175,15 @@ def main() -> None:
         results[kind] = {"injected": n, "recall_top_2n": found(suspects, injected[kind], kind, 2 * n) / n if n else None,
                          "precision_top_n": found(suspects, injected[kind], kind, n) / min(n, listed) if n and listed else None,
                          "suspects": listed}  # fmt: skip
-    print(f"{args.images} images, {args.folds} folds x {args.epochs} epochs ({record['train_minutes']:.1f} min); held-out AP50 per fold: "
+    print(f"{args.data or 'synthetic'}: {args.images if not args.data else ''} images, {args.folds} folds x {args.epochs} epochs ({record['train_minutes']:.1f} min); held-out AP50 per fold: "
           + ", ".join(f"{r['AP50']:.3f}" for r in record["folds"]))  # fmt: skip
     for kind, r in results.items():
         print(f"{kind:9s} injected {r['injected']:4d}  recall@2N {r['recall_top_2n']}  precision@N {r['precision_top_n']}  suspects {r['suspects']}")
     if args.json:
         report = {"ratio": None, "ratio_is": "none: the per-kind recall and precision are the result", "kinds": results,
                   "folds": record["folds"], "setup": {"images": args.images, "epochs": args.epochs, "folds": args.folds, "share": args.share,
-                  "seed": args.seed, "train_minutes": record["train_minutes"], "recipe": "tests/train/test_learning.py SETTINGS"},
+                  "seed": args.seed, "data": args.data or "synthetic shapes (data synth)", "size": args.size,
+                  "train_minutes": record["train_minutes"], "recipe": "tests/train/test_learning.py SETTINGS"},
                   "provenance": machine()}  # fmt: skip
         args.json.write_text(json.dumps(report, indent=1) + "\n")
 

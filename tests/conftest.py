@@ -11,6 +11,7 @@ detections. It runs at a 128x128 input to keep forward passes short.
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 # Several xdist workers share the cores: each gets its share of OpenMP threads, set before torch
@@ -51,6 +52,17 @@ def _skip_reason(report: pytest.BaseReport) -> str:
 
 def _allowed_skip(report: pytest.BaseReport) -> bool:
     return any(word in _skip_reason(report).lower() for word in ALLOWED_SKIP_WORDS)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every test starts without the SIGCHLD handler that PyTorch's DataLoader installs for good
+    (once per process) the first time it iterates with workers: the handler runs on every later
+    child exit, and in a long-lived xdist worker one such exit (the training interpreter of
+    tests/report/test_train_report.py) ended in a segmentation fault inside it — the worker lost
+    silently in CI (caught with strace: SIGCHLD from that child, then SIGSEGV in the worker)."""
+    if callable(signal.getsignal(signal.SIGCHLD)):
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -12,10 +12,10 @@ import pytest
 from tests.browser import open_page
 
 #: The run goes in its own interpreter: a training run inside a long-lived test worker (after other
-#: tests loaded ONNX Runtime, OpenVINO, ...) lost the xdist worker twice in CI. The worker waiting
-#: for this interpreter was lost twice more (no stack dump on any catchable signal, no kernel
-#: message: a SIGKILL or an exit outside Python); as a guard against a signal sent to the whole
-#: process group, the run gets its own session and no inherited stdin. Cause not found yet.
+#: tests loaded ONNX Runtime, OpenVINO, ...) lost the xdist worker twice in CI, and the worker
+#: waiting for this interpreter twice more: a segmentation fault in the SIGCHLD handler that
+#: PyTorch's DataLoader leaves installed (tests/conftest.py removes it before every test). The
+#: run gets its own session and no inherited stdin all the same.
 TRAIN = """
 import shutil, sys
 from pathlib import Path

@@ -32,14 +32,14 @@ from evaluation import make_predictions, repeated_dataset
 from yoloxkit.datasets.coco import to_coco_dict
 
 PYCOCOTOOLS = """
-import contextlib, io, sys
+import contextlib, io, json, sys
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 with contextlib.redirect_stdout(io.StringIO()):
     gt = COCO(sys.argv[1]); dt = gt.loadRes(sys.argv[2])
     e = COCOeval(gt, dt, "bbox"); e.evaluate(); e.accumulate(); e.summarize()
 print(json.dumps([float(x) for x in e.stats]))
-""".replace("import contextlib, io, sys", "import contextlib, io, json, sys")
+"""
 FASTER = PYCOCOTOOLS.replace("from pycocotools.coco import COCO", "from faster_coco_eval import COCO").replace(
     "from pycocotools.cocoeval import COCOeval", "from faster_coco_eval import COCOeval_faster as COCOeval")
 HOTCOCO = PYCOCOTOOLS.replace("from pycocotools.coco import COCO", "from hotcoco import COCO").replace(

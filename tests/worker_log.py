@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+import psutil
 import pytest
 
 #: Dump the stacks, then die as the signal's default action would.
@@ -33,16 +34,6 @@ RUN_VARIABLE = "YOLOXKIT_TEST_RUN"
 _log: TextIO | None = None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _run_folder(config: pytest.Config) -> Path:
     """This run's folder; the controller (or a run without xdist) names it and removes the
     folders of ended runs; its workers inherit the name."""
@@ -50,7 +41,7 @@ def _run_folder(config: pytest.Config) -> Path:
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         for old in root.glob("run-*"):
             pid = old.name.removeprefix("run-")
-            if not pid.isdigit() or not _alive(int(pid)):
+            if not pid.isdigit() or not psutil.pid_exists(int(pid)):
                 shutil.rmtree(old, ignore_errors=True)
         for stray in root.glob("*.log"):  # the flat layout of earlier versions
             stray.unlink(missing_ok=True)

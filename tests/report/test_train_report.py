@@ -14,8 +14,7 @@ from tests.browser import open_page
 #: The run goes in its own interpreter: a training run inside a long-lived test worker (after other
 #: tests loaded ONNX Runtime, OpenVINO, ...) lost the xdist worker twice in CI, and the worker
 #: waiting for this interpreter twice more: a segmentation fault in the SIGCHLD handler that
-#: PyTorch's DataLoader leaves installed (tests/conftest.py removes it before every test). The
-#: run gets its own session and no inherited stdin all the same.
+#: PyTorch's DataLoader leaves installed (tests/conftest.py removes it before every test).
 TRAIN = """
 import shutil, sys
 from pathlib import Path
@@ -49,8 +48,7 @@ assert summary["report"] == str(root / "run" / "report.html")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
     """A 3-epoch run (validated at epochs 2 and 3) and what its report.html said after each epoch."""
     root = tmp_path_factory.mktemp("train-report")
-    done = subprocess.run([sys.executable, "-c", TRAIN, str(root)], capture_output=True, text=True, timeout=600,
-                          stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", TRAIN, str(root)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     pages = [(root / f"page-{epoch}.html").read_text() if (root / f"page-{epoch}.html").exists() else "" for epoch in (1, 2, 3)]
     return root / "run", pages

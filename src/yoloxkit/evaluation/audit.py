@@ -89,7 +89,7 @@ def confidence_thresholds(images: list[ImagePredictions], settings: AuditSetting
     for im in images:
         iou = im.iou
         for k, c in enumerate(im.label_classes.tolist()):
-            found = (im.pred_classes == c) & (iou[k] >= settings.match) if len(im.preds) else np.zeros(0, bool)
+            found = (im.pred_classes == c) & (iou[k] >= settings.match)
             if found.any():
                 hits.setdefault(int(c), []).append(float(im.scores[found].max()))
 
@@ -118,7 +118,7 @@ def audit_image(image: str, data: ImagePredictions, thresholds: dict[int, float]
     loose = {k: _loose_prediction(k, iou, scores, same[k] & confident, s) for k in range(len(labels))}
     shown_loose = {p for p in loose.values() if p is not None}
     for p in np.flatnonzero(confident):
-        column = iou[:, p] if len(labels) else np.zeros(0)
+        column = iou[:, p]
         # no label fits it, each label it touches is fitted by another prediction, and it does
         # not show a label badly drawn
         if p not in shown_loose and (not len(labels) or (column.max() < s.match and not ((column >= s.touch) & ~explained).any())):

@@ -60,7 +60,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     (once per process) the first time it iterates with workers: the handler runs on every later
     child exit, and in a long-lived xdist worker one such exit (the training interpreter of
     tests/report/test_train_report.py) ended in a segmentation fault inside it — the worker lost
-    silently in CI (caught with strace: SIGCHLD from that child, then SIGSEGV in the worker)."""
+    silently in CI (caught with strace: SIGCHLD from that child, then SIGSEGV in the worker).
+    The trainer now gives the handler back itself (train/hooks.py ChildSignalHook); this stays for
+    tests that iterate a DataLoader with workers outside a Trainer."""
     if callable(signal.getsignal(signal.SIGCHLD)):
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 

@@ -16,7 +16,7 @@ from yoloxkit.models import create
 from yoloxkit.train.config import make_train_config
 from yoloxkit.train.distributed import World
 from yoloxkit.train.hooks import (
-    CheckpointHook, EarlyStoppingHook, EpochEnd, Hook, RunLogHook, StepEnd, ValidationHook, default_hooks,
+    CheckpointHook, ChildSignalHook, EarlyStoppingHook, EpochEnd, Hook, RunLogHook, StepEnd, ValidationHook, default_hooks,
 )  # fmt: skip
 from yoloxkit.train.hooks import ReportHook
 from yoloxkit.train.state import Progress
@@ -108,12 +108,12 @@ def test_run_log_writes_config_steps_epochs_and_closes(tmp_path: Path) -> None:
 def test_default_hooks_order_and_main_process_only_writers(tmp_path: Path) -> None:
     trainer = stand_in(tmp_path, epochs=10)
     trainer.validator = lambda model, device: {}
-    assert [type(h) for h in default_hooks(trainer)] == [ValidationHook, CheckpointHook, RunLogHook, ReportHook, EarlyStoppingHook]
+    assert [type(h) for h in default_hooks(trainer)] == [ChildSignalHook, ValidationHook, CheckpointHook, RunLogHook, ReportHook, EarlyStoppingHook]
     quiet = stand_in(tmp_path, "log.report=false", epochs=10)
     quiet.validator = trainer.validator
     assert ReportHook not in [type(h) for h in default_hooks(quiet)]
     trainer.validator, trainer.world = None, World(rank=1, size=2)
-    assert [type(h) for h in default_hooks(trainer)] == [EarlyStoppingHook]
+    assert [type(h) for h in default_hooks(trainer)] == [ChildSignalHook, EarlyStoppingHook]
 
 
 class Recorder(Hook):
@@ -156,3 +156,42 @@ def test_an_added_hook_sees_every_point_and_can_end_the_run(synth: Path, tmp_pat
     ]  # fmt: skip
     assert summary["stop_reason"] == "recorder: enough" and summary["epochs_run"] == 2 and summary["recorded"] == len(recorder.calls)
     assert [m["epoch"] for m in trainer.progress.history] == [1, 2] and "val/mAP50_95" in trainer.progress.history[1]
+
+
+class FailAfterOneStep(Hook):
+    """Changes the SIGCHLD handler (as a loader would) and breaks the run after its first step."""
+
+    def after_step(self, trainer: Trainer, step: StepEnd) -> None:
+        import signal
+
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+        raise ZeroDivisionError("a failing run")
+
+
+def test_a_run_with_loader_workers_gives_back_the_sigchld_handler(synth: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """PyTorch's DataLoader installs a process-wide SIGCHLD handler the first time it starts workers
+    (once per process: the flag is reset so that this run is that first time); after the run the
+    handler the process had before is back, also when the run fails."""
+    import signal
+
+    from torch.utils.data._utils import signal_handling
+
+    def mine(signum: int, frame: object) -> None:
+        """The caller's own handler."""
+
+    monkeypatch.setattr(signal_handling, "_SIGCHLD_handler_set", False)
+    previous = signal.signal(signal.SIGCHLD, mine)
+    try:
+        trainer = Trainer(config(synth, tmp_path / "run", "loader.workers=1", "val.interval=1", epochs=1))
+        seen = []
+        trainer.hooks.append(type("Peek", (Hook,), {"after_epoch": lambda self, t, end: seen.append(signal.getsignal(signal.SIGCHLD))})())
+        trainer.fit()
+        assert seen and seen[0] is not mine  # the loader's handler was installed during the run
+        assert signal.getsignal(signal.SIGCHLD) is mine
+        failing = Trainer(config(synth, tmp_path / "failing", "loader.workers=1", epochs=1))
+        failing.hooks.append(FailAfterOneStep())
+        with pytest.raises(ZeroDivisionError):
+            failing.fit()
+        assert signal.getsignal(signal.SIGCHLD) is mine
+    finally:
+        signal.signal(signal.SIGCHLD, previous)

@@ -11,7 +11,8 @@
   summary is written; it may add to ``summary``;
 - ``close()`` always, last, also when the run fails.
 
-The default hooks (:func:`default_hooks`) run in this order: validation (adds ``val/*``, judges
+The default hooks (:func:`default_hooks`) run in this order: the child-signal guard
+(:class:`ChildSignalHook`), validation (adds ``val/*``, judges
 improvement), checkpoints (``last.pt``, ``best.pt``, ``epoch_<N>.pt``), run log (``metrics.csv``,
 TensorBoard, plots at the end), ``report.html`` (:class:`ReportHook`) and early stopping. A new behaviour (k-fold bookkeeping, a report
 refreshed every epoch, ...) is a new hook appended to ``trainer.hooks``, not an edit of ``fit``.
@@ -21,6 +22,8 @@ Hooks that write files run only in the main process.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +80,28 @@ class Hook:
 
     def close(self) -> None:
         """Release what the hook holds; always called, also when the run fails."""
+
+
+class ChildSignalHook(Hook):
+    """Give the process back the SIGCHLD handler it had before the run.
+
+    PyTorch's DataLoader installs, the first time it starts worker processes, a SIGCHLD handler
+    that stays for the life of the process and checks the loader's workers whenever any child
+    process exits. After an in-process run (a notebook, a script that trains and then starts
+    subprocesses), that handler would keep firing on children that are not the loader's; in a
+    long-lived process one such call crashed the interpreter (SIGSEGV, found in the test suite).
+    The handler is recorded when the trainer is built and restored when the run ends, however it
+    ends. Signal handlers belong to the main thread: elsewhere this hook does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.main_thread = hasattr(signal, "SIGCHLD") and threading.current_thread() is threading.main_thread()
+        self.previous = signal.getsignal(signal.SIGCHLD) if self.main_thread else None
+
+    def close(self) -> None:
+        """Restore the handler recorded at construction (None: it was not set from Python)."""
+        if self.main_thread:
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL if self.previous is None else self.previous)
 
 
 class ValidationHook(Hook):
@@ -263,10 +288,13 @@ class ClassLossHook(Hook):
 
 
 def default_hooks(trainer: Trainer) -> list[Hook]:
-    """Validation (when the trainer has a validator), checkpoints, run log and the HTML report
-    (main process only), early stopping (every process); the classification-loss options when set."""
+    """The child-signal guard, validation (when the trainer has a validator), checkpoints, run log
+    and the HTML report (main process only), early stopping (every process); the
+    classification-loss options when set."""
     loss = trainer.config.loss
-    hooks: list[Hook] = [ClassLossHook()] if loss.class_weights != "none" or loss.label_smoothing else []
+    hooks: list[Hook] = [ChildSignalHook()]
+    if loss.class_weights != "none" or loss.label_smoothing:
+        hooks.append(ClassLossHook())
     if trainer.validator is not None:
         hooks.append(ValidationHook(trainer.validator))
     if trainer.world.main:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -23,14 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cpu_model() -> str:
-    """The CPU model name from /proc/cpuinfo (or the platform's processor string)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    """The CPU model name (``yoloxkit.devices.cpu_name``: /proc/cpuinfo, else the platform's string)."""
+    from yoloxkit.devices import cpu_name
+
+    return cpu_name()
 
 
 #: Vector extensions that decide CPU speed here (oneDNN picks kernels by them).

@@ -19,6 +19,9 @@ Sides:
   gradients equal the reference's (``tests/loss/test_train_step.py``);
 * ``yoloxkit_cl``: the same with model and batch in channels_last memory format (less precise
   in train mode: torch's channels-last batch norm, see ``docs/training-loss.md``);
+* ``yoloxkit_default`` (CPU, float32): the layout the trainer's default ``memory_format: auto``
+  picks on this machine for this case (``yoloxkit.train.layout``: measured here, in a throw-away
+  cache folder), i.e. the trainer's default step; its layout is reported;
 * ``yoloxkit_cl_compiled`` (only with ``--sides``): ``yoloxkit_cl`` with the network under
   ``torch.compile`` (inductor), compiled during the warm-up steps;
 * ``yoloxkit_nchw_amp`` / ``yoloxkit_cl_amp`` (with ``--amp``): the same under
@@ -33,11 +36,12 @@ calls, median share; on CUDA timed with a synchronisation around each call), and
 on CPU the largest resident-set growth during two steps, each side in a fresh subprocess
 (sampled every 2 ms with psutil); on CUDA the largest ``max_memory_allocated`` growth in a step.
 
-Per case: ``ratio_fp32`` = the faster float32 yoloxkit layout vs the float32 reference,
+Per case: ``ratio_default`` = the trainer's default step (``yoloxkit_default``) vs the reference,
+``ratio_fp32`` = the faster float32 yoloxkit layout vs the float32 reference,
 ``ratio_amp`` = the faster AMP yoloxkit layout vs the reference (float32 on CPU: our bfloat16
 step against its float32 step; its own float16 AMP step on CUDA), ``ratio`` = the like-for-like
-one: ``ratio_fp32`` when the reference ran in float32 and float32 sides ran, else ``ratio_amp``
-(``ratio_kind`` says which).
+one: ``ratio_default`` when that side ran, else ``ratio_fp32`` when the reference ran in float32
+and float32 sides ran, else ``ratio_amp`` (``ratio_kind`` says which).
 
     python benchmarks/train_step.py                      # both CPU cases, float32
     python benchmarks/train_step.py --amp --json out.json   # + bfloat16 autocast sides
@@ -229,9 +233,14 @@ class ReferenceSide:
 class YoloxkitSide:
     """yoloxkit's training step: ``YOLOXLoss``, foreach SGD, a memory format, an AMP policy."""
 
-    def __init__(self, setup: Setup, channels_last: bool, amp: bool, compiled: bool = False) -> None:
-        layout = torch.channels_last if channels_last else torch.contiguous_format
+    def __init__(self, setup: Setup, channels_last: bool | None, amp: bool, compiled: bool = False) -> None:
         self.name = f"yoloxkit_{'cl' if channels_last else 'nchw'}{'_amp' if amp else ''}{'_compiled' if compiled else ''}"
+        self.layout_seconds = None
+        if channels_last is None:  # the trainer's default: the layout it measures as faster here
+            channels_last, self.layout_seconds = default_layout(setup) == "channels_last", dict(LAST_MEASUREMENT)
+            self.name = "yoloxkit_default"
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        self.channels_last = channels_last
         self.device = setup.device
         self.policy = AmpPolicy.resolve(setup.amp, setup.device) if amp else AmpPolicy.off(setup.device)
         self.precision = f"{self.policy.dtype}".removeprefix("torch.") + (" autocast" if self.policy.enabled else "")
@@ -258,8 +267,34 @@ class YoloxkitSide:
         return loss
 
 
+LAST_MEASUREMENT: dict[str, float] = {}
+
+
+def default_layout(setup: Setup) -> str:
+    """The layout ``memory_format: auto`` chooses for this case, measured now (no cached choice)."""
+    import tempfile
+    from unittest import mock
+
+    from yoloxkit.train import layout as layouts
+    from yoloxkit.train.config import make_train_config
+    from yoloxkit.train.distributed import World
+
+    def measure(model: nn.Module, input_size: tuple[int, int], batch: int) -> dict[str, float]:
+        LAST_MEASUREMENT.clear()
+        LAST_MEASUREMENT.update(layouts.measure_layouts(model, input_size, batch))
+        return LAST_MEASUREMENT
+
+    size = setup.case.size
+    config = make_train_config(overrides=[f"augment.input_size=[{size},{size}]"], data="unused", model=setup.case.model, batch=setup.case.batch)
+    model = create(setup.case.model)
+    model.load_state_dict(setup.state)
+    with tempfile.TemporaryDirectory(prefix="layout_") as home, mock.patch.dict(os.environ, {"YOLOXKIT_HOME": home}):
+        return layouts.choose_layout(config, model, setup.device, World(), measure)
+
+
 SIDES = {
     "reference": ReferenceSide,
+    "yoloxkit_default": partial(YoloxkitSide, channels_last=None, amp=False),
     "yoloxkit_nchw": partial(YoloxkitSide, channels_last=False, amp=False),
     "yoloxkit_cl": partial(YoloxkitSide, channels_last=True, amp=False),
     "yoloxkit_nchw_amp": partial(YoloxkitSide, channels_last=False, amp=True),
@@ -270,7 +305,7 @@ SIDES = {
 
 def default_sides(device: torch.device, amp: bool) -> list[str]:
     """float32 sides, plus the AMP ones with ``--amp``; on CUDA with ``--amp`` only the AMP ones."""
-    fp32 = ["reference", "yoloxkit_nchw", "yoloxkit_cl"]
+    fp32 = ["reference", "yoloxkit_nchw", "yoloxkit_cl"] + (["yoloxkit_default"] if device.type == "cpu" else [])
     if not amp:
         return fp32
     amp_sides = ["yoloxkit_nchw_amp", "yoloxkit_cl_amp"]
@@ -349,7 +384,11 @@ def run_case(setup: Setup, sides: list[str], repeats: int, warmup: int) -> dict:
         best = best_ratio(result, names) if kind == "amp" or reference_fp32 else None
         if best is not None:
             result[f"ratio_{kind}"], result[f"best_side_{kind}"] = best
-    kind = "fp32" if "ratio_fp32" in result else "amp"
+    if "yoloxkit_default" in result:
+        result["ratio_default"] = result["yoloxkit_default"]["ratio"]
+        result["yoloxkit_default"]["layout"] = "channels_last" if built["yoloxkit_default"].channels_last else "nchw"
+        result["yoloxkit_default"]["layout_seconds"] = built["yoloxkit_default"].layout_seconds
+    kind = "default" if "ratio_default" in result else "fp32" if "ratio_fp32" in result else "amp"
     if f"ratio_{kind}" in result:
         result["ratio"], result["ratio_kind"] = result[f"ratio_{kind}"], kind
     result["num_gt"] = int((setup.labels.sum(2) > 0).sum())
@@ -410,6 +449,8 @@ def print_table(results: list[dict]) -> None:
                 f"{100 * side['assign_share']:8.1f}% {memory}"
             )
         parts = [f"{k} {row[f'ratio_{k}']:.2f}x ({row[f'best_side_{k}']})" for k in ("fp32", "amp") if f"ratio_{k}" in row]
+        if "ratio_default" in row:
+            parts.insert(0, f"trainer default {row['ratio_default']:.2f}x ({row['yoloxkit_default']['layout']})")
         print(f"{row['case']:<12} ratio {row['ratio']:.2f}x [{row['ratio_kind']}]; {'; '.join(parts)}; {row['num_gt']} objects")
 
 

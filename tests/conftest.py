@@ -10,8 +10,11 @@ detections. It runs at a 128x128 input to keep forward passes short.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
+import tempfile
 from pathlib import Path
 
 # Several xdist workers share the cores: each gets its share of OpenMP threads, set before torch
@@ -21,6 +24,13 @@ from pathlib import Path
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if _WORKERS > 1 and "OMP_NUM_THREADS" not in os.environ:
     os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // _WORKERS))
+
+# Tests never touch the user's ~/.cache/yoloxkit: one throw-away home per pytest run, made by the
+# controller and inherited by the xdist workers and every subprocess (the trainer caches its
+# measured memory layout there, train/layout.py; test_hub sets its own).
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    os.environ["YOLOXKIT_HOME"] = tempfile.mkdtemp(prefix="yoloxkit-test-home-")
+    atexit.register(shutil.rmtree, os.environ["YOLOXKIT_HOME"], ignore_errors=True)
 
 import cv2  # noqa: E402
 import pytest  # noqa: E402

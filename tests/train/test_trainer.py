@@ -35,6 +35,7 @@ FAST = [
     "val.interval=1",
     "optim.warmup_epochs=1",
     "augment.no_aug_epochs=1",
+    "memory_format=channels_last",  # runs compared across processes must not each measure the layout (auto)
 ]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 

@@ -207,7 +207,7 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 0
     amp: Literal["auto", "off", "bf16", "fp16"] = "auto"  # auto: fp16 + scaler on CUDA, float32 on CPU
-    memory_format: Literal["channels_last", "nchw"] = "channels_last"  # channels_last: faster convolutions (oneDNN, cuDNN)
+    memory_format: Literal["auto", "channels_last", "nchw"] = "auto"  # auto: measured per CPU (train/layout.py)
     assigner: Literal["original", "megvii2023"] = "original"  # SimOTA of the released weights
     sync_bn: bool = False
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -33,8 +33,7 @@ from ..devices import resolve_device
 from ..errors import YoloxkitError
 from ..loader import LoaderConfig, images_to_device, make_train_loader
 from ..loss import RotatedSimOTAAssigner, RotatedYOLOXLoss, SimOTAAssigner, Targets, YOLOXLoss
-from ..models import create, get_spec
-from ..models.yolox import YOLOX
+from ..models import YOLOX, create, get_spec
 from ..outputs import dataset_inputs, prepare_output_dir
 from ..structures.boxes import BoxFormat
 from .amp import AmpPolicy
@@ -45,6 +44,7 @@ from .ema import ModelEMA
 from .finetune import LoadReport, dataset_class_map, load_partial
 from .freeze import UnfreezeSchedule, apply_freeze, set_frozen_bn_eval
 from .hooks import EpochEnd, Hook, StepEnd, default_hooks
+from .layout import LAYOUTS, choose_layout
 from .multiscale import multiscale_size, resize_batch
 from .param_groups import build_param_groups, make_sgd, set_lr
 from .progress import DataTimeWatch, TrainProgress
@@ -147,8 +147,8 @@ class Trainer:
             self.load_report.rescaled = rescale_inflated_convs(model, cfg.finetune.rescale_convs)
             if self.world.main:
                 logger.info("weights %s\n%s", start.checkpoint.path, self.load_report.summary())
-        self.memory_format = torch.channels_last if cfg.memory_format == "channels_last" else torch.contiguous_format
-        self.model: YOLOX = model.to(self.device, memory_format=self.memory_format)
+        self.config = cfg = dataclasses.replace(cfg, memory_format=choose_layout(cfg, model, self.device, self.world))  # resumes keep it
+        self.model: YOLOX = model.to(self.device, memory_format=LAYOUTS[cfg.memory_format])
         self.freeze_schedule = UnfreezeSchedule.from_options(cfg.finetune.freeze, cfg.finetune.unfreeze)
         self.ema = ModelEMA(self.model, cfg.ema.decay, cfg.ema.ramp) if cfg.ema.enabled else None
         if self.world.distributed and len(self.freeze_schedule.steps) > 1:
@@ -325,7 +325,7 @@ class Trainer:
         images = images_to_device(batch.images, self.device)
         labels = batch.targets.to(self.device, non_blocking=True)
         images, labels = resize_batch(images, labels, multiscale_size(cfg.multiscale, self.input_size, cfg.seed, t))
-        images = images.contiguous(memory_format=self.memory_format)
+        images = images.contiguous(memory_format=LAYOUTS[cfg.memory_format])
         targets = Targets.from_padded(labels, box_dim=5 if self.rotated else 4)
         targets = dataclasses.replace(targets, classes=self.class_map[targets.classes])
         with self.amp.autocast():

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, add_smoke, apply_smoke, learning_run, machine
+from common import ROOT, add_smoke, apply_smoke, evaluated_side, learning_run, machine
 
 sys.path.insert(0, str(ROOT))  # for tests/
 
@@ -48,9 +48,8 @@ def main() -> None:
     add_smoke(parser)
     args = apply_smoke(parser.parse_args(), epochs=1, seeds=1, size=128, bootstrap=50)
     from yoloxkit import Detector
-    from yoloxkit.evaluation import Evaluator, load_ground_truth
-    from yoloxkit.evaluation.comparison import Comparison, Side
-    from yoloxkit.evaluation.inference import run_evaluation
+    from yoloxkit.evaluation import load_ground_truth
+    from yoloxkit.evaluation.comparison import Comparison
     from yoloxkit.tta import TTA
 
     if not args.data.is_dir():
@@ -63,22 +62,12 @@ def main() -> None:
             checkpoints = list(pool.map(learning_run, jobs))
         minutes = (time.perf_counter() - start) / 60
         gt = load_ground_truth(args.data, "test")
-        times: dict[str, list[float]] = {}
-
-        def side(name: str, detectors: list, runs: list[str]) -> Side:
-            results, matches = [], []
-            for detector in detectors:
-                evaluator = Evaluator(gt)
-                results.append(run_evaluation(evaluator, detector, 0.001, 0.65, 8, progress=False))
-                matches.append(evaluator.matches())
-            times[name] = [r.speed["total_ms"] for r in results]
-            return Side(name, runs, results, matches)
-
         runs = {name: [c for c, job in zip(checkpoints, jobs) if Path(job[1]).parent.name == name] for name in OPTIONS}
         models = {name: [Detector.from_checkpoint(c) for c in paths] for name, paths in runs.items()}
-        sides = {name: side(name, models[name], runs[name]) for name in OPTIONS}
-        sides["flip_tta"] = side("flip_tta", [m.with_tta(TTA()) for m in models["plain"]], runs["plain"])
-        sides["ensemble"] = side("ensemble", [Detector.ensemble(models["plain"])], ["+".join(runs["plain"])])
+        sides = {name: evaluated_side(name, models[name], gt, runs[name]) for name in OPTIONS}
+        sides["flip_tta"] = evaluated_side("flip_tta", [m.with_tta(TTA()) for m in models["plain"]], gt, runs["plain"])
+        sides["ensemble"] = evaluated_side("ensemble", [Detector.ensemble(models["plain"])], gt, ["+".join(runs["plain"])])
+    times = {name: [r.speed["total_ms"] for r in side.results] for name, side in sides.items()}
     plain_ms = float(np.mean(times["plain"]))
     report: dict = {"options": {}, "setup": {"data": str(args.data), "train_split": "train", "checkpoint_split": "val", "test_split": "test",
                                              "test_images": gt.num_images, "size": args.size, "epochs": args.epochs, "seeds": args.seeds,

@@ -9,7 +9,9 @@ some; copy-paste with probability 0.5, class-balanced, hard box or soft elliptic
 BALANCED synthetic split (every class as frequent, so the rare class's AP is measured on as many
 objects as the others'). Reported per option: the rare class's AP50:95, the mean over all
 classes, and their differences to the plain loss per seed, as a mean with a 95 % t-interval over
-the seeds. ``ratio`` = mean rare-class AP with inverse weights / with the plain loss.
+the seeds, and ``yoloxkit compare``'s judgement of the mAP difference (bootstrap over seeds and
+images, Welch's t-interval, verdict; ``compare_mAP``). ``ratio`` = mean rare-class AP with the
+second option / with the plain loss.
 
     python benchmarks/class_weights.py --json benchmarks/results/class_weights.json
     python benchmarks/class_weights.py --options plain,copy_paste,copy_paste_ellipse --json benchmarks/results/copy_paste.json
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, interval, learning_run, machine
+from common import add_smoke, apply_smoke, compared, evaluated_side, interval, learning_run, machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -58,8 +60,7 @@ def main() -> None:
         parser.error("--options must start with plain (the baseline)")
     from tests.train.test_learning import DATA, make_data
     from yoloxkit import Detector
-    from yoloxkit.evaluation import Evaluator, load_ground_truth
-    from yoloxkit.evaluation.inference import run_evaluation
+    from yoloxkit.evaluation import load_ground_truth
 
     settings = DATA | {"images": args.images}
     with tempfile.TemporaryDirectory(prefix="class_weights_") as tmp:
@@ -73,11 +74,10 @@ def main() -> None:
         minutes = (time.perf_counter() - start) / 60
         gt = load_ground_truth(test, "val")
         rare = gt.names[-1]
-        scores: dict[str, list[tuple[float, float]]] = {name: [] for name in chosen}
-        for checkpoint, job in zip(checkpoints, jobs):
-            result = run_evaluation(Evaluator(gt), Detector.from_checkpoint(checkpoint), 0.001, 0.65, 8, progress=False)
-            per_class = dict(zip(result.names, result.per_class["AP"]))
-            scores[Path(job[1]).parent.name].append((float(np.nan_to_num(per_class[rare])), result.coco["AP"]))
+        sides = {name: evaluated_side(name, [Detector.from_checkpoint(c) for c, job in zip(checkpoints, jobs) if Path(job[1]).parent.name == name], gt)
+                 for name in chosen}  # fmt: skip
+        scores = {name: [(float(np.nan_to_num(dict(zip(r.names, r.per_class["AP"]))[rare])), r.coco["AP"]) for r in side.results]
+                  for name, side in sides.items()}  # fmt: skip
     plain = scores["plain"]
     report: dict = {"options": {}, "setup": {"epochs": args.epochs, "images": args.images, "seeds": args.seeds, "class_share": SHARE,
                                              "rare_class": rare, "train_minutes": minutes, "test_images": gt.num_images, "test": "balanced, seed 100"}}  # fmt: skip
@@ -88,8 +88,12 @@ def main() -> None:
         all_gain = interval([v[1] - p[1] for v, p in zip(values, plain)])
         report["options"][name] = {"overrides": chosen[name], "rare_AP50_95": [v[0] for v in values], "mAP50_95": [v[1] for v in values],
                                    "rare_gain": rare_gain, "mAP_gain": all_gain}  # fmt: skip
+        if name != "plain":
+            report["options"][name]["compare_mAP"] = compared(sides["plain"], sides[name], gt)
         print(f"{name:14s} {np.mean([v[0] for v in values]):8.4f} {rare_gain[0]:+.4f} [{rare_gain[1]:+.4f}, {rare_gain[2]:+.4f}] "
               f"{np.mean([v[1] for v in values]):7.4f} {all_gain[0]:+.4f} [{all_gain[1]:+.4f}, {all_gain[2]:+.4f}]")  # fmt: skip
+        if name != "plain":
+            print(f"{'':14s} compare: {report['options'][name]['compare_mAP']['verdict']}")
     base = float(np.mean([v[0] for v in plain]))
     second = list(chosen)[1] if len(chosen) > 1 else "plain"
     report["ratio"] = float(np.mean([v[0] for v in scores[second]])) / base if base > 0 else None

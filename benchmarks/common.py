@@ -54,6 +54,10 @@ def commit() -> str:
         return "unknown"
 
 
+#: Environment variables that change what a CPU measurement means (threads, vector ISA limits).
+SPEED_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
+
+
 def machine(threads: int | None = None) -> dict:
     """Provenance of a measurement: command, commit, CPU, cores, threads, load average, date, versions."""
     import torch
@@ -69,6 +73,7 @@ def machine(threads: int | None = None) -> dict:
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "python": sys.version.split()[0],
         "torch": torch.__version__,
+        "env": {name: os.environ[name] for name in SPEED_ENV if name in os.environ},
     }
 
 
@@ -114,3 +119,29 @@ def interval(values: list[float]) -> list[float]:
         return [mean, mean, mean]
     half = float(t975(len(values) - 1) * np.std(values, ddof=1) / np.sqrt(len(values)))
     return [mean, mean - half, mean + half]
+
+
+def evaluated_side(name: str, detectors: list, gt: object, runs: list[str] | None = None) -> object:
+    """Each detector evaluated on ``gt`` at the reference's test settings, as one side of
+    ``yoloxkit compare`` (``yoloxkit.evaluation.comparison.Side``: results and matches per run)."""
+    from yoloxkit.evaluation import Evaluator
+    from yoloxkit.evaluation.comparison import Side
+    from yoloxkit.evaluation.inference import run_evaluation
+
+    results, matches = [], []
+    for detector in detectors:
+        evaluator = Evaluator(gt)
+        results.append(run_evaluation(evaluator, detector, 0.001, 0.65, 8, progress=False))
+        matches.append(evaluator.matches())
+    return Side(name, runs or [f"{name}-{k}" for k in range(len(detectors))], results, matches)
+
+
+def compared(plain: object, candidate: object, gt: object, samples: int = 1000) -> dict:
+    """``yoloxkit compare``'s judgement of ``candidate`` against ``plain`` on mAP50:95: the
+    bootstrap over seeds and images, Welch's t-interval over the seeds, outcome and verdict."""
+    from yoloxkit.evaluation.comparison import Comparison
+
+    comparison = Comparison.of(plain, candidate, gt, samples, 0)
+    boot, seeds = comparison.boot, comparison.seed_interval
+    return {"delta": boot.delta, "bootstrap_95": [boot.low, boot.high], "seed_interval_95": [seeds.low, seeds.high] if seeds else None,
+            "outcome": comparison.outcome(), "verdict": comparison.verdict()}  # fmt: skip

@@ -6,7 +6,9 @@ run's checkpoint is evaluated on a held-out split (the validation split of anoth
 draw, COCO mAP at the reference's test settings) plain and with each TTA setting; the runs
 together are evaluated as one ensemble (weighted box fusion). Reported per setting: mAP50:95 and
 mAP50 minus the plain model's, per seed and as mean with a 95 % t-interval over the seeds, and the
-time per image as a multiple of the plain model's. ``ratio`` = mean mAP50:95 of the default TTA
+time per image as a multiple of the plain model's; with each, ``yoloxkit compare``'s judgement of the
+mAP50:95 difference (bootstrap over seeds and images, Welch's t-interval, verdict: ``compare_mAP``;
+the ensemble, one model, against its members over images only). ``ratio`` = mean mAP50:95 of the default TTA
 (flip, fused) / mean plain mAP50:95.
 
     python benchmarks/tta_ensemble.py --json benchmarks/results/tta_ensemble.json
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, interval, learning_run, machine
+from common import add_smoke, apply_smoke, compared, evaluated_side, interval, learning_run, machine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -49,8 +51,7 @@ def main() -> None:
 
     from tests.train.test_learning import DATA, make_data
     from yoloxkit import Detector
-    from yoloxkit.evaluation import Evaluator, load_ground_truth
-    from yoloxkit.evaluation.inference import run_evaluation
+    from yoloxkit.evaluation import load_ground_truth
     from yoloxkit.tta import TTA
 
     torch.set_num_threads(1)
@@ -65,17 +66,16 @@ def main() -> None:
             checkpoints = list(pool.map(learning_run, jobs))
         minutes = (time.perf_counter() - start) / 60
         gt = load_ground_truth(test, "val")
-
-        def score(detector) -> tuple[float, float, float]:
-            result = run_evaluation(Evaluator(gt), detector, 0.001, 0.65, 8, progress=False)
-            return result.coco["AP"], result.coco["AP50"], result.speed["total_ms"]
-
         members = [Detector.from_checkpoint(c) for c in checkpoints]
-        runs: dict[str, list[tuple[float, float, float]]] = {}
-        for name, options in SETTINGS.items():
-            runs[name] = [score(m.with_tta(TTA(**options)) if options else m) for m in members]
-        ensemble = score(Detector.ensemble(members))
-        ensemble_tta = score(Detector.ensemble(members).with_tta(TTA()))
+        sides = {name: evaluated_side(name, [m.with_tta(TTA(**options)) if options else m for m in members], gt) for name, options in SETTINGS.items()}
+        sides["ensemble"] = evaluated_side("ensemble", [Detector.ensemble(members)], gt)
+        sides["ensemble_tta"] = evaluated_side("ensemble_tta", [Detector.ensemble(members).with_tta(TTA())], gt)
+
+    def score(side) -> list[tuple[float, float, float]]:  # noqa: ANN001 - a comparison Side
+        return [(r.coco["AP"], r.coco["AP50"], r.speed["total_ms"]) for r in side.results]
+
+    runs = {name: score(sides[name]) for name in SETTINGS}
+    ensemble, ensemble_tta = score(sides["ensemble"])[0], score(sides["ensemble_tta"])[0]
     plain = runs["plain"]
     report: dict = {"settings": {}, "setup": {"epochs": args.epochs, "images": args.images, "seeds": args.seeds, "train_minutes": minutes,
                                               "recipe": "tests/train/test_learning.py SETTINGS", "test_data_seed": 100, "test_images": gt.num_images}}  # fmt: skip
@@ -87,13 +87,18 @@ def main() -> None:
         cost = float(np.mean([s[2] / p[2] for s, p in zip(scores, plain)]))
         report["settings"][name] = {"mAP50_95": [s[0] for s in scores], "mAP50": [s[1] for s in scores], "ms_per_image": [s[2] for s in scores],
                                     "gain_mAP50_95": gain, "gain_mAP50": gain50, "time_multiple": cost}  # fmt: skip
+        if name != "plain":
+            report["settings"][name]["compare_mAP"] = compared(sides["plain"], sides[name], gt)
         print(f"{name:18s} {np.mean([s[0] for s in scores]):9.4f} {gain[0]:+.4f} [{gain[1]:+.4f}, {gain[2]:+.4f}] {gain50[0]:+11.4f} {cost:5.2f}x")
+        if name != "plain":
+            print(f"{'':18s} compare: {report['settings'][name]['compare_mAP']['verdict']}")
     best_member = max(plain, key=lambda s: s[0])
     for name, (ap, ap50, ms) in {"ensemble": ensemble, "ensemble_tta": ensemble_tta}.items():
-        report[name] = {"mAP50_95": ap, "mAP50": ap50, "ms_per_image": ms, "best_member_mAP50_95": best_member[0],
+        report[name] = {"mAP50_95": ap, "mAP50": ap50, "ms_per_image": ms, "best_member_mAP50_95": best_member[0], "compare_mAP": compared(sides["plain"], sides[name], gt),
                         "mean_member_mAP50_95": float(np.mean([s[0] for s in plain])), "time_multiple_of_one_member": ms / float(np.mean([s[2] for s in plain]))}  # fmt: skip
         print(f"{name} of {len(members)}: mAP50:95 {ap:.4f} (best member {best_member[0]:.4f}, mean {report[name]['mean_member_mAP50_95']:.4f}), "
               f"mAP50 {ap50:.4f}, {report[name]['time_multiple_of_one_member']:.2f}x the time of one member")  # fmt: skip
+        print(f"{'':18s} compare with the members: {report[name]['compare_mAP']['verdict']}")
     mean_plain = float(np.mean([s[0] for s in plain]))
     report["ratio"] = float(np.mean([s[0] for s in runs["flip_wbf"]])) / mean_plain if mean_plain > 0 else None
     report["ratio_is"] = "mean mAP50:95 with the default TTA (flip, weighted box fusion) / mean plain mAP50:95, over the seeds"

@@ -63,10 +63,14 @@ PRETRAINED: dict[str, dict[str, WeightsFile]] = {
 }
 
 
+def home_dir() -> Path:
+    """yoloxkit's own folder: ``$YOLOXKIT_HOME``, default ``~/.cache/yoloxkit``."""
+    return Path(os.environ.get("YOLOXKIT_HOME") or Path.home() / ".cache" / "yoloxkit")
+
+
 def cache_dir() -> Path:
     """Folder where downloaded weights are kept."""
-    home = os.environ.get("YOLOXKIT_HOME") or Path.home() / ".cache" / "yoloxkit"
-    return Path(home) / "weights"
+    return home_dir() / "weights"
 
 
 def _sha256(path: Path) -> str:

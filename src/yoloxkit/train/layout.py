@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -32,6 +31,7 @@ from torch import nn
 
 from ..devices import cpu_name
 from ..files import write_json
+from ..hub import home_dir
 
 if TYPE_CHECKING:
     from .config import TrainConfig
@@ -47,7 +47,7 @@ LAYOUTS = {"channels_last": torch.channels_last, "nchw": torch.contiguous_format
 
 def cache_path() -> Path:
     """``$YOLOXKIT_HOME/layout.json`` (default ``~/.cache/yoloxkit/layout.json``)."""
-    return Path(os.environ.get("YOLOXKIT_HOME") or Path.home() / ".cache" / "yoloxkit") / "layout.json"
+    return home_dir() / "layout.json"
 
 
 def case_key(model_name: str, input_size: tuple[int, int], batch: int) -> str:

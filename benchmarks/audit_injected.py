@@ -124,18 +124,10 @@ def prepare(folder: Path, args: argparse.Namespace) -> dict:
 def audited(folder: Path) -> list:
     """The audit of the prepared ``folder``'s data against its out-of-fold predictions."""
     from yoloxkit.datasets import Report, load_dataset
-    from yoloxkit.datasets.load import common_root, image_key
-    from yoloxkit.evaluation.audit import audit
-    from yoloxkit.structures.boxes import BoxFormat, convert
+    from yoloxkit.evaluation.audit import audit, dataset_labels
 
-    dataset = load_dataset(folder / "data", Report())
     oof = json.loads((folder / "runs" / "oof_predictions.json").read_text())
-    root, labels = common_root(dataset), {}
-    for split, image in dataset.items():
-        ann = image.annotations
-        xywh = convert(convert(ann.boxes.data, ann.boxes.format, BoxFormat.XYXY), BoxFormat.XYXY, BoxFormat.XYWH)
-        labels[image_key(root, split, image)] = (xywh, ann.category_ids)
-    return audit(labels, oof)[0]
+    return audit(dataset_labels(load_dataset(folder / "data", Report()))[0], oof)[0]
 
 
 def main() -> None:

@@ -6,17 +6,14 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import typer
 
 from ..datasets import Report, load_dataset
-from ..datasets.load import common_root, image_key
 from ..errors import YoloxkitError
-from ..evaluation.audit import KINDS, AuditSettings, audit, to_records
+from ..evaluation.audit import KINDS, AuditSettings, audit, dataset_labels, to_records
 from ..evaluation.predictions import read_results
 from ..files import write_json
 from ..outputs import dataset_inputs, prepare_output_dir
-from ..structures.boxes import BoxFormat, convert
 
 
 HELP = "Rank likely label errors (missing, spurious, wrong-class and loose boxes) with their evidence; `audit apply` fixes a copy."
@@ -45,13 +42,7 @@ def audit_command(
     entries = read_results(predictions)
     if entries and not all(isinstance(e, dict) and "file_name" in e for e in entries):
         raise YoloxkitError(f"{predictions}: entries need a 'file_name' (out-of-fold predictions of train --fold all)")
-    root, labels, paths = common_root(dataset), {}, {}
-    for split, image in dataset.items():
-        ann = image.annotations.select(~image.annotations.iscrowd)
-        xyxy = convert(ann.boxes.data, ann.boxes.format, BoxFormat.XYXY) if len(ann) else np.zeros((0, 4))
-        key = image_key(root, split, image)
-        labels.setdefault(key, (convert(xyxy, BoxFormat.XYXY, BoxFormat.XYWH), ann.category_ids))
-        paths.setdefault(key, split.path(image))
+    labels, paths = dataset_labels(dataset)
     unknown = {e["file_name"] for e in entries} - set(labels)
     if unknown:
         raise YoloxkitError(f"{predictions}: {len(unknown)} images are not in {data}, e.g. {sorted(unknown)[0]!r}")

@@ -29,9 +29,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
+from ..datasets import Dataset
+from ..datasets.load import common_root, image_key
+from ..structures.boxes import BoxFormat, convert
 from .voc import xywh_iou
 
 KINDS = ("missing", "spurious", "class", "loose")
@@ -182,3 +186,16 @@ def audit(
 def to_records(suspects: list[Suspect], names: dict[int, str]) -> list[dict]:
     """``audit.json`` rows: each suspect with its rank (1 = most likely) and its class name."""
     return [{"rank": rank} | asdict(x) | {"class": names.get(x.category_id, str(x.category_id))} for rank, x in enumerate(suspects, start=1)]
+
+
+def dataset_labels(dataset: Dataset) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, Path]]:
+    """What :func:`audit` reads of a dataset: per image, keyed as out-of-fold predictions name it
+    (``file_name``), its non-crowd boxes ``[x, y, w, h]`` and category ids; and its file path."""
+    root, labels, paths = common_root(dataset), {}, {}
+    for split, image in dataset.items():
+        ann = image.annotations.select(~image.annotations.iscrowd)
+        xyxy = convert(ann.boxes.data, ann.boxes.format, BoxFormat.XYXY) if len(ann) else np.zeros((0, 4))
+        key = image_key(root, split, image)
+        labels.setdefault(key, (convert(xyxy, BoxFormat.XYXY, BoxFormat.XYWH), ann.category_ids))
+        paths.setdefault(key, split.path(image))
+    return labels, paths

@@ -221,3 +221,15 @@ def test_the_model_s_most_confident_guess_decides_a_loose_box() -> None:
     data = ImagePredictions(labels, np.array([1]), preds, np.array([1, 1]), np.array([0.9, 0.3]))
     suspects = audit_image("a.jpg", data, {1: 0.2})
     assert [(x.kind, x.evidence["score"]) for x in suspects] == [("loose", 0.9)]
+
+
+def test_a_surer_same_class_guess_beside_the_label_makes_it_loose_not_wrong_class() -> None:
+    """The label (class 1) is drawn 40 % beside its object. The model sees the object as class 1 at
+    0.9 (IoU 0.43 with the label) and, less sure, as class 2 at 0.6 on the label itself (IoU 0.55):
+    the label is loose. When the other class is the surer guess, the label's class is suspect."""
+    labels = np.array([[140.0, 100.0, 100.0, 100.0]])
+    preds = np.array([[100.0, 100.0, 100.0, 100.0], [130.0, 100.0, 100.0, 100.0]])
+    loose = ImagePredictions(labels, np.array([1]), preds, np.array([1, 2]), np.array([0.9, 0.6]))
+    assert [(x.kind, x.evidence["score"]) for x in audit_image("a.jpg", loose, {1: 0.5, 2: 0.5})] == [("loose", 0.9)]
+    wrong = ImagePredictions(labels, np.array([1]), preds, np.array([1, 2]), np.array([0.55, 0.9]))
+    assert [(x.kind, x.evidence["score"]) for x in audit_image("a.jpg", wrong, {1: 0.5, 2: 0.5})] == [("class", 0.9)]

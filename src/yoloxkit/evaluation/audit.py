@@ -15,7 +15,9 @@ more likely an error) and its evidence:
   ``touch`` and score >= ``support``) and that is not a loose box. Score: 1 - the best score of a
   same-class prediction overlapping it at all.
 - ``class``: a label on which a confident prediction of another class sits (IoU >= ``match``)
-  while no same-class prediction there scores even half as much. Score: that prediction's score.
+  while no same-class prediction there scores even half as much, and the label's loose evidence
+  (if any) is a less sure guess than it (a surer same-class guess beside the label makes it
+  loose instead). Score: that prediction's score.
 
 "Confident" is relative to the model: per class, the ``hit_quantile`` quantile of the scores the
 model gives the labelled objects it finds (each label's best same-class prediction at IoU >=
@@ -133,7 +135,8 @@ def audit_image(image: str, data: ImagePredictions, thresholds: dict[int, float]
         if other.any():
             p = int(np.flatnonzero(other)[np.argmax(scores[other])])
             rival = mine & (row >= s.match)
-            if not rival.any() or scores[rival].max() < 0.5 * scores[p]:
+            surer_loose = loose[k] is not None and scores[loose[k]] >= scores[p]  # the model's surer guess, partly off the label
+            if not surer_loose and (not rival.any() or scores[rival].max() < 0.5 * scores[p]):
                 out.append(Suspect(image, "class", float(scores[p]), k, int(label_classes[k]), labels[k].tolist(), evidence(p, row[p])))
                 continue
         p = loose[k]

@@ -6,7 +6,10 @@ added, 5 % of the classes swapped, 5 % of the boxes shifted by 30-50 % of their 
 axis (``loose``). Then the whole workflow runs as a user would: ``data kfold`` (``--folds``),
 ``train --fold all`` (yolox-nano from scratch, the learning test's recipe, ``--epochs`` per fold),
 ``audit``. Reported per kind: recall of the injected errors in the top 2N suspects of that kind
-and precision of the top N suspects of that kind (N = injected; fewer when fewer are listed).
+and precision of the top N suspects of that kind (N = injected; fewer when fewer are listed);
+on synthetic data also, for the kinds that hide a real object (missing, class, loose), the share
+of errors whose object the out-of-fold model detects (its true class, IoU >= 0.5, a confident
+score) and the recall among those: the audit cannot see what the model does not.
 ``ratio``: none (no peer; the numbers are the result).
 
 With ``--data D`` the errors go into a copy of a real dataset instead (every split, written as
@@ -75,18 +78,46 @@ def corrupt(annotation_files: list[Path], share: float, seed: int) -> dict[str, 
     return injected
 
 
-def found(suspects: list, truth: list, kind: str, top: int) -> int:
-    """How many injected errors of ``kind`` are among the first ``top`` suspects of that kind."""
+def found(suspects: list, truth: list, kind: str, top: int) -> list[bool]:
+    """Per injected error of ``kind``: is it among the first ``top`` suspects of that kind?"""
     from yoloxkit.evaluation.voc import xywh_iou
 
     of_kind = [s for s in suspects if s.kind == kind][:top]
     # a missing object is found by a prediction near it; the other kinds name the label itself
     overlap = 0.5 if kind == "missing" else 0.9
-    hits = 0
-    for name, box in truth:
-        target = np.array([box], dtype=np.float64)
-        hits += any(Path(s.image).name == Path(name).name and xywh_iou(np.array([s.box]), target)[0] >= overlap for s in of_kind)
-    return hits
+    return [any(Path(s.image).name == Path(name).name and xywh_iou(np.array([s.box]), np.array([box], dtype=np.float64))[0] >= overlap
+                for s in of_kind) for name, box in truth]  # fmt: skip
+
+
+def visible(folder: Path, setup: dict, injected: dict[str, list], thresholds: dict[int, float]) -> dict[str, list[bool]]:
+    """Synthetic data only (regenerated clean from its seed): per kind of error that hides a real
+    object (missing, class, loose), whether the out-of-fold model detects that object at all: a
+    prediction of its true class at IoU >= 0.5 with the audit's confident score for that class.
+    An error whose object the model does not see cannot be found from its predictions."""
+    from tests.train.test_learning import DATA, make_data
+    from yoloxkit.evaluation.voc import xywh_iou
+
+    with tempfile.TemporaryDirectory(prefix="audit_clean_") as tmp:
+        clean = make_data(Path(tmp) / "data", seed=setup["seed"], **(DATA | {"images": setup["images"]}))
+        objects: dict[str, list] = {}
+        for path in sorted((clean / "annotations").glob("*.json")):
+            data = json.loads(path.read_text())
+            names = {im["id"]: Path(im["file_name"]).name for im in data["images"]}
+            for a in data["annotations"]:
+                objects.setdefault(names[a["image_id"]], []).append((a["bbox"], a["category_id"]))
+    predictions: dict[str, list] = {}
+    for entry in json.loads((folder / "runs" / "oof_predictions.json").read_text()):
+        predictions.setdefault(Path(entry["file_name"]).name, []).append(entry)
+    seen: dict[str, list[bool]] = {}
+    for kind in ("missing", "class", "loose"):
+        seen[kind] = []
+        for name, box in injected[kind]:  # the injected label keeps its object's width and height
+            name = Path(name).name
+            (true_box, true_class), *_ = [(b, c) for b, c in objects[name] if np.allclose(b[2:], box[2:])]
+            hits = [e for e in predictions.get(name, []) if e["category_id"] == true_class and e["score"] >= thresholds.get(true_class, 0.5)]
+            seen[kind].append(bool(hits) and float(xywh_iou(np.array([e["bbox"] for e in hits], dtype=np.float64),
+                                                            np.array([true_box] * len(hits), dtype=np.float64)).max()) >= 0.5)  # fmt: skip
+    return seen
 
 
 #: The arguments that make the data and the runs (kept with them, taken back by --reuse).
@@ -121,13 +152,14 @@ def prepare(folder: Path, args: argparse.Namespace) -> dict:
     return record
 
 
-def audited(folder: Path) -> list:
-    """The audit of the prepared ``folder``'s data against its out-of-fold predictions."""
+def audited(folder: Path) -> tuple[list, dict[int, float]]:
+    """The audit of the prepared ``folder``'s data against its out-of-fold predictions: the
+    suspects and the per-class confident scores."""
     from yoloxkit.datasets import Report, load_dataset
     from yoloxkit.evaluation.audit import audit, dataset_labels
 
     oof = json.loads((folder / "runs" / "oof_predictions.json").read_text())
-    return audit(dataset_labels(load_dataset(folder / "data", Report()))[0], oof)[0]
+    return audit(dataset_labels(load_dataset(folder / "data", Report()))[0], oof)
 
 
 def main() -> None:
@@ -159,18 +191,25 @@ def main() -> None:
                 folder.mkdir(parents=True, exist_ok=False)  # a kept folder must be new
             record = prepare(folder, args)
             injected = json.loads((folder / "injected.json").read_text())["injected"]
-        suspects = audited(folder)
+        suspects, thresholds = audited(folder)
+        setup = {key: getattr(args, key) for key in SETUP}
+        seen = visible(folder, setup, injected, thresholds) if not args.data else {}
     results = {}
     for kind in KINDS:
         n = len(injected[kind])
         listed = sum(s.kind == kind for s in suspects)
-        results[kind] = {"injected": n, "recall_top_2n": found(suspects, injected[kind], kind, 2 * n) / n if n else None,
-                         "precision_top_n": found(suspects, injected[kind], kind, n) / min(n, listed) if n and listed else None,
+        hits = found(suspects, injected[kind], kind, 2 * n)
+        results[kind] = {"injected": n, "recall_top_2n": sum(hits) / n if n else None,
+                         "precision_top_n": sum(found(suspects, injected[kind], kind, n)) / min(n, listed) if n and listed else None,
                          "suspects": listed}  # fmt: skip
+        if kind in seen and any(seen[kind]):  # recall among the errors whose object the model detects
+            results[kind]["object_detected"] = float(np.mean(seen[kind]))
+            results[kind]["recall_top_2n_detected"] = float(np.mean([h for h, v in zip(hits, seen[kind]) if v]))
     print(f"{args.data or 'synthetic'}: {args.images if not args.data else ''} images, {args.folds} folds x {args.epochs} epochs ({record['train_minutes']:.1f} min); held-out AP50 per fold: "
           + ", ".join(f"{r['AP50']:.3f}" for r in record["folds"]))  # fmt: skip
     for kind, r in results.items():
-        print(f"{kind:9s} injected {r['injected']:4d}  recall@2N {r['recall_top_2n']}  precision@N {r['precision_top_n']}  suspects {r['suspects']}")
+        print(f"{kind:9s} injected {r['injected']:4d}  recall@2N {r['recall_top_2n']}  precision@N {r['precision_top_n']}  suspects {r['suspects']}"
+              + (f"  object detected {r['object_detected']:.2f}, recall@2N among those {r['recall_top_2n_detected']:.2f}" if "object_detected" in r else ""))  # fmt: skip
     if args.json:
         report = {"ratio": None, "ratio_is": "none: the per-kind recall and precision are the result", "kinds": results,
                   "folds": record["folds"], "setup": {"images": args.images, "epochs": args.epochs, "folds": args.folds, "share": args.share,

@@ -237,7 +237,8 @@ class YoloxkitSide:
         self.name = f"yoloxkit_{'cl' if channels_last else 'nchw'}{'_amp' if amp else ''}{'_compiled' if compiled else ''}"
         self.layout_seconds = None
         if channels_last is None:  # the trainer's default: the layout it measures as faster here
-            channels_last, self.layout_seconds = default_layout(setup) == "channels_last", dict(LAST_MEASUREMENT)
+            layout_name, self.layout_seconds = default_layout(setup)
+            channels_last = layout_name == "channels_last"
             self.name = "yoloxkit_default"
         layout = torch.channels_last if channels_last else torch.contiguous_format
         self.channels_last = channels_last
@@ -267,11 +268,9 @@ class YoloxkitSide:
         return loss
 
 
-LAST_MEASUREMENT: dict[str, float] = {}
-
-
-def default_layout(setup: Setup) -> str:
-    """The layout ``memory_format: auto`` chooses for this case, measured now (no cached choice)."""
+def default_layout(setup: Setup) -> tuple[str, dict[str, float]]:
+    """The layout ``memory_format: auto`` chooses for this case, measured now (no cached choice),
+    and the seconds per pass it measured for each layout."""
     import tempfile
     from unittest import mock
 
@@ -279,17 +278,18 @@ def default_layout(setup: Setup) -> str:
     from yoloxkit.train.config import make_train_config
     from yoloxkit.train.distributed import World
 
+    measured: dict[str, float] = {}
+
     def measure(model: nn.Module, input_size: tuple[int, int], batch: int) -> dict[str, float]:
-        LAST_MEASUREMENT.clear()
-        LAST_MEASUREMENT.update(layouts.measure_layouts(model, input_size, batch))
-        return LAST_MEASUREMENT
+        measured.update(layouts.measure_layouts(model, input_size, batch))
+        return measured
 
     size = setup.case.size
     config = make_train_config(overrides=[f"augment.input_size=[{size},{size}]"], data="unused", model=setup.case.model, batch=setup.case.batch)
     model = create(setup.case.model)
     model.load_state_dict(setup.state)
     with tempfile.TemporaryDirectory(prefix="layout_") as home, mock.patch.dict(os.environ, {"YOLOXKIT_HOME": home}):
-        return layouts.choose_layout(config, model, setup.device, World(), measure)
+        return layouts.choose_layout(config, model, setup.device, World(), measure), measured
 
 
 SIDES = {

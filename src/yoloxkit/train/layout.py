@@ -65,7 +65,7 @@ def pass_seconds(model: nn.Module, images: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
-def measure_layouts(model: nn.Module, input_size: tuple[int, int], batch: int, timer: Callable = pass_seconds) -> dict[str, float]:
+def measure_layouts(model: nn.Module, input_size: tuple[int, int], batch: int) -> dict[str, float]:
     """The best seconds per pass of a copy of ``model`` in each layout (sides alternate)."""
     generator = torch.Generator().manual_seed(0)
     shape = (min(batch, MAX_BATCH), 3, *input_size)
@@ -76,7 +76,7 @@ def measure_layouts(model: nn.Module, input_size: tuple[int, int], batch: int, t
     for round_ in range(ROUNDS + 1):
         order = list(LAYOUTS) if round_ % 2 == 0 else list(reversed(LAYOUTS))
         for name in order:
-            seconds = timer(copies[name], inputs[name])
+            seconds = pass_seconds(copies[name], inputs[name])
             if round_:  # round 0 warms up
                 best[name] = min(best[name], seconds)
     return best

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, interval, machine
+from common import add_smoke, apply_smoke, interval, machine, quality_ratio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -108,7 +108,7 @@ def main() -> None:
         print(f"round {k}: mine - random {gap[0]:+.4f} [{gap[1]:+.4f}, {gap[2]:+.4f}]")
     final = {s: float(np.mean([r[s][-1] for r in results])) for s in STRATEGIES}
     report = {
-        "ratio": final["mine"] / final["random"] if final["random"] > 0 else None,
+        "ratio": quality_ratio(final["mine"], final["random"]),
         "ratio_is": "mean final mAP50:95 with batches from yoloxkit mine / with random batches, over the seeds",
         "results": results, "mine_minus_random": gaps, "final_mean": final,
         "setup": {"epochs": args.epochs, "images": args.images, "batch": args.batch, "rounds": args.rounds, "seeds": args.seeds,

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, add_smoke, apply_smoke, evaluated_side, learning_run, machine
+from common import ROOT, add_smoke, apply_smoke, evaluated_side, learning_run, machine, quality_ratio
 
 sys.path.insert(0, str(ROOT))  # for tests/
 
@@ -86,7 +86,7 @@ def main() -> None:
         print(f"{name:10s} mAP50:95 {record['coco']['AP']['A']:.4f} -> {record['coco']['AP']['B']:.4f}  {record['verdict']}; "
               f"per class {per_class}; {record['time_multiple']:.2f}x the time")  # fmt: skip
     copy = report["options"]["copy_paste"]["coco"]["AP"]
-    report["ratio"] = copy["B"] / copy["A"] if copy["A"] > 0 else None
+    report["ratio"] = quality_ratio(copy["B"], copy["A"])
     report["ratio_is"] = "mean mAP50:95 on BCCD's test split with copy-paste / plain, over the seeds"
     report["provenance"] = machine(threads=1)
     if args.json:

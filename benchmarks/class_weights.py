@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, compared, evaluated_side, interval, learning_run, machine
+from common import add_smoke, apply_smoke, compared, evaluated_side, interval, learning_run, machine, quality_ratio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -96,7 +96,7 @@ def main() -> None:
             print(f"{'':14s} compare: {report['options'][name]['compare_mAP']['verdict']}")
     base = float(np.mean([v[0] for v in plain]))
     second = list(chosen)[1] if len(chosen) > 1 else "plain"
-    report["ratio"] = float(np.mean([v[0] for v in scores[second]])) / base if base > 0 else None
+    report["ratio"] = quality_ratio(float(np.mean([v[0] for v in scores[second]])), base)
     report["ratio_is"] = f"mean rare-class AP50:95 with {second} / plain, over the seeds"
     report["provenance"] = machine(threads=1)
     if args.json:

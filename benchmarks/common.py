@@ -145,3 +145,9 @@ def compared(plain: object, candidate: object, gt: object, samples: int = 1000) 
     boot, seeds = comparison.boot, comparison.seed_interval
     return {"delta": boot.delta, "bootstrap_95": [boot.low, boot.high], "seed_interval_95": [seeds.low, seeds.high] if seeds else None,
             "outcome": comparison.outcome(), "verdict": comparison.verdict()}  # fmt: skip
+
+
+def quality_ratio(candidate: float, baseline: float) -> float | None:
+    """``candidate / baseline`` of two accuracy figures, None when either is 0 (a side that detects
+    nothing, as in smoke runs: no ratio to report)."""
+    return candidate / baseline if candidate > 0 and baseline > 0 else None

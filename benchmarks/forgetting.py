@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, interval, learning_run, machine
+from common import add_smoke, apply_smoke, interval, learning_run, machine, quality_ratio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -105,7 +105,7 @@ def main() -> None:
     plain_a = float(np.mean([v["A"] for v in scores["plain_append"]]))
     report |= {
         "pseudo_minus_plain": {"A": gap_a, "B": gap_b},
-        "ratio": float(np.mean([v["A"] for v in scores["pseudo_labels"]])) / plain_a if plain_a > 0 else None,
+        "ratio": quality_ratio(float(np.mean([v["A"] for v in scores["pseudo_labels"]])), plain_a),
         "ratio_is": "mean AP50:95 of the old classes A after fine-tuning with pseudo-labels / with plain append, over the seeds",
         "setup": {"epochs": args.epochs, "finetune_epochs": args.finetune_epochs, "images": args.images, "seeds": args.seeds,
                   "pseudo_labels": 0.5, "minutes": minutes, "recipe": "tests/train/test_learning.py SETTINGS"},

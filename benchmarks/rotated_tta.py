@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, interval, machine
+from common import add_smoke, apply_smoke, interval, machine, quality_ratio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -111,7 +111,7 @@ def main() -> None:
                           "mean_member_mAP50_95": float(np.mean([v[0] for v in plain])), "time_multiple_of_one_member": ensemble[2] / float(np.mean([v[2] for v in plain]))}  # fmt: skip
     print(f"ensemble of {len(members)} (rotated WBF): mAP50:95 {ensemble[0]:.4f}, AP50 {ensemble[1]:.4f} (best member {best[0]:.4f})")
     mean_plain = float(np.mean([v[0] for v in plain]))
-    report["ratio"] = float(np.mean([v[0] for v in runs["flip_wbf"]])) / mean_plain if mean_plain > 0 else None
+    report["ratio"] = quality_ratio(float(np.mean([v[0] for v in runs["flip_wbf"]])), mean_plain)
     report["ratio_is"] = "mean rotated mAP50:95 with mirror TTA fused by rotated WBF / plain, over the seeds"
     report["provenance"] = machine(threads=1)
     if args.json:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, compared, evaluated_side, interval, learning_run, machine
+from common import add_smoke, apply_smoke, compared, evaluated_side, interval, learning_run, machine, quality_ratio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -100,7 +100,7 @@ def main() -> None:
               f"mAP50 {ap50:.4f}, {report[name]['time_multiple_of_one_member']:.2f}x the time of one member")  # fmt: skip
         print(f"{'':18s} compare with the members: {report[name]['compare_mAP']['verdict']}")
     mean_plain = float(np.mean([s[0] for s in plain]))
-    report["ratio"] = float(np.mean([s[0] for s in runs["flip_wbf"]])) / mean_plain if mean_plain > 0 else None
+    report["ratio"] = quality_ratio(float(np.mean([s[0] for s in runs["flip_wbf"]])), mean_plain)
     report["ratio_is"] = "mean mAP50:95 with the default TTA (flip, weighted box fusion) / mean plain mAP50:95, over the seeds"
     report["provenance"] = machine(threads=1)
     if args.json:

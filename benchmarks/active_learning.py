@@ -19,13 +19,11 @@ import argparse
 import json
 import sys
 import tempfile
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, interval, machine, quality_ratio
+from common import add_smoke, apply_smoke, interval, machine, parallel_runs, quality_ratio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -96,10 +94,7 @@ def main() -> None:
         data = make_data(folder / "data", seed=0, **(DATA | {"images": args.images}))
         test = make_data(folder / "test", seed=100, **(DATA | {"images": max(args.images // 2, 8), "val_fraction": 1.0}))
         jobs = [(str(data), str(test), str(folder / "runs"), s, args.epochs, args.batch, args.rounds) for s in range(args.seeds)]
-        started = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            results = list(pool.map(one_seed, jobs))
-        minutes = (time.perf_counter() - started) / 60
+        results, minutes = parallel_runs(one_seed, jobs)
     print(f"{args.seeds} seeds x (1 + {len(STRATEGIES)} x {args.rounds}) runs in {minutes:.1f} min; {args.batch} images labelled per round")
     for r in results:
         print(f"seed {r['seed']} (start {r['start']} images): " + "; ".join(f"{s} " + ", ".join(f"{v:.4f}" for v in r[s]) for s in STRATEGIES))

@@ -20,13 +20,11 @@ import argparse
 import json
 import sys
 import tempfile
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, add_smoke, apply_smoke, evaluated_side, learning_run, machine, quality_ratio
+from common import ROOT, add_smoke, apply_smoke, evaluated_side, learning_run, machine, parallel_runs, quality_ratio
 
 sys.path.insert(0, str(ROOT))  # for tests/
 
@@ -57,10 +55,7 @@ def main() -> None:
     size = [f"augment.input_size=[{args.size},{args.size}]"]
     with tempfile.TemporaryDirectory(prefix="bccd_options_") as tmp:
         jobs = [(str(args.data), f"{tmp}/{name}/seed-{s}", args.epochs, s, None, [*size, *extra]) for name, extra in OPTIONS.items() for s in range(args.seeds)]
-        start = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            checkpoints = list(pool.map(learning_run, jobs))
-        minutes = (time.perf_counter() - start) / 60
+        checkpoints, minutes = parallel_runs(learning_run, jobs)
         gt = load_ground_truth(args.data, "test")
         runs = {name: [c for c, job in zip(checkpoints, jobs) if Path(job[1]).parent.name == name] for name in OPTIONS}
         models = {name: [Detector.from_checkpoint(c) for c in paths] for name, paths in runs.items()}

@@ -23,13 +23,11 @@ import argparse
 import json
 import sys
 import tempfile
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, compared, evaluated_side, interval, learning_run, machine, quality_ratio
+from common import add_smoke, apply_smoke, compared, evaluated_side, interval, learning_run, machine, parallel_runs, quality_ratio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -68,10 +66,7 @@ def main() -> None:
         data = make_data(folder / "data", seed=0, class_share=SHARE, **settings)
         test = make_data(folder / "test", seed=100, **(settings | {"images": max(args.images // 2, 8), "val_fraction": 1.0}))
         jobs = [(str(data), str(folder / name / f"seed-{s}"), args.epochs, s, None, extra) for name, extra in chosen.items() for s in range(args.seeds)]
-        start = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            checkpoints = list(pool.map(learning_run, jobs))
-        minutes = (time.perf_counter() - start) / 60
+        checkpoints, minutes = parallel_runs(learning_run, jobs)
         gt = load_ground_truth(test, "val")
         rare = gt.names[-1]
         sides = {name: evaluated_side(name, [Detector.from_checkpoint(c) for c, job in zip(checkpoints, jobs) if Path(job[1]).parent.name == name], gt)

@@ -19,12 +19,11 @@ import json
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, interval, learning_run, machine, quality_ratio
+from common import add_smoke, apply_smoke, interval, learning_run, machine, parallel_runs, quality_ratio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -79,9 +78,8 @@ def main() -> None:
         pretrained = run_checkpoint(folder / "pretrain")
         jobs = [(str(data_b), str(folder / way / f"seed-{s}"), args.finetune_epochs, s, str(pretrained), ["finetune.class_mode=append", *extra])
                 for way, extra in WAYS.items() for s in range(args.seeds)]  # fmt: skip
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            checkpoints = list(pool.map(learning_run, jobs))
-        minutes = (time.perf_counter() - started) / 60
+        checkpoints = parallel_runs(learning_run, jobs)[0]
+        minutes = (time.perf_counter() - started) / 60  # pre-training included
         gt = load_ground_truth(test, "val")
         groups = {"A": gt.names[:4], "B": gt.names[4:]}
 

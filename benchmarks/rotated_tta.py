@@ -20,12 +20,11 @@ import json
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, interval, machine, quality_ratio
+from common import add_smoke, apply_smoke, interval, machine, parallel_runs, quality_ratio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -72,10 +71,7 @@ def main() -> None:
             write_dataset(synthesize(Path(scratch), **(SYNTH | {"images": args.images})), "coco", folder / "data", Report())
         data = str(folder / "data")
         jobs = [(data, str(folder / arm / f"seed-{s}"), args.epochs, s, extra) for arm, extra in ARMS.items() for s in range(args.seeds)]
-        started = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            checkpoints = list(pool.map(train_one, jobs))
-        minutes = (time.perf_counter() - started) / 60
+        checkpoints, minutes = parallel_runs(train_one, jobs)
         torch.set_num_threads(1)
 
         def score(detector) -> tuple[float, float, float]:  # noqa: ANN001

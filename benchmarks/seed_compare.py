@@ -19,13 +19,11 @@ import argparse
 import json
 import sys
 import tempfile
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, learning_run, machine
+from common import add_smoke, apply_smoke, learning_run, machine, parallel_runs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -53,10 +51,7 @@ def main() -> None:
         data = make_data(folder / "data", seed=0, **settings)
         test = make_data(folder / "test", seed=100, **settings)
         jobs = [(str(data), str(folder / name / f"seed-{s}"), epochs, s, None, ()) for name, (epochs, seeds) in recipes.items() for s in seeds]
-        start = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            checkpoints = list(pool.map(learning_run, jobs))
-        minutes = (time.perf_counter() - start) / 60
+        checkpoints, minutes = parallel_runs(learning_run, jobs)
         gt = load_ground_truth(test, "val")
         sides: dict[str, Side] = {}
         for name in recipes:

@@ -20,13 +20,11 @@ import argparse
 import json
 import sys
 import tempfile
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from common import add_smoke, apply_smoke, compared, evaluated_side, interval, learning_run, machine, quality_ratio
+from common import add_smoke, apply_smoke, compared, evaluated_side, interval, learning_run, machine, parallel_runs, quality_ratio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for tests/
 
@@ -61,10 +59,7 @@ def main() -> None:
         data = make_data(folder / "data", seed=0, **settings)
         test = make_data(folder / "test", seed=100, **settings)
         jobs = [(str(data), str(folder / f"seed-{s}"), args.epochs, s, None, ()) for s in range(args.seeds)]
-        start = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=2) as pool:
-            checkpoints = list(pool.map(learning_run, jobs))
-        minutes = (time.perf_counter() - start) / 60
+        checkpoints, minutes = parallel_runs(learning_run, jobs)
         gt = load_ground_truth(test, "val")
         members = [Detector.from_checkpoint(c) for c in checkpoints]
         sides = {name: evaluated_side(name, [m.with_tta(TTA(**options)) if options else m for m in members], gt) for name, options in SETTINGS.items()}

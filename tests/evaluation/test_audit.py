@@ -132,9 +132,23 @@ def test_an_unlabelled_object_beside_a_labelled_one_is_missing() -> None:
     labels = np.array([[100.0, 100.0, 100.0, 100.0]])
     preds = np.array([[100.0, 100.0, 100.0, 100.0], [150.0, 100.0, 100.0, 100.0]])
     data = ImagePredictions(labels, np.array([1]), preds, np.array([1, 1]), np.array([0.9, 0.8]))
-    assert [(x.kind, x.score) for x in audit_image("a.jpg", data, {1: 0.5})] == [("missing", 0.8)]
+    ((kind, score),) = [(x.kind, x.score) for x in audit_image("a.jpg", data, {1: 0.5})]
+    assert kind == "missing" and abs(score - 0.8 * (1 - 1 / 3)) < 1e-9  # discounted by its overlap with the label
     alone = ImagePredictions(labels, np.array([1]), preds[1:], np.array([1]), np.array([0.8]))
     assert "missing" not in [x.kind for x in audit_image("a.jpg", alone, {1: 0.5})]
+
+
+def test_a_lone_unexplained_prediction_outranks_one_half_over_a_found_object() -> None:
+    """A prediction half over a labelled object that another prediction already fits is more often
+    a second, worse guess of that object than an object nobody labelled: at the same score it ranks
+    below a prediction that touches no label (its score x (1 - IoU with the label))."""
+    labels = np.array([[100.0, 100.0, 100.0, 100.0]])
+    preds = np.array([[100.0, 100.0, 100.0, 100.0], [140.0, 100.0, 100.0, 100.0], [400.0, 300.0, 60.0, 60.0]])
+    data = ImagePredictions(labels, np.array([1]), preds, np.array([1, 1, 1]), np.array([0.9, 0.7, 0.6]))
+    suspects, _ = audit({"a.jpg": (labels, np.array([1]))},
+                        [{"file_name": "a.jpg", "category_id": 1, "bbox": b.tolist(), "score": float(x)} for b, x in zip(preds, data.scores)])  # fmt: skip
+    assert [(x.kind, x.box[0]) for x in suspects] == [("missing", 400.0), ("missing", 140.0)]
+    assert abs(suspects[1].score - 0.7 * (1 - suspects[1].evidence["iou"])) < 1e-4
 
 
 def test_clean_labels_raise_few_suspects() -> None:

@@ -6,7 +6,9 @@ more likely an error) and its evidence:
 
 - ``missing``: a confident prediction that no label explains: it overlaps no label (IoU <
   ``touch``), or only labels that another same-class prediction fits well (IoU >= ``match``):
-  an object nobody labelled. Score: the prediction's score.
+  an object nobody labelled. Score: the prediction's score x (1 - its highest IoU with a label):
+  a prediction half over an object already found is more often a second, worse guess of it than
+  an object nobody labelled, so it ranks below a lone one.
 - ``loose``: a label whose most confident same-class prediction among those overlapping it
   (IoU >= ``loose_floor``) and fitting no other label better overlaps it only partly (IoU <
   ``tight``): a badly drawn box.
@@ -128,7 +130,8 @@ def audit_image(image: str, data: ImagePredictions, thresholds: dict[int, float]
         # no label fits it, each label it touches is fitted by another prediction, and it does
         # not show a label badly drawn
         if p not in shown_loose and (not len(labels) or (column.max() < s.match and not ((column >= s.touch) & ~explained).any())):
-            out.append(Suspect(image, "missing", float(scores[p]), None, int(pred_classes[p]), preds[p].tolist(), evidence(p, column.max() if len(labels) else 0.0)))
+            overlap = column.max() if len(labels) else 0.0
+            out.append(Suspect(image, "missing", float(scores[p] * (1 - overlap)), None, int(pred_classes[p]), preds[p].tolist(), evidence(p, overlap)))
     for k in range(len(labels)):
         row, mine = iou[k], same[k]
         other = (~mine) & (row >= s.match) & confident

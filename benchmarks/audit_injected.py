@@ -12,11 +12,16 @@ of errors whose object the out-of-fold model detects (its true class, IoU >= 0.5
 score) and the recall among those: the audit cannot see what the model does not.
 ``ratio``: none (no peer; the numbers are the result).
 
+``--min-visible 0.7`` renders the synthetic shapes so that no object is more than 30 % covered by
+later ones (by default same-coloured shapes may hide each other wholly while their labels give the
+whole shape: errors on such objects cannot be seen by any model).
+
 With ``--data D`` the errors go into a copy of a real dataset instead (every split, written as
 COCO with the images linked), e.g. BCCD at ``--size 320``.
 
     python benchmarks/audit_injected.py --keep /tmp/audit-0 --json benchmarks/results/audit_injected.json
     python benchmarks/audit_injected.py --reuse /tmp/audit-0            # audit the kept runs again
+    python benchmarks/audit_injected.py --images 480 --folds 5 --min-visible 0.7 --keep /tmp/audit-visible
     python benchmarks/audit_injected.py --data ../shared/datasets/bccd --size 320 --epochs 20 --keep /tmp/audit-bccd
 """
 
@@ -89,16 +94,24 @@ def found(suspects: list, truth: list, kind: str, top: int) -> list[bool]:
                 for s in of_kind) for name, box in truth]  # fmt: skip
 
 
+def synthetic(setup: dict) -> dict:
+    """The options of the synthetic data for a run's setup: the learning test's shapes, the run's
+    image count and, when set, its ``min_visible``."""
+    from tests.train.test_learning import DATA
+
+    return DATA | {"images": setup["images"]} | ({"min_visible": setup["min_visible"]} if setup.get("min_visible") else {})
+
+
 def visible(folder: Path, setup: dict, injected: dict[str, list], thresholds: dict[int, float]) -> dict[str, list[bool]]:
     """Synthetic data only (regenerated clean from its seed): per kind of error that hides a real
     object (missing, class, loose), whether the out-of-fold model detects that object at all: a
     prediction of its true class at IoU >= 0.5 with the audit's confident score for that class.
     An error whose object the model does not see cannot be found from its predictions."""
-    from tests.train.test_learning import DATA, make_data
+    from tests.train.test_learning import make_data
     from yoloxkit.evaluation.voc import xywh_iou
 
     with tempfile.TemporaryDirectory(prefix="audit_clean_") as tmp:
-        clean = make_data(Path(tmp) / "data", seed=setup["seed"], **(DATA | {"images": setup["images"]}))
+        clean = make_data(Path(tmp) / "data", seed=setup["seed"], **synthetic(setup))
         objects: dict[str, list] = {}
         for path in sorted((clean / "annotations").glob("*.json")):
             data = json.loads(path.read_text())
@@ -121,13 +134,13 @@ def visible(folder: Path, setup: dict, injected: dict[str, list], thresholds: di
 
 
 #: The arguments that make the data and the runs (kept with them, taken back by --reuse).
-SETUP = ("images", "epochs", "folds", "share", "seed", "data", "size")
+SETUP = ("images", "epochs", "folds", "share", "seed", "data", "size", "min_visible")
 
 
 def prepare(folder: Path, args: argparse.Namespace) -> dict:
     """Data with injected errors, k-fold training and out-of-fold predictions in ``folder``;
     writes ``folder/injected.json`` and returns the record of the fold runs."""
-    from tests.train.test_learning import DATA, SETTINGS, make_data
+    from tests.train.test_learning import SETTINGS, make_data
     from yoloxkit.datasets import Report, load_dataset
     from yoloxkit.datasets.kfold import make_kfold
     from yoloxkit.datasets.load import write_dataset
@@ -138,7 +151,7 @@ def prepare(folder: Path, args: argparse.Namespace) -> dict:
         data = folder / "data"
         write_dataset(load_dataset(args.data, Report()), "coco", data, Report())
     else:
-        data = make_data(folder / "data", seed=args.seed, **(DATA | {"images": args.images}))
+        data = make_data(folder / "data", seed=args.seed, **synthetic(vars(args)))
     injected = corrupt(sorted((data / "annotations").glob("*.json")), args.share, args.seed)
     make_kfold(load_dataset(data, Report()), args.folds, args.seed, folder / "folds")
     start = time.perf_counter()
@@ -171,6 +184,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", help="inject the errors into a copy of this dataset (e.g. ../shared/datasets/bccd) instead of synthetic shapes")
     parser.add_argument("--size", type=int, help="training input size (default: the learning test's)")
+    parser.add_argument("--min-visible", type=float, help="synthetic data: every object keeps this share of its pixels uncovered (data synth --min-visible; default: objects may hide each other)")
     parser.add_argument("--keep", type=Path, help="work in this new folder and keep it (data, folds, runs, injected.json)")
     parser.add_argument("--reuse", type=Path, help="audit a folder kept by --keep again, without training")
     parser.add_argument("--json", type=Path)
@@ -184,7 +198,7 @@ def main() -> None:
             folder = args.reuse
             saved = json.loads((folder / "injected.json").read_text())
             injected, record = saved["injected"], saved["record"]
-            vars(args).update({"data": None, "size": None} | saved["setup"])
+            vars(args).update({"data": None, "size": None, "min_visible": None} | saved["setup"])
         else:
             folder = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="audit_injected_")))
             if args.keep:
@@ -213,7 +227,7 @@ def main() -> None:
     if args.json:
         report = {"ratio": None, "ratio_is": "none: the per-kind recall and precision are the result", "kinds": results,
                   "folds": record["folds"], "setup": {"images": args.images, "epochs": args.epochs, "folds": args.folds, "share": args.share,
-                  "seed": args.seed, "data": args.data or "synthetic shapes (data synth)", "size": args.size,
+                  "seed": args.seed, "data": args.data or "synthetic shapes (data synth)", "size": args.size, "min_visible": args.min_visible,
                   "train_minutes": record["train_minutes"], "recipe": "tests/train/test_learning.py SETTINGS"},
                   "provenance": machine()}  # fmt: skip
         args.json.write_text(json.dumps(report, indent=1) + "\n")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -77,3 +79,42 @@ def test_class_share_makes_a_rare_class(tmp_path):
     assert counts[2] * 4 < min(counts[:2]) and counts[2] >= 1
     with pytest.raises(YoloxkitError, match="class_share must give 3"):
         synthesize(tmp_path / "x", images=2, classes=3, class_share=[1, 1])
+
+
+def visible_shares(boxes: list, size: int) -> list[float]:
+    """Per axis-aligned rectangle (drawn in order), the share of its pixels no later one covers."""
+    masks = []
+    for x0, y0, x1, y1 in boxes:
+        mask = np.zeros((size, size), bool)
+        mask[int(round(y0)) : int(round(y1)), int(round(x0)) : int(round(x1))] = True
+        masks.append(mask)
+    return [float((m & ~np.any(masks[k + 1 :] or [np.zeros_like(m)], 0)).sum() / max(m.sum(), 1)) for k, m in enumerate(masks)]
+
+
+def test_min_visible_keeps_every_object_mostly_uncovered():
+    """Rectangles only (one class), so each label is its shape: with ``min_visible=0.7`` no object
+    is more than 30 % covered by later ones; without it, crowded images hide some almost wholly."""
+    def shares(**options):
+        rng = np.random.default_rng(0)
+        return [v for _ in range(40) for v in visible_shares(render(rng, (64, 64), 1, False, 6, object_size=(0.2, 0.5), **options)[1], 64)]
+
+    free, kept = shares(), shares(min_visible=0.7)
+    assert min(free) < 0.3  # the check has something to do here
+    assert min(kept) >= 0.7 - 0.03, min(kept)  # pixel rounding of the box edges
+    assert len(kept) >= 0.6 * len(free)  # objects are moved, rarely dropped
+    with pytest.raises(YoloxkitError, match="min_visible"):
+        synthesize(Path("unused"), 1, 1, min_visible=0.0)
+
+
+def test_synth_command_passes_min_visible(tmp_path):
+    from yoloxkit.cli import main
+    from yoloxkit.datasets.load import load_dataset
+
+    with pytest.raises(SystemExit) as done:
+        main(["data", "synth", "--out", str(tmp_path / "d"), "--images", "20", "--classes", "1", "--size", "64",
+              "--object-size", "0.2,0.5", "--min-visible", "1"])  # fmt: skip
+    assert done.value.code in (0, None)
+    records = [image for _, image in load_dataset(tmp_path / "d").items()]
+    for image in records:
+        boxes = convert(image.annotations.boxes.data, image.annotations.boxes.format, BoxFormat.XYXY)
+        assert min(visible_shares(boxes.tolist(), 64), default=1.0) >= 0.9  # nothing covered but edge pixels

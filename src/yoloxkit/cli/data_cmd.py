@@ -230,6 +230,7 @@ def synth(
     to: str = typer.Option("coco", "--to", help=f"Output format: {', '.join(FORMATS)}."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     class_share: str = typer.Option(None, "--class-share", help="Relative frequency of each class, e.g. 1,1,1,0.1 (a rare last class); default equal."),
+    min_visible: float = typer.Option(None, "--min-visible", min=0.01, max=1.0, help="Every object keeps at least this share of its pixels uncovered by later ones, e.g. 0.7 (default: objects may hide each other)."),
 ) -> None:
     """A synthetic dataset (shapes on textured backgrounds, exact labels) for demos and tests."""
     from ..datasets.synth import synthesize
@@ -242,7 +243,7 @@ def synth(
     _fresh_output(out, None)
     report = Report()
     with tempfile.TemporaryDirectory() as folder:
-        dataset = synthesize(Path(folder), images, classes, rotated, (size, size), val_fraction, seed, max_objects, sides, ratios, first_class, share)
+        dataset = synthesize(Path(folder), images, classes, rotated, (size, size), val_fraction, seed, max_objects, sides, ratios, first_class, share, min_visible)
         write_dataset(dataset, to, out, report)
     typer.echo(f"wrote {dataset.num_images} images, {dataset.num_objects} objects, {classes} classes to {out} ({to})")
     _split_table(dataset)

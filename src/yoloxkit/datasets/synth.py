@@ -70,24 +70,57 @@ def _sides(rng: np.random.Generator, object_size: tuple[float, float], aspect: t
     return long, long / float(rng.uniform(*aspect))
 
 
+#: Draws of size and position per object when ``min_visible`` is set, before it is left out.
+PLACEMENT_TRIES = 50
+
+
+class _Coverage:
+    """Which object owns each pixel of an image, to keep every object at least ``min_visible`` uncovered."""
+
+    def __init__(self, size: tuple[int, int], min_visible: float) -> None:
+        self.owner = np.full(size, -1, dtype=np.int32)
+        self.areas: list[int] = []
+        self.min_visible = min_visible
+
+    def place(self, polygon: np.ndarray) -> bool:
+        """Take the polygon's pixels if every earlier object keeps ``min_visible`` of its own; else change nothing."""
+        mask = np.zeros(self.owner.shape, dtype=np.uint8)
+        cv2.fillPoly(mask, [np.round(polygon * 16).astype(np.int32)], 1, cv2.LINE_8, shift=4)
+        inside = mask.astype(bool)
+        left = np.bincount(self.owner[~inside & (self.owner >= 0)], minlength=len(self.areas))
+        if any(kept < self.min_visible * area for kept, area in zip(left.tolist(), self.areas)):
+            return False
+        self.owner[inside] = len(self.areas)
+        self.areas.append(max(int(inside.sum()), 1))
+        return True
+
+
 def render(
     rng: np.random.Generator, size: tuple[int, int], classes: int, rotated: bool, max_objects: int,
     object_size: tuple[float, float] = OBJECT_SIZE, aspect: tuple[float, float] | None = None, first_class: int = 0,
-    class_share: np.ndarray | None = None,
+    class_share: np.ndarray | None = None, min_visible: float | None = None,
 ) -> tuple[np.ndarray, list, list]:  # fmt: skip
     """One image (BGR) with its boxes (xyxy or qbox rows) and 0-based class indices (counted from ``first_class``;
-    drawn with the probabilities ``class_share`` when given, else uniformly)."""
+    drawn with the probabilities ``class_share`` when given, else uniformly). ``min_visible``: each
+    object is placed (up to ``PLACEMENT_TRIES`` draws of size and position) where it leaves every
+    earlier object at least this share of its pixels uncovered, or left out (None: no check)."""
     height, width = size
     image = _texture(rng, height, width)
     boxes, labels = [], []
+    cover = None if min_visible is None else _Coverage((height, width), min_visible)
     for _ in range(int(rng.integers(0, max_objects + 1))):
         klass = first_class + int(rng.integers(classes) if class_share is None else rng.choice(classes, p=class_share))
-        w, h = _sides(rng, object_size, aspect, min(width, height))
-        angle = float(rng.uniform(-np.pi / 2, np.pi / 2)) if rotated else 0.0
-        half = 0.5 * (abs(w * np.cos(angle)) + abs(h * np.sin(angle))), 0.5 * (abs(w * np.sin(angle)) + abs(h * np.cos(angle)))
-        cx, cy = rng.uniform(half[0], width - half[0]), rng.uniform(half[1], height - half[1])
-        rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-        polygon = _outline(SHAPES[klass % len(SHAPES)], w, h) @ rotation.T + (cx, cy)
+        for _try in range(1 if cover is None else PLACEMENT_TRIES):
+            w, h = _sides(rng, object_size, aspect, min(width, height))
+            angle = float(rng.uniform(-np.pi / 2, np.pi / 2)) if rotated else 0.0
+            half = 0.5 * (abs(w * np.cos(angle)) + abs(h * np.sin(angle))), 0.5 * (abs(w * np.sin(angle)) + abs(h * np.cos(angle)))
+            cx, cy = rng.uniform(half[0], width - half[0]), rng.uniform(half[1], height - half[1])
+            rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+            polygon = _outline(SHAPES[klass % len(SHAPES)], w, h) @ rotation.T + (cx, cy)
+            if cover is None or cover.place(polygon):
+                break
+        else:
+            continue  # no place leaves the others visible enough: one object fewer
         colour = list(COLOURS.values())[klass // len(SHAPES)]
         cv2.fillPoly(image, [np.round(polygon * 16).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
         if rotated:
@@ -102,7 +135,7 @@ def synthesize(
     folder: Path, images: int, classes: int, rotated: bool = False, size: tuple[int, int] = (320, 320),
     val_fraction: float = 0.2, seed: int = 0, max_objects: int = 6,
     object_size: tuple[float, float] = OBJECT_SIZE, aspect: tuple[float, float] | None = None, first_class: int = 0,
-    class_share: Sequence[float] | None = None,
+    class_share: Sequence[float] | None = None, min_visible: float | None = None,
 ) -> Dataset:  # fmt: skip
     """Render ``images`` PNGs into ``folder`` and return their dataset (splits ``train`` and ``val``).
 
@@ -110,8 +143,11 @@ def synthesize(
     ``aspect`` (low, high): long / short side ratio of every object (None: sides drawn independently).
     ``first_class``: the classes are the shape/colour pairs ``first_class .. first_class + classes - 1``
     (a second dataset of other colours, for transfer learning). ``class_share``: relative frequency of
-    each class among the objects (e.g. ``[1, 1, 1, 0.1]``: a rare last class; default equal). The
-    defaults render exactly what earlier versions rendered for a seed.
+    each class among the objects (e.g. ``[1, 1, 1, 0.1]``: a rare last class; default equal).
+    ``min_visible``: every object keeps at least this share of its pixels uncovered by later ones
+    (objects that find no such place within ``PLACEMENT_TRIES`` draws are left out); None: objects
+    may hide each other completely, while their labels still give the whole shape. The defaults
+    render exactly what earlier versions rendered for a seed.
     """
     if len(object_size) != 2 or not 0 < object_size[0] <= object_size[1] <= 1:
         raise YoloxkitError(f"object_size must be (low, high) with 0 < low <= high <= 1, got {tuple(object_size)}")
@@ -123,6 +159,8 @@ def synthesize(
         if share.shape != (classes,) or (share < 0).any() or share.sum() <= 0:
             raise YoloxkitError(f"class_share must give {classes} non-negative numbers, not all 0; got {list(class_share)}")
         share = share / share.sum()
+    if min_visible is not None and not 0 < min_visible <= 1:
+        raise YoloxkitError(f"min_visible must be in (0, 1], got {min_visible}")
     rng = np.random.default_rng(seed)
     if first_class < 0:
         raise YoloxkitError(f"first_class must be >= 0, got {first_class}")
@@ -133,7 +171,7 @@ def synthesize(
     box_format = BoxFormat.QBOX if rotated else BoxFormat.XYXY
     records = []
     for i in tqdm(range(images), desc="rendering", unit="img", disable=None):
-        image, boxes, labels = render(rng, size, classes, rotated, max_objects, object_size, aspect, first_class, share)
+        image, boxes, labels = render(rng, size, classes, rotated, max_objects, object_size, aspect, first_class, share, min_visible)
         file_name = f"synth_{i:06d}.png"
         write_image(folder / file_name, image)
         annotations = Annotations.from_lists(box_format, boxes, [k + 1 for k in labels])

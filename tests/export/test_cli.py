@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.reference import COCO128_IMAGES
 from yoloxkit import Detector
@@ -57,6 +60,12 @@ def test_export_option_errors(capsys, checkpoint, tmp_path):
     assert code == 2 and "--nms needs the decode" in err
     code, _, err = run(capsys, "export", "-w", checkpoint, "--format", "tflite", "--out", tmp_path)
     assert code == 2 and "--format must be one of onnx, openvino" in err
+    code, _, err = run(capsys, "export", "-w", checkpoint, "--format", "tensorrt", "--out", tmp_path)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "does not build TensorRT engines" in err and "export --format onnx" in err, err
+    here = [why for why, absent in (("no CUDA device", not torch.cuda.is_available()), ("no tensorrt package", importlib.util.find_spec("tensorrt") is None)) if absent]
+    assert all(why in err for why in here) and (bool(here) == ("(here:" in err)), err
+    assert not any(tmp_path.iterdir())  # refused before anything is written
     code, _, err = run(capsys, "export", "-w", checkpoint, "--out", tmp_path, "--check-images", tmp_path / "none")
     assert code == 2 and err.startswith("yoloxkit: error:")
 

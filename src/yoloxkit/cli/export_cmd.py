@@ -8,7 +8,8 @@ import typer
 
 from ..errors import YoloxkitError
 from ..data.sources import load_images
-from ..export import FORMATS, TOLERANCES, ExportOptions, NMSSettings, Tolerance, export_model
+from ..export import TOLERANCES, ExportOptions, NMSSettings, Tolerance, export_model
+from ..export.pipeline import check_format
 from ..export.metadata import PRECISIONS
 from ..export.images import DEFAULT_COUNT, default_images
 from ..export.quantize import CALIBRATION_COUNT
@@ -20,7 +21,7 @@ from .options import EXIST_OK, LEGACY, MODEL, PYTORCH_WEIGHTS
 def export(
     weights: str = PYTORCH_WEIGHTS,
     model: str = MODEL,
-    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, or openvino (IR converted from the ONNX file)."),
+    fmt: str = typer.Option("onnx", "--format", "-f", help="onnx, or openvino (IR converted from the ONNX file); tensorrt is not built (the error says why)."),
     size: int = typer.Option(None, "--size", help="Input size (multiple of 32); default from checkpoint/model."),
     dynamic: bool = typer.Option(False, "--dynamic", help="Dynamic batch, height and width."),
     batch: int = typer.Option(1, "--batch", help="Batch size of the graph (the example batch with --dynamic)."),
@@ -48,8 +49,7 @@ def export(
     legacy: bool = LEGACY,
 ) -> None:
     """Export a detector to ONNX or OpenVINO IR and check the result against PyTorch on real images."""
-    if fmt not in FORMATS:
-        raise YoloxkitError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    check_format(fmt)
     if not decode and nms:
         raise YoloxkitError("--nms needs the decode in the graph: drop --raw")
     if half and precision not in ("fp32", "fp16"):

@@ -138,10 +138,33 @@ def export_model(
     return result
 
 
+def tensorrt_refusal() -> str:
+    """The one-line answer to ``--format tensorrt``: engines are not built by yoloxkit (TensorRT's
+    libraries come only from pypi.nvidia.com, out of reach of this project's machines, GPU ones
+    included, so no engine could be built or checked); it says what is missing here and the way
+    that remains (the ONNX export, built into an engine on the target GPU)."""
+    import importlib.util
+
+    import torch
+
+    missing = [why for why, absent in (("no CUDA device", not torch.cuda.is_available()),
+                                       ("no tensorrt package", importlib.util.find_spec("tensorrt") is None)) if absent]  # fmt: skip
+    here = f" (here: {', '.join(missing)})" if missing else ""
+    return (f"--format tensorrt: yoloxkit does not build TensorRT engines{here}; export --format onnx (fp32, fp16 or int8) "
+            "and build the engine on the target GPU with TensorRT's trtexec --onnx=NAME.onnx")  # fmt: skip
+
+
+def check_format(fmt: str) -> None:
+    """Refuse a format yoloxkit does not write, in one line (TensorRT: :func:`tensorrt_refusal`)."""
+    if fmt == "tensorrt":
+        raise YoloxkitError(tensorrt_refusal())
+    if fmt not in FORMATS:
+        raise YoloxkitError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+
+
 def _check_precision(fmt: str, options: ExportOptions, check: bool, data: str | Path | None) -> str:
     """The export's precision, once the format and the checks asked for allow it."""
-    if fmt not in FORMATS:
-        raise YoloxkitError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    check_format(fmt)
     precision = options.precision
     if precision == "bf16" and fmt != "openvino":
         raise YoloxkitError("bf16 is an OpenVINO precision (ONNX Runtime's CPU provider has no bf16 convolutions): use --format openvino")

@@ -9,7 +9,9 @@ axis (``loose``). Then the whole workflow runs as a user would: ``data kfold`` (
 and precision of the top N suspects of that kind (N = injected; fewer when fewer are listed);
 on synthetic data also, for the kinds that hide a real object (missing, class, loose), the share
 of errors whose object the out-of-fold model detects (its true class, IoU >= 0.5, a confident
-score) and the recall among those: the audit cannot see what the model does not.
+score) and the recall among those: the audit cannot see what the model does not; likewise the
+share whose object is visible (at least 70 % of its pixels uncovered by later shapes) and the
+recall among those.
 ``ratio``: none (no peer; the numbers are the result).
 
 ``--min-visible 0.7`` renders the synthetic shapes so that no object is more than 30 % covered by
@@ -102,35 +104,48 @@ def synthetic(setup: dict) -> dict:
     return DATA | {"images": setup["images"]} | ({"min_visible": setup["min_visible"]} if setup.get("min_visible") else {})
 
 
-def visible(folder: Path, setup: dict, injected: dict[str, list], thresholds: dict[int, float]) -> dict[str, list[bool]]:
+#: An object at least this share uncovered counts as visible (the ``--min-visible`` of the runs that
+#: render only such objects).
+VISIBLE = 0.7
+
+
+def hidden_objects(folder: Path, setup: dict, injected: dict[str, list], thresholds: dict[int, float]) -> dict[str, dict[str, list[bool]]]:
     """Synthetic data only (regenerated clean from its seed): per kind of error that hides a real
-    object (missing, class, loose), whether the out-of-fold model detects that object at all: a
-    prediction of its true class at IoU >= 0.5 with the audit's confident score for that class.
-    An error whose object the model does not see cannot be found from its predictions."""
+    object (missing, class, loose), per error, whether the out-of-fold model detects that object at
+    all (``detected``: a prediction of its true class at IoU >= 0.5 with the audit's confident score
+    for that class) and whether the object can be seen (``visible``: at least ``VISIBLE`` of its
+    pixels uncovered by later shapes). An error whose object the model does not see cannot be found
+    from its predictions."""
     from tests.train.test_learning import make_data
+    from yoloxkit.datasets.synth import visible_shares
     from yoloxkit.evaluation.voc import xywh_iou
 
     with tempfile.TemporaryDirectory(prefix="audit_clean_") as tmp:
-        clean = make_data(Path(tmp) / "data", seed=setup["seed"], **synthetic(setup))
+        options = synthetic(setup)
+        clean = make_data(Path(tmp) / "data", seed=setup["seed"], **options)
         objects: dict[str, list] = {}
         for path in sorted((clean / "annotations").glob("*.json")):
             data = json.loads(path.read_text())
             names = {im["id"]: Path(im["file_name"]).name for im in data["images"]}
-            for a in data["annotations"]:
+            for a in data["annotations"]:  # in drawing order
                 objects.setdefault(names[a["image_id"]], []).append((a["bbox"], a["category_id"]))
+    shares = {name: visible_shares(np.array([[x, y, x + w, y + h] for (x, y, w, h), _ in rows]), [c for _, c in rows], options["size"])
+              for name, rows in objects.items()}  # fmt: skip
     predictions: dict[str, list] = {}
     for entry in json.loads((folder / "runs" / "oof_predictions.json").read_text()):
         predictions.setdefault(Path(entry["file_name"]).name, []).append(entry)
-    seen: dict[str, list[bool]] = {}
+    found: dict[str, dict[str, list[bool]]] = {}
     for kind in ("missing", "class", "loose"):
-        seen[kind] = []
+        found[kind] = {"detected": [], "visible": []}
         for name, box in injected[kind]:  # the injected label keeps its object's width and height
             name = Path(name).name
-            (true_box, true_class), *_ = [(b, c) for b, c in objects[name] if np.allclose(b[2:], box[2:])]
+            k = next(k for k, (b, _) in enumerate(objects[name]) if np.allclose(b[2:], box[2:]))
+            true_box, true_class = objects[name][k]
             hits = [e for e in predictions.get(name, []) if e["category_id"] == true_class and e["score"] >= thresholds.get(true_class, 0.5)]
-            seen[kind].append(bool(hits) and float(xywh_iou(np.array([e["bbox"] for e in hits], dtype=np.float64),
-                                                            np.array([true_box] * len(hits), dtype=np.float64)).max()) >= 0.5)  # fmt: skip
-    return seen
+            found[kind]["detected"].append(bool(hits) and float(xywh_iou(np.array([e["bbox"] for e in hits], dtype=np.float64),
+                                                                         np.array([true_box] * len(hits), dtype=np.float64)).max()) >= 0.5)  # fmt: skip
+            found[kind]["visible"].append(shares[name][k] >= VISIBLE)
+    return found
 
 
 #: The arguments that make the data and the runs (kept with them, taken back by --reuse).
@@ -207,7 +222,7 @@ def main() -> None:
             injected = json.loads((folder / "injected.json").read_text())["injected"]
         suspects, thresholds = audited(folder)
         setup = {key: getattr(args, key) for key in SETUP}
-        seen = visible(folder, setup, injected, thresholds) if not args.data else {}
+        hidden = hidden_objects(folder, setup, injected, thresholds) if not args.data else {}
     results = {}
     for kind in KINDS:
         n = len(injected[kind])
@@ -216,14 +231,16 @@ def main() -> None:
         results[kind] = {"injected": n, "recall_top_2n": sum(hits) / n if n else None,
                          "precision_top_n": sum(found(suspects, injected[kind], kind, n)) / min(n, listed) if n and listed else None,
                          "suspects": listed}  # fmt: skip
-        if kind in seen and any(seen[kind]):  # recall among the errors whose object the model detects
-            results[kind]["object_detected"] = float(np.mean(seen[kind]))
-            results[kind]["recall_top_2n_detected"] = float(np.mean([h for h, v in zip(hits, seen[kind]) if v]))
+        for key, flags in hidden.get(kind, {}).items():  # recall among the errors whose object the model detects / one can see
+            if any(flags):
+                results[kind][f"object_{key}"] = float(np.mean(flags))
+                results[kind][f"recall_top_2n_{key}"] = float(np.mean([h for h, v in zip(hits, flags) if v]))
     print(f"{args.data or 'synthetic'}: {args.images if not args.data else ''} images, {args.folds} folds x {args.epochs} epochs ({record['train_minutes']:.1f} min); held-out AP50 per fold: "
           + ", ".join(f"{r['AP50']:.3f}" for r in record["folds"]))  # fmt: skip
     for kind, r in results.items():
         print(f"{kind:9s} injected {r['injected']:4d}  recall@2N {r['recall_top_2n']}  precision@N {r['precision_top_n']}  suspects {r['suspects']}"
-              + (f"  object detected {r['object_detected']:.2f}, recall@2N among those {r['recall_top_2n_detected']:.2f}" if "object_detected" in r else ""))  # fmt: skip
+              + "".join(f"  object {key} {r[f'object_{key}']:.2f}, recall@2N among those {r[f'recall_top_2n_{key}']:.2f}"
+                        for key in ("detected", "visible") if f"object_{key}" in r))  # fmt: skip
     if args.json:
         report = {"ratio": None, "ratio_is": "none: the per-kind recall and precision are the result", "kinds": results,
                   "folds": record["folds"], "setup": {"images": args.images, "epochs": args.epochs, "folds": args.folds, "share": args.share,

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from yoloxkit.datasets.synth import render, synthesize
+from yoloxkit.datasets.synth import render, synthesize, visible_shares as drawn_visible_shares
 from yoloxkit.errors import YoloxkitError
 from yoloxkit.structures.boxes import BoxFormat, convert
 
@@ -102,6 +102,20 @@ def test_min_visible_keeps_every_object_mostly_uncovered():
     assert min(free) < 0.3  # the check has something to do here
     assert min(kept) >= 0.7 - 0.03, min(kept)  # pixel rounding of the box edges
     assert len(kept) >= 0.6 * len(free)  # objects are moved, rarely dropped
+
+
+def test_visible_shares_recover_each_drawn_object_s_uncovered_share():
+    """From the labels alone (box, class, drawing order) for every shape: against the rendering's
+    own check (>= 0.7 with min_visible), and for rectangles against boxes rasterised here."""
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        _, boxes, labels = render(rng, (64, 64), 4, False, 6, object_size=(0.2, 0.5), min_visible=0.7)
+        assert min(drawn_visible_shares(np.array(boxes).reshape(-1, 4), [k + 1 for k in labels], (64, 64)), default=1.0) >= 0.7
+    rng = np.random.default_rng(2)
+    for _ in range(30):  # large images: the two rasterisations differ by an edge pixel at most
+        _, boxes, labels = render(rng, (256, 256), 1, False, 6, object_size=(0.2, 0.5))
+        ours = drawn_visible_shares(np.array(boxes).reshape(-1, 4), [k + 1 for k in labels], (256, 256))
+        assert np.allclose(ours, visible_shares(boxes, 256), atol=0.03), (ours, visible_shares(boxes, 256))
     with pytest.raises(YoloxkitError, match="min_visible"):
         synthesize(Path("unused"), 1, 1, min_visible=0.0)
 

@@ -94,6 +94,22 @@ class _Coverage:
         self.areas.append(max(int(inside.sum()), 1))
         return True
 
+    def shares(self) -> list[float]:
+        """Per placed object, the share of its pixels no later object covers."""
+        left = np.bincount(self.owner[self.owner >= 0], minlength=len(self.areas))
+        return [kept / area for kept, area in zip(left.tolist(), self.areas)]
+
+
+def visible_shares(boxes: np.ndarray, category_ids: Sequence[int], size: tuple[int, int], first_class: int = 0) -> list[float]:
+    """Per object of an axis-aligned synthetic image (``xyxy`` labels in drawing order, category ids
+    as written: 1-based), the share of its pixels that no later object covers. Each shape touches
+    all four sides of its box, so the box and class give back the drawn polygon."""
+    cover = _Coverage(size, 0.0)
+    for (x0, y0, x1, y1), category in zip(np.asarray(boxes, dtype=np.float64).reshape(-1, 4).tolist(), category_ids):
+        shape = SHAPES[(first_class + int(category) - 1) % len(SHAPES)]
+        cover.place(_outline(shape, x1 - x0, y1 - y0) + ((x0 + x1) / 2, (y0 + y1) / 2))
+    return cover.shares()
+
 
 def render(
     rng: np.random.Generator, size: tuple[int, int], classes: int, rotated: bool, max_objects: int,

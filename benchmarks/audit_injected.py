@@ -158,8 +158,8 @@ SETUP = ("images", "epochs", "folds", "share", "seed", "data", "size", "min_visi
 
 
 def pretrained(folder: Path, args: argparse.Namespace) -> str:
-    """``--pretrain`` epochs of yolox-nano on synthetic shapes of four other classes (blue and
-    yellow ones, ``first_class=8``, as many images, another seed), as the learning test's transfer
+    """``--pretrain`` epochs of yolox-nano on synthetic shapes of four other classes (the blue
+    shapes, ``first_class=8``; as many images, another seed), as the learning test's transfer
     case does; returns its checkpoint."""
     from tests.train.test_learning import make_data, train
     from yoloxkit.runs import run_checkpoint

@@ -5,7 +5,8 @@ Each fold ``K`` trains on ``FOLDS/fold-K`` (its ``train`` split) into ``OUT/fold
 run on its ``val`` split, the images it never saw, at a low confidence (0.001, NMS 0.65, as COCO
 evaluation does). ``OUT/oof_predictions.json`` holds those predictions for the whole dataset
 (COCO results entries with the image's ``file_name`` and its ``fold``), the input of a label
-audit; ``OUT/folds.json`` the per-fold metrics and their mean and standard deviation.
+audit; ``OUT/folds.json`` the per-fold metrics, their mean and standard deviation, and the
+``weak_folds`` (held-out AP50 under half the other folds' median: a failed run, reported).
 """
 
 from __future__ import annotations
@@ -78,9 +79,22 @@ def train_folds(configs: list[tuple[Path, TrainConfig]], out: Path, exist_ok: bo
     values = {k: np.array([r[k] for r in runs]) for k in METRICS}
     summary = {k: {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else None} for k, v in values.items()}
     record = {"folds": runs, "metrics": summary, "oof_conf": OOF_CONF, "oof_iou": OOF_IOU}
+    record["weak_folds"] = weak_folds(runs)
     write_json(out / "oof_predictions.json", predictions)
     write_json(out / "folds.json", without_nan(record))
     return record
+
+
+#: A fold whose held-out AP50 is below this share of the other folds' median is reported as weak.
+WEAK_SHARE = 0.5
+
+
+def weak_folds(runs: list[dict]) -> list[int]:
+    """The folds whose held-out AP50 is below ``WEAK_SHARE`` of the other folds' median: most often
+    a run that failed (a loss spike it did not recover from in eval mode), whose out-of-fold
+    predictions would make an audit of its images call every label spurious."""
+    ap50 = np.array([r["AP50"] for r in runs], dtype=np.float64)
+    return [int(r["fold"]) for k, r in enumerate(runs) if len(runs) > 1 and ap50[k] < WEAK_SHARE * float(np.median(np.delete(ap50, k)))]
 
 
 def folds_table(record: dict) -> str:
@@ -91,4 +105,8 @@ def folds_table(record: dict) -> str:
     m = record["metrics"]
     spread = "  ".join(f"{m[k]['mean']:.4f}" + (f"+-{m[k]['std']:.4f}" if m[k]["std"] is not None else "") for k in METRICS)
     lines.append(f"mean (+- std over folds): {spread}")
+    for fold in record.get("weak_folds", []):
+        ap50 = next(r["AP50"] for r in record["folds"] if r["fold"] == fold)
+        lines.append(f"warning: fold {fold} reached held-out AP50 {ap50:.4f}, under half the other folds' median: its out-of-fold "
+                     "predictions are unreliable; train it again (another --seed) before an audit")  # fmt: skip
     return "\n".join(lines)

@@ -109,6 +109,17 @@ def synthetic(setup: dict) -> dict:
     return DATA | {"images": setup["images"]} | ({"min_visible": setup["min_visible"]} if setup.get("min_visible") else {})
 
 
+def scored(suspects: list, injected: dict[str, list], kind: str) -> tuple[dict, list[bool]]:
+    """Recall of ``kind``'s injected errors in the top 2N suspects of that kind, precision of the
+    top N (N = injected; fewer when fewer are listed), the suspects listed; and per error, found."""
+    n = len(injected[kind])
+    listed = sum(s.kind == kind for s in suspects)
+    hits = found(suspects, injected[kind], kind, 2 * n)
+    return {"injected": n, "recall_top_2n": sum(hits) / n if n else None,
+            "precision_top_n": sum(found(suspects, injected[kind], kind, n)) / min(n, listed) if n and listed else None,
+            "suspects": listed}, hits  # fmt: skip
+
+
 #: An object at least this share uncovered counts as visible (the ``--min-visible`` of the runs that
 #: render only such objects).
 VISIBLE = 0.7
@@ -230,7 +241,9 @@ def main() -> None:
     if args.pretrain and args.data:
         parser.error("--pretrain makes synthetic shapes of other classes: not with --data")
     torch.set_num_threads(2)
+    from yoloxkit.evaluation import load_ground_truth
     from yoloxkit.evaluation.audit import KINDS
+    from yoloxkit.train.folds import weak_folds
 
     with contextlib.ExitStack() as stack:
         if args.reuse:
@@ -249,12 +262,7 @@ def main() -> None:
         hidden = hidden_objects(folder, setup, injected, thresholds) if not args.data else {}
     results = {}
     for kind in KINDS:
-        n = len(injected[kind])
-        listed = sum(s.kind == kind for s in suspects)
-        hits = found(suspects, injected[kind], kind, 2 * n)
-        results[kind] = {"injected": n, "recall_top_2n": sum(hits) / n if n else None,
-                         "precision_top_n": sum(found(suspects, injected[kind], kind, n)) / min(n, listed) if n and listed else None,
-                         "suspects": listed}  # fmt: skip
+        results[kind], hits = scored(suspects, injected, kind)
         for key, flags in hidden.get(kind, {}).items():  # recall among the errors whose object the model detects / one can see
             if any(flags):
                 results[kind][f"object_{key}"] = float(np.mean(flags))
@@ -263,12 +271,21 @@ def main() -> None:
           + (f" fine-tuned from {args.pretrain} epochs on other classes" if args.pretrain else "")
           + f" ({record['train_minutes']:.1f} min); held-out AP50 per fold: "
           + ", ".join(f"{r['AP50']:.3f}" for r in record["folds"]))  # fmt: skip
+    sound = {}
+    weak = weak_folds(record["folds"])
+    if weak:  # what the audit finds where the fold models are sound (train --fold all warns of the others)
+        held = {Path(name).name for k in weak for name in load_ground_truth(folder / "folds" / f"fold-{k}", "val").file_names}
+        kept = {kind: [(name, box) for name, box in rows if Path(name).name not in held] for kind, rows in injected.items()}
+        sound = {kind: scored([s for s in suspects if Path(s.image).name not in held], kept, kind)[0] for kind in KINDS}
+        print(f"weak folds {weak} (their {len(held)} images left out): "
+              + ", ".join(f"{kind} recall@2N {r['recall_top_2n']:.2f} of {r['injected']}" for kind, r in sound.items() if r["injected"]))  # fmt: skip
     for kind, r in results.items():
         print(f"{kind:9s} injected {r['injected']:4d}  recall@2N {r['recall_top_2n']}  precision@N {r['precision_top_n']}  suspects {r['suspects']}"
               + "".join(f"  object {key} {r[f'object_{key}']:.2f}, recall@2N among those {r[f'recall_top_2n_{key}']:.2f}"
                         for key in ("detected", "visible") if f"object_{key}" in r))  # fmt: skip
     if args.json:
         report = {"ratio": None, "ratio_is": "none: the per-kind recall and precision are the result", "kinds": results,
+                  "weak_folds": weak, "kinds_sound_folds": sound,
                   "folds": record["folds"], "setup": {"images": args.images, "epochs": args.epochs, "folds": args.folds, "share": args.share,
                   "seed": args.seed, "data": args.data or "synthetic shapes (data synth)", "size": args.size, "min_visible": args.min_visible,
                   "pretrain_epochs": args.pretrain,

@@ -102,6 +102,8 @@ def test_min_visible_keeps_every_object_mostly_uncovered():
     assert min(free) < 0.3  # the check has something to do here
     assert min(kept) >= 0.7 - 0.03, min(kept)  # pixel rounding of the box edges
     assert len(kept) >= 0.6 * len(free)  # objects are moved, rarely dropped
+    with pytest.raises(YoloxkitError, match="min_visible"):
+        synthesize(Path("unused"), 1, 1, min_visible=0.0)
 
 
 def test_visible_shares_recover_each_drawn_object_s_uncovered_share():
@@ -116,8 +118,6 @@ def test_visible_shares_recover_each_drawn_object_s_uncovered_share():
         _, boxes, labels = render(rng, (256, 256), 1, False, 6, object_size=(0.2, 0.5))
         ours = drawn_visible_shares(np.array(boxes).reshape(-1, 4), [k + 1 for k in labels], (256, 256))
         assert np.allclose(ours, visible_shares(boxes, 256), atol=0.03), (ours, visible_shares(boxes, 256))
-    with pytest.raises(YoloxkitError, match="min_visible"):
-        synthesize(Path("unused"), 1, 1, min_visible=0.0)
 
 
 def test_synth_command_passes_min_visible(tmp_path):

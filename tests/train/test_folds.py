@@ -50,6 +50,8 @@ def test_a_fold_far_below_the_others_is_reported_weak() -> None:
     assert weak_folds(runs) == [0, 2]
     assert weak_folds([r | {"AP50": a} for r, a in zip(runs, [0.6, 0.76, 0.5, 0.79, 0.74])]) == []
     assert weak_folds(runs[:1]) == []
+    undefined = [r | {"AP50": a} for r, a in zip(runs, [-1.0, 0.76, float("nan"), 0.79, 0.1])]  # folds without labelled objects
+    assert weak_folds(undefined) == [4]
     record = {"folds": runs, "weak_folds": weak_folds(runs),
               "metrics": {k: {"mean": 0.5, "std": 0.1} for k in ("AP", "AP50", "AP75", "AR100")}}  # fmt: skip
     warnings = [line for line in folds_table(record).splitlines() if line.startswith("warning")]

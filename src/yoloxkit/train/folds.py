@@ -94,7 +94,13 @@ def weak_folds(runs: list[dict]) -> list[int]:
     a run that failed (a loss spike it did not recover from in eval mode), whose out-of-fold
     predictions would make an audit of its images call every label spurious."""
     ap50 = np.array([r["AP50"] for r in runs], dtype=np.float64)
-    return [int(r["fold"]) for k, r in enumerate(runs) if len(runs) > 1 and ap50[k] < WEAK_SHARE * float(np.median(np.delete(ap50, k)))]
+    defined = np.isfinite(ap50) & (ap50 >= 0)  # COCO gives -1 (or NaN here) for a fold without labelled objects: not judged
+    weak = []
+    for k, r in enumerate(runs):
+        others = ap50[defined & (np.arange(len(runs)) != k)]
+        if defined[k] and len(others) and ap50[k] < WEAK_SHARE * float(np.median(others)):
+            weak.append(int(r["fold"]))
+    return weak
 
 
 def folds_table(record: dict) -> str:

@@ -19,6 +19,11 @@ fine-tunes every fold from it (``finetune.class_mode=new``), as a user starts fr
 (which cannot be downloaded here); from-scratch folds of this short recipe sometimes fail (one
 fold of a seed-1 run reached held-out AP50 0.27 against 0.66-0.71 for the others).
 
+``--retrain-weak`` does what ``train --fold all`` advises for a weak fold (held-out AP50 under
+half the other folds' median): trains it again with another seed and audits the merged
+out-of-fold predictions (with ``--reuse``, on the kept runs); without it the report also gives
+the recall without the weak folds' images (``kinds_sound_folds``).
+
 ``--min-visible 0.7`` renders the synthetic shapes so that no object is more than 30 % covered by
 later ones (by default same-coloured shapes may hide each other wholly while their labels give the
 whole shape: errors on such objects cannot be seen by any model).
@@ -148,7 +153,7 @@ def hidden_objects(folder: Path, setup: dict, injected: dict[str, list], thresho
     shares = {name: visible_shares(np.array([[x, y, x + w, y + h] for (x, y, w, h), _ in rows]), [c for _, c in rows], options["size"])
               for name, rows in objects.items()}  # fmt: skip
     predictions: dict[str, list] = {}
-    for entry in json.loads((folder / "runs" / "oof_predictions.json").read_text()):
+    for entry in json.loads(oof_file(folder).read_text()):
         predictions.setdefault(Path(entry["file_name"]).name, []).append(entry)
     found: dict[str, dict[str, list[bool]]] = {}
     for kind in ("missing", "class", "loose"):
@@ -180,14 +185,52 @@ def pretrained(folder: Path, args: argparse.Namespace) -> str:
     return str(run_checkpoint(folder / "run"))
 
 
+def fold_configs(folder: Path, args: argparse.Namespace, folds: list[Path], out: Path, seed: int, weights: str | None) -> list:
+    """``(fold folder, config)`` pairs of the benchmark's recipe (the learning test's, at ``--size``;
+    fine-tuned from ``weights`` with new classes when given), each run into ``out/fold-K``."""
+    from tests.train.test_learning import SETTINGS
+    from yoloxkit.train.config import make_train_config
+
+    overrides = [*SETTINGS, f"augment.input_size=[{args.size},{args.size}]"] if args.size else list(SETTINGS)
+    if weights:  # the folds fine-tune from a model of other classes, as users start from COCO weights
+        overrides.append("finetune.class_mode=new")
+    return [(f, make_train_config(overrides=overrides, data=str(f), model="yolox-nano", epochs=args.epochs, batch=8,
+                                  out=out / f.name, seed=seed, weights=weights)) for f in folds]  # fmt: skip
+
+
+def retrain_weak(folder: Path, args: argparse.Namespace, record: dict) -> dict:
+    """What ``train --fold all`` tells the user to do: train each weak fold again with another seed
+    (the run's + 100) into ``folder/retrain``; writes ``folder/retrain/oof_merged.json`` (the
+    other folds' out-of-fold predictions and the new ones) and returns the record with the new
+    folds' numbers."""
+    from yoloxkit.runs import run_checkpoint
+    from yoloxkit.train.folds import train_folds, weak_folds
+
+    weak = weak_folds(record["folds"])
+    if not weak:
+        return record
+    weights = str(run_checkpoint(folder / "pretrain" / "run")) if args.pretrain else None
+    redo = train_folds(fold_configs(folder, args, [folder / "folds" / f"fold-{k}" for k in weak], folder / "retrain", args.seed + 100, weights),
+                       folder / "retrain", exist_ok=False)  # fmt: skip
+    kept = [e for e in json.loads((folder / "runs" / "oof_predictions.json").read_text()) if e["fold"] not in weak]
+    (folder / "retrain" / "oof_merged.json").write_text(json.dumps(kept + json.loads((folder / "retrain" / "oof_predictions.json").read_text())))
+    folds = [r for r in record["folds"] if r["fold"] not in weak] + [r | {"retrained_seed": args.seed + 100} for r in redo["folds"]]
+    return record | {"folds": sorted(folds, key=lambda r: r["fold"]), "retrained": weak}
+
+
+def oof_file(folder: Path) -> Path:
+    """The out-of-fold predictions a kept folder is audited on: the merged ones after ``--retrain-weak``."""
+    merged = folder / "retrain" / "oof_merged.json"
+    return merged if merged.is_file() else folder / "runs" / "oof_predictions.json"
+
+
 def prepare(folder: Path, args: argparse.Namespace) -> dict:
     """Data with injected errors, k-fold training and out-of-fold predictions in ``folder``;
     writes ``folder/injected.json`` and returns the record of the fold runs."""
-    from tests.train.test_learning import SETTINGS, make_data
+    from tests.train.test_learning import make_data
     from yoloxkit.datasets import Report, load_dataset
     from yoloxkit.datasets.kfold import make_kfold
     from yoloxkit.datasets.load import write_dataset
-    from yoloxkit.train.config import make_train_config
     from yoloxkit.train.folds import select_folds, train_folds
 
     if args.data:  # a copy (COCO, images linked) of a real dataset, every split
@@ -198,14 +241,8 @@ def prepare(folder: Path, args: argparse.Namespace) -> dict:
     injected = corrupt(sorted((data / "annotations").glob("*.json")), args.share, args.seed)
     make_kfold(load_dataset(data, Report()), args.folds, args.seed, folder / "folds")
     start = time.perf_counter()
-    overrides = [*SETTINGS, f"augment.input_size=[{args.size},{args.size}]"] if args.size else list(SETTINGS)
-    weights = None
-    if args.pretrain:  # the folds fine-tune from a model of other classes, as users start from COCO weights
-        weights = pretrained(folder / "pretrain", args)
-        overrides.append("finetune.class_mode=new")
-    configs = [(f, make_train_config(overrides=overrides, data=str(f), model="yolox-nano", epochs=args.epochs, batch=8,
-                                     out=folder / "runs" / f.name, seed=args.seed, weights=weights)) for f in select_folds(folder / "folds", "all")]  # fmt: skip
-    record = train_folds(configs, folder / "runs", exist_ok=False)
+    weights = pretrained(folder / "pretrain", args) if args.pretrain else None
+    record = train_folds(fold_configs(folder, args, select_folds(folder / "folds", "all"), folder / "runs", args.seed, weights), folder / "runs", exist_ok=False)
     record["train_minutes"] = (time.perf_counter() - start) / 60
     setup = {key: getattr(args, key) for key in SETUP}
     (folder / "injected.json").write_text(json.dumps({"injected": injected, "record": record, "setup": setup}))
@@ -218,7 +255,7 @@ def audited(folder: Path) -> tuple[list, dict[int, float]]:
     from yoloxkit.datasets import Report, load_dataset
     from yoloxkit.evaluation.audit import audit, dataset_labels
 
-    oof = json.loads((folder / "runs" / "oof_predictions.json").read_text())
+    oof = json.loads(oof_file(folder).read_text())
     return audit(dataset_labels(load_dataset(folder / "data", Report()))[0], oof)
 
 
@@ -235,6 +272,7 @@ def main() -> None:
     parser.add_argument("--min-visible", type=float, help="synthetic data: every object keeps this share of its pixels uncovered (data synth --min-visible; default: objects may hide each other)")
     parser.add_argument("--keep", type=Path, help="work in this new folder and keep it (data, folds, runs, injected.json)")
     parser.add_argument("--reuse", type=Path, help="audit a folder kept by --keep again, without training")
+    parser.add_argument("--retrain-weak", action="store_true", help="train the weak folds again with another seed (as train --fold all advises; with --reuse, on the kept runs) and audit the merged predictions")
     parser.add_argument("--json", type=Path)
     add_smoke(parser)
     args = apply_smoke(parser.parse_args(), images=24, epochs=1, folds=2)
@@ -257,6 +295,9 @@ def main() -> None:
                 folder.mkdir(parents=True, exist_ok=False)  # a kept folder must be new
             record = prepare(folder, args)
             injected = json.loads((folder / "injected.json").read_text())["injected"]
+        if args.retrain_weak and not (folder / "retrain").exists():
+            record = retrain_weak(folder, args, record)
+            (folder / "injected.json").write_text(json.dumps({"injected": injected, "record": record, "setup": {key: getattr(args, key) for key in SETUP}}))
         suspects, thresholds = audited(folder)
         setup = {key: getattr(args, key) for key in SETUP}
         hidden = hidden_objects(folder, setup, injected, thresholds) if not args.data else {}
@@ -285,7 +326,7 @@ def main() -> None:
                         for key in ("detected", "visible") if f"object_{key}" in r))  # fmt: skip
     if args.json:
         report = {"ratio": None, "ratio_is": "none: the per-kind recall and precision are the result", "kinds": results,
-                  "weak_folds": weak, "kinds_sound_folds": sound,
+                  "weak_folds": weak, "kinds_sound_folds": sound, "retrained_folds": record.get("retrained", []),
                   "folds": record["folds"], "setup": {"images": args.images, "epochs": args.epochs, "folds": args.folds, "share": args.share,
                   "seed": args.seed, "data": args.data or "synthetic shapes (data synth)", "size": args.size, "min_visible": args.min_visible,
                   "pretrain_epochs": args.pretrain,

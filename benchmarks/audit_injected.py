@@ -185,7 +185,7 @@ def pretrained(folder: Path, args: argparse.Namespace) -> str:
     return str(run_checkpoint(folder / "run"))
 
 
-def fold_configs(folder: Path, args: argparse.Namespace, folds: list[Path], out: Path, seed: int, weights: str | None) -> list:
+def fold_configs(args: argparse.Namespace, folds: list[Path], out: Path, seed: int, weights: str | None) -> list:
     """``(fold folder, config)`` pairs of the benchmark's recipe (the learning test's, at ``--size``;
     fine-tuned from ``weights`` with new classes when given), each run into ``out/fold-K``."""
     from tests.train.test_learning import SETTINGS
@@ -210,7 +210,7 @@ def retrain_weak(folder: Path, args: argparse.Namespace, record: dict) -> dict:
     if not weak:
         return record
     weights = str(run_checkpoint(folder / "pretrain" / "run")) if args.pretrain else None
-    redo = train_folds(fold_configs(folder, args, [folder / "folds" / f"fold-{k}" for k in weak], folder / "retrain", args.seed + 100, weights),
+    redo = train_folds(fold_configs(args, [folder / "folds" / f"fold-{k}" for k in weak], folder / "retrain", args.seed + 100, weights),
                        folder / "retrain", exist_ok=False)  # fmt: skip
     kept = [e for e in json.loads((folder / "runs" / "oof_predictions.json").read_text()) if e["fold"] not in weak]
     (folder / "retrain" / "oof_merged.json").write_text(json.dumps(kept + json.loads((folder / "retrain" / "oof_predictions.json").read_text())))
@@ -242,7 +242,7 @@ def prepare(folder: Path, args: argparse.Namespace) -> dict:
     make_kfold(load_dataset(data, Report()), args.folds, args.seed, folder / "folds")
     start = time.perf_counter()
     weights = pretrained(folder / "pretrain", args) if args.pretrain else None
-    record = train_folds(fold_configs(folder, args, select_folds(folder / "folds", "all"), folder / "runs", args.seed, weights), folder / "runs", exist_ok=False)
+    record = train_folds(fold_configs(args, select_folds(folder / "folds", "all"), folder / "runs", args.seed, weights), folder / "runs", exist_ok=False)
     record["train_minutes"] = (time.perf_counter() - start) / 60
     setup = {key: getattr(args, key) for key in SETUP}
     (folder / "injected.json").write_text(json.dumps({"injected": injected, "record": record, "setup": setup}))

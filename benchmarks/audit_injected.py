@@ -224,9 +224,15 @@ def oof_file(folder: Path) -> Path:
     return merged if merged.is_file() else folder / "runs" / "oof_predictions.json"
 
 
-def prepare(folder: Path, args: argparse.Namespace) -> dict:
+def save_run(folder: Path, injected: dict[str, list], record: dict, args: argparse.Namespace) -> None:
+    """``folder/injected.json``: the injected errors, the record of the fold runs and the arguments
+    that made them (``SETUP``), which ``--reuse`` takes back."""
+    (folder / "injected.json").write_text(json.dumps({"injected": injected, "record": record, "setup": {key: getattr(args, key) for key in SETUP}}))
+
+
+def prepare(folder: Path, args: argparse.Namespace) -> tuple[dict[str, list], dict]:
     """Data with injected errors, k-fold training and out-of-fold predictions in ``folder``;
-    writes ``folder/injected.json`` and returns the record of the fold runs."""
+    saves them (:func:`save_run`) and returns the injected errors and the record of the fold runs."""
     from tests.train.test_learning import make_data
     from yoloxkit.datasets import Report, load_dataset
     from yoloxkit.datasets.kfold import make_kfold
@@ -244,9 +250,8 @@ def prepare(folder: Path, args: argparse.Namespace) -> dict:
     weights = pretrained(folder / "pretrain", args) if args.pretrain else None
     record = train_folds(fold_configs(args, select_folds(folder / "folds", "all"), folder / "runs", args.seed, weights), folder / "runs", exist_ok=False)
     record["train_minutes"] = (time.perf_counter() - start) / 60
-    setup = {key: getattr(args, key) for key in SETUP}
-    (folder / "injected.json").write_text(json.dumps({"injected": injected, "record": record, "setup": setup}))
-    return record
+    save_run(folder, injected, record, args)
+    return injected, record
 
 
 def audited(folder: Path) -> tuple[list, dict[int, float]]:
@@ -293,11 +298,10 @@ def main() -> None:
             folder = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="audit_injected_")))
             if args.keep:
                 folder.mkdir(parents=True, exist_ok=False)  # a kept folder must be new
-            record = prepare(folder, args)
-            injected = json.loads((folder / "injected.json").read_text())["injected"]
+            injected, record = prepare(folder, args)
         if args.retrain_weak and not (folder / "retrain").exists():
             record = retrain_weak(folder, args, record)
-            (folder / "injected.json").write_text(json.dumps({"injected": injected, "record": record, "setup": {key: getattr(args, key) for key in SETUP}}))
+            save_run(folder, injected, record, args)
         suspects, thresholds = audited(folder)
         setup = {key: getattr(args, key) for key in SETUP}
         hidden = hidden_objects(folder, setup, injected, thresholds) if not args.data else {}

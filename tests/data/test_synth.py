@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -91,7 +89,7 @@ def visible_shares(boxes: list, size: int) -> list[float]:
     return [float((m & ~np.any(masks[k + 1 :] or [np.zeros_like(m)], 0)).sum() / max(m.sum(), 1)) for k, m in enumerate(masks)]
 
 
-def test_min_visible_keeps_every_object_mostly_uncovered():
+def test_min_visible_keeps_every_object_mostly_uncovered(tmp_path):
     """Rectangles only (one class), so each label is its shape: with ``min_visible=0.7`` no object
     is more than 30 % covered by later ones; without it, crowded images hide some almost wholly."""
     def shares(**options):
@@ -103,7 +101,7 @@ def test_min_visible_keeps_every_object_mostly_uncovered():
     assert min(kept) >= 0.7 - 0.03, min(kept)  # pixel rounding of the box edges
     assert len(kept) >= 0.6 * len(free)  # objects are moved, rarely dropped
     with pytest.raises(YoloxkitError, match="min_visible"):
-        synthesize(Path("unused"), 1, 1, min_visible=0.0)
+        synthesize(tmp_path, 1, 1, min_visible=0.0)
 
 
 def test_visible_shares_recover_each_drawn_object_s_uncovered_share():
